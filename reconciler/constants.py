@@ -1,0 +1,31 @@
+"""Label keys and other constants shared across the project. Values here are API."""
+
+from __future__ import annotations
+
+API_VERSION = "reconcile/v1"
+
+LABEL_PREFIX = "io.reconcile."
+LABEL_MANAGED_BY = "io.reconcile.managed-by"
+LABEL_PROJECT = "io.reconcile.project"
+LABEL_KIND = "io.reconcile.kind"
+LABEL_NAME = "io.reconcile.name"
+LABEL_SOURCE = "io.reconcile.source"
+LABEL_CONFIG_HASH = "io.reconcile.config-hash"
+# Set on the replacement container during a recreate; see docs/decisions/crash-safe-recreate.md.
+LABEL_REPLACES = "io.reconcile.replaces"
+MANAGED_BY_VALUE = "reconcile"
+
+# Suffix of the temporary name a replacement container has until the old one is gone.
+REPLACEMENT_SUFFIX = "-reconcile-next"
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NESTING_DEPTH = 32
+MAX_DOCUMENTS_PER_FILE = 1000
+MAX_NAME_LENGTH = 63
+
+# Env names matching any of these (case-insensitive, as a substring) are masked in output.
+SECRET_NAME_MARKERS = (
+    "PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "AUTH",
+    "CERT", "SALT", "DSN",
+)
+MASK = "***"
