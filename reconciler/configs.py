@@ -1,0 +1,160 @@
+"""Engine-facing configuration of containers, volumes and networks as comparable values.
+
+Both sides of a diff speak this language: ``desired`` builds these from manifests, and the
+runtime backend builds them from live ``inspect`` output, with the Engine's quirks normalized
+away (``CAP_`` prefixes, NanoCpus, ``""`` restart policies...). Every collection is a sorted
+tuple so that equality is field-by-field and order-independent where order does not matter.
+``None`` means "not set here": the image's or the Engine's default applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Pairs = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, order=True)
+class PortBinding:
+    """A container port; ``host_port`` None means exposed only, not published."""
+
+    container_port: int
+    protocol: str = "tcp"
+    host_ip: str = ""
+    host_port: int | None = None
+
+
+@dataclass(frozen=True, order=True)
+class MountConfig:
+    """A mount; ``source`` is the volume name for volumes, the host path for binds."""
+
+    target: str
+    type: str  # volume | bind | tmpfs
+    source: str = ""
+    read_only: bool = False
+    propagation: str | None = None
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+
+
+@dataclass(frozen=True, order=True)
+class DeviceConfig:
+    """A host device node mapped into the container with cgroup permissions."""
+
+    host_path: str
+    container_path: str
+    permissions: str = "rwm"
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    """An Engine device request for GPUs; ``count`` -1 means all."""
+
+    driver: str = "nvidia"
+    count: int = 0
+    device_ids: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ("gpu",)
+
+
+@dataclass(frozen=True, order=True)
+class NetworkAttachmentConfig:
+    """Membership of one network with the container's extra DNS aliases on it."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    ipv4_address: str | None = None
+
+
+@dataclass(frozen=True)
+class HealthcheckConfig:
+    """A healthcheck; durations in nanoseconds, 0 meaning the Engine default."""
+
+    test: tuple[str, ...]
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class ResourceConfig:
+    """Limits the Engine can change in place (``docker update``); 0 means unlimited."""
+
+    memory: int = 0
+    memory_reservation: int = 0
+    memory_swap: int = 0
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    pids_limit: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """Everything reconcile sets on a container, in comparable form."""
+
+    image: str
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: Pairs = ()
+    user: str | None = None
+    working_dir: str | None = None
+    hostname: str | None = None
+    extra_hosts: tuple[str, ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+    mounts: tuple[MountConfig, ...] = ()
+    devices: tuple[DeviceConfig, ...] = ()
+    device_cgroup_rules: tuple[str, ...] = ()
+    gpus: GpuRequest | None = None
+    group_add: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    read_only_rootfs: bool = False
+    security_opt: tuple[str, ...] = ()
+    sysctls: Pairs = ()
+    networks: tuple[NetworkAttachmentConfig, ...] = ()
+    network_mode: str | None = None
+    pid_mode: str | None = None
+    ipc_mode: str | None = None
+    uts_mode: str | None = None
+    userns_mode: str | None = None
+    cgroupns_mode: str | None = None
+    restart_policy: str = "no"
+    healthcheck: HealthcheckConfig | None = None
+    resources: ResourceConfig = field(default_factory=ResourceConfig)
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    init: bool | None = None
+    tty: bool = False
+    labels: Pairs = ()
+
+
+@dataclass(frozen=True)
+class VolumeConfig:
+    """A named volume's driver settings."""
+
+    driver: str = "local"
+    driver_opts: Pairs = ()
+    labels: Pairs = ()
+
+
+@dataclass(frozen=True, order=True)
+class SubnetConfig:
+    """One IPAM pool of a network."""
+
+    subnet: str
+    gateway: str | None = None
+    ip_range: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """A user-defined network's settings."""
+
+    driver: str = "bridge"
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    driver_opts: Pairs = ()
+    subnets: tuple[SubnetConfig, ...] = ()
+    labels: Pairs = ()

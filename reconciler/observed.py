@@ -1,0 +1,118 @@
+"""What the Engine really has: the ``observe`` stage's types (a leaf module).
+
+Built by a runtime backend from list and inspect calls. Labels are already parsed into
+ownership fields so that planning never reads raw label keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.configs import (
+    ContainerConfig,
+    HealthcheckConfig,
+    NetworkConfig,
+    Pairs,
+    VolumeConfig,
+)
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Who created a resource, read from its labels. ``project`` None means not ours."""
+
+    project: str | None = None
+    name: str | None = None
+    source: str | None = None
+    config_hash: str | None = None
+    replaces: str | None = None
+
+    @property
+    def managed(self) -> bool:
+        """True when reconcile created the resource (for some project)."""
+        return self.project is not None
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """A local image and the defaults it gives containers created from it."""
+
+    id: str
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: Pairs = ()
+    user: str = ""
+    working_dir: str = ""
+    healthcheck: HealthcheckConfig | None = None
+    stop_signal: str | None = None
+    labels: Pairs = ()
+    exposed_ports: tuple[str, ...] = ()  # "80/tcp"
+    volumes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    """Run-time state of a container."""
+
+    state: str  # created | running | paused | restarting | exited | dead | removing
+    health: str | None = None  # starting | healthy | unhealthy | None when no healthcheck
+    exit_code: int = 0
+    restart_count: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    oom_killed: bool = False
+
+    @property
+    def running(self) -> bool:
+        """True when the process is up (running or restarting by the Engine's policy)."""
+        return self.state in ("running", "restarting")
+
+
+@dataclass(frozen=True)
+class ObservedContainer:
+    """A container found on the Engine. ``config`` is None when it was only listed."""
+
+    id: str
+    name: str
+    image_id: str
+    ownership: Ownership
+    status: ContainerStatus
+    config: ContainerConfig | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    """A named volume found on the Engine."""
+
+    name: str
+    ownership: Ownership
+    config: VolumeConfig
+    mountpoint: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedNetwork:
+    """A network found on the Engine, with the names of the containers attached to it."""
+
+    id: str
+    name: str
+    ownership: Ownership
+    config: NetworkConfig
+    containers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ObservedState:
+    """One consistent snapshot of what matters to one project.
+
+    ``containers`` holds every container that belongs to the project or whose name the project
+    wants (owned or not, so that clashes are seen), keyed by name; likewise volumes and networks.
+    ``images`` maps each wanted image reference to its local image, or None when not present.
+    """
+
+    containers: Mapping[str, ObservedContainer] = field(default_factory=dict)
+    volumes: Mapping[str, ObservedVolume] = field(default_factory=dict)
+    networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)
+    images: Mapping[str, ImageInfo | None] = field(default_factory=dict)

@@ -1,0 +1,126 @@
+"""The runtime backend Protocol: the only way the core talks to a container engine.
+
+Everything crossing this boundary is the project's own type (``configs``, ``observed``);
+backends translate their client library's errors into ``reconciler.errors`` (transient vs
+permanent) and raise with ``from``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from reconciler.configs import (
+    ContainerConfig,
+    NetworkAttachmentConfig,
+    NetworkConfig,
+    ResourceConfig,
+    VolumeConfig,
+)
+from reconciler.observed import ContainerStatus, ImageInfo, ObservedState
+
+
+@dataclass(frozen=True)
+class ObserveRequest:
+    """What to look at: everything labelled with ``project``, plus these names (owned or not)."""
+
+    project: str
+    container_names: frozenset[str] = frozenset()
+    volume_names: frozenset[str] = frozenset()
+    network_names: frozenset[str] = frozenset()
+    image_refs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """An Engine event about a resource: a hint that something may have changed."""
+
+    type: str  # container | network | volume | image
+    action: str  # die, stop, destroy, rename, update, health_status: unhealthy, disconnect...
+    name: str
+    project: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+    time_nano: int = 0
+
+
+class Runtime(Protocol):
+    """A container engine as reconcile needs it. Names are the resources' Engine names."""
+
+    def ping(self) -> str:
+        """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
+        ...
+
+    def observe(self, request: ObserveRequest) -> ObservedState:
+        """One snapshot: list once per kind, inspect what matters. Never empty on error."""
+        ...
+
+    def inspect_image(self, ref: str) -> ImageInfo | None:
+        """The local image for ``ref``, or None when it is not present."""
+        ...
+
+    def pull_image(self, ref: str) -> ImageInfo:
+        """Pull ``ref`` and return the local image. Raises ImageNotFound or a backend error."""
+        ...
+
+    def create_container(
+        self, name: str, config: ContainerConfig, labels: Mapping[str, str]
+    ) -> str:
+        """Create (not start) a container joined to all its networks; return its id.
+
+        ``labels`` are reconcile's own ownership labels, merged with ``config.labels``.
+        """
+        ...
+
+    def start_container(self, name: str) -> None:
+        """Start a created or stopped container (a no-op when it runs)."""
+        ...
+
+    def stop_container(self, name: str, timeout: int | None = None) -> None:
+        """Stop a container, waiting ``timeout`` seconds (its own setting when None)."""
+        ...
+
+    def remove_container(self, name: str) -> None:
+        """Remove a container by name or id, forcefully; a missing one is not an error."""
+        ...
+
+    def rename_container(self, name: str, new_name: str) -> None:
+        """Rename a container."""
+        ...
+
+    def update_container(self, name: str, resources: ResourceConfig, restart_policy: str) -> None:
+        """Change limits and the restart policy in place (``docker update``)."""
+        ...
+
+    def connect_network(self, container: str, attachment: NetworkAttachmentConfig) -> None:
+        """Join a network with the given aliases and address."""
+        ...
+
+    def disconnect_network(self, container: str, network: str) -> None:
+        """Leave a network (forcefully); not being attached is not an error."""
+        ...
+
+    def container_status(self, name: str) -> ContainerStatus | None:
+        """The run-time state of one container, or None when it does not exist."""
+        ...
+
+    def create_volume(self, name: str, config: VolumeConfig, labels: Mapping[str, str]) -> None:
+        """Create a named volume."""
+        ...
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume; a missing one is not an error."""
+        ...
+
+    def create_network(self, name: str, config: NetworkConfig, labels: Mapping[str, str]) -> None:
+        """Create a network."""
+        ...
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network; a missing one is not an error."""
+        ...
+
+    def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
+        """Engine events about containers, networks and volumes until ``stop`` is set."""
+        ...
