@@ -1,0 +1,224 @@
+"""Test plumbing shared by the whole suite: the Docker Engine gate and its fixtures.
+
+Docker tests
+    A test needs the Engine when it is marked ``@pytest.mark.docker``, lives under
+    ``tests/docker/`` or ``tests/e2e/``, or uses the ``docker_client`` fixture (all of these
+    get the marker automatically). When the Engine cannot be reached such a test
+
+    * FAILS when the Engine is required: ``REQUIRE_DOCKER=1`` (``.ci/run`` sets it), or, when
+      REQUIRE_DOCKER is unset, ``CI=true``. ``REQUIRE_DOCKER=0`` explicitly allows skipping.
+    * is SKIPPED with the reason otherwise (a laptop without Docker still runs the unit tests).
+
+    The Engine is found the way the docker CLI finds it (``DOCKER_HOST`` etc., via
+    ``docker.from_env()``). ``scripts/setup`` installs and starts one.
+
+Fixtures
+    ``docker_client``  session-scoped ``docker.DockerClient`` (API version negotiated).
+    ``test_image``     name of the local test image, checked to exist (``TEST_IMAGE``).
+    ``unique_prefix``  ``rt-<8 hex>``; afterwards every container, network and volume named
+                       with it, or labelled ``io.reconcile.project=<it>...``, is force-removed.
+    ``state_dir``      an empty directory for the reconciler's state, under ``tmp_path``.
+
+Test code may import ``docker`` directly; only the product code is restricted to its backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+from docker import DockerClient
+
+from reconciler.constants import LABEL_PROJECT
+
+# Built by scripts/build-images (its IMAGE constant is the same string): FROM scratch plus
+# Debian's static busybox, with the applets on PATH, a 1777 /tmp and minimal /etc/passwd, group.
+TEST_IMAGE = "reconcile.local/busybox:latest"
+
+# Prefix of every test resource name; unique_prefix adds 8 random hex digits.
+TEST_PREFIX = "rt-"
+
+# Directories whose tests all need the Engine.
+_DOCKER_DIRS = ("docker", "e2e")
+_TESTS_ROOT = Path(__file__).parent
+
+_ENGINE_TIMEOUT_SECONDS = 10
+
+
+def docker_required() -> bool:
+    """Whether a missing Engine fails the Docker tests (True) or skips them (False)."""
+    explicit = os.environ.get("REQUIRE_DOCKER", "").strip().lower()
+    if explicit:
+        return explicit in {"1", "true", "yes", "on"}
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    client: DockerClient | None
+    detail: str  # version when reachable, the error when not
+
+    @property
+    def reachable(self) -> bool:
+        return self.client is not None
+
+
+@functools.cache
+def engine_status() -> EngineStatus:
+    """Connect once per process (each xdist worker has its own) and remember the outcome."""
+    where = os.environ.get("DOCKER_HOST") or "the default socket"
+    try:
+        client = docker.from_env(timeout=_ENGINE_TIMEOUT_SECONDS)
+        client.ping()
+        version = client.version()
+    except Exception as exc:  # any failure to connect means "no Engine"; the reason is shown
+        return EngineStatus(None, f"Docker Engine not reachable at {where}: {exc}")
+    return EngineStatus(
+        client, f"{version.get('Version', '?')} (API {client.api.api_version}) at {where}"
+    )
+
+
+def _require_engine() -> DockerClient:
+    """Return the client, or fail/skip the current test as the environment demands."""
+    status = engine_status()
+    if status.client is not None:
+        return status.client
+    if docker_required():
+        pytest.fail(
+            f"{status.detail}. The Engine is required here (REQUIRE_DOCKER=1 or CI=true): "
+            "run scripts/setup to install and start it.",
+            pytrace=False,
+        )
+    pytest.skip(f"{status.detail} (set REQUIRE_DOCKER=1 to make this a failure)")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    required = "required" if docker_required() else "optional (skipped if missing)"
+    status = engine_status()
+    state = status.detail if status.reachable else f"NOT reachable ({status.detail})"
+    return [f"docker engine: {state}; docker tests {required}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            parts = item.path.relative_to(_TESTS_ROOT).parts
+        except ValueError:
+            parts = ()
+        fixtures = getattr(item, "fixturenames", ())
+        if (parts and parts[0] in _DOCKER_DIRS) or "docker_client" in fixtures:
+            item.add_marker(pytest.mark.docker)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Checked before any fixture runs, so an unreachable Engine gives one clear message.
+    if item.get_closest_marker("docker") is not None:
+        _require_engine()
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> DockerClient:
+    return _require_engine()
+
+
+@pytest.fixture(scope="session")
+def test_image(docker_client: DockerClient) -> str:
+    try:
+        docker_client.images.get(TEST_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(
+            f"test image {TEST_IMAGE} is missing: run scripts/build-images (or scripts/setup)",
+            pytrace=False,
+        )
+    return TEST_IMAGE
+
+
+def _owned_by(name: str, labels: dict[str, str] | None, prefix: str) -> bool:
+    return name.startswith(prefix) or (labels or {}).get(LABEL_PROJECT, "").startswith(prefix)
+
+
+def remove_prefixed_resources(client: DockerClient, prefix: str) -> list[str]:
+    """Force-remove containers, then networks, then volumes belonging to ``prefix``.
+
+    A resource belongs to it when its name starts with ``prefix`` or its
+    ``io.reconcile.project`` label does. Returns what could not be removed.
+    Containers go first: networks and volumes in use cannot be removed.
+    """
+    problems: list[str] = []
+    by_name: dict[str, str | list[str] | bool] = {"name": prefix}
+    by_label: dict[str, str | list[str] | bool] = {"label": LABEL_PROJECT}
+
+    def attempt(kind: str, name: str, remove: functools.partial[None]) -> None:
+        try:
+            remove()
+        except docker.errors.NotFound:
+            pass  # already gone (the code under test, or a parallel cleanup, removed it)
+        except docker.errors.APIError as exc:
+            problems.append(f"{kind} {name}: {exc}")
+
+    # The Engine's name filter matches substrings, so filter by prefix here; the label filter
+    # narrows to resources carrying the project label at all.
+    containers = {
+        c.id: c
+        for filters in (by_name, by_label)
+        for c in client.containers.list(all=True, filters=filters)
+    }
+    for c in containers.values():
+        if _owned_by(c.name or "", c.labels, prefix):
+            remove = functools.partial(c.remove, force=True, v=True)
+            attempt("container", c.name or str(c.id), remove)
+
+    networks = {
+        n.id: n
+        for filters in (by_name, by_label)
+        for n in client.networks.list(filters=filters)
+    }
+    for n in networks.values():
+        if _owned_by(n.name or "", n.attrs.get("Labels"), prefix):
+            attempt("network", n.name or str(n.id), functools.partial(n.remove))
+
+    volumes = {
+        v.id: v
+        for filters in (by_name, by_label)
+        for v in client.volumes.list(filters=filters)
+    }
+    for v in volumes.values():
+        if _owned_by(v.name or "", v.attrs.get("Labels"), prefix):
+            attempt("volume", v.name or str(v.id), functools.partial(v.remove, force=True))
+    return problems
+
+
+@pytest.fixture
+def unique_prefix() -> Iterator[str]:
+    """A fresh ``rt-<8 hex>`` name prefix; everything under it is removed after the test.
+
+    Use it in every name (and as the project label) the test creates. Cleanup runs whether
+    the test passed or failed, and fails the teardown if something could not be removed,
+    so leaks are seen instead of piling up on the Engine.
+    """
+    prefix = f"{TEST_PREFIX}{uuid.uuid4().hex[:8]}"
+    yield prefix
+    status = engine_status()
+    if status.client is None:
+        return  # nothing can have been created without an Engine
+    problems = remove_prefixed_resources(status.client, prefix)
+    if problems:
+        # One retry: a container may still be in the middle of its own removal.
+        problems = remove_prefixed_resources(status.client, prefix)
+    if problems:
+        pytest.fail(f"cleanup of {prefix} left resources behind: {problems}", pytrace=False)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """An empty directory where the reconciler may keep its state (SQLite etc.)."""
+    path = tmp_path / "state"
+    path.mkdir()
+    return path

@@ -1,0 +1,62 @@
+"""Fixtures for end-to-end tests: the real ``reconcile`` command against the real Engine.
+
+Everything under tests/e2e is marked ``docker`` by tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+# run_reconcile(*args, env=..., cwd=..., input=..., timeout=...) -> CompletedProcess[str]
+RunReconcile = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture(scope="session")
+def reconcile_bin() -> Path:
+    """The installed console script (next to this interpreter: .venv/bin/reconcile)."""
+    path = Path(sys.executable).with_name("reconcile")
+    if not path.exists():
+        pytest.fail(f"{path} not found: run scripts/setup (pip install -e '.[dev]')",
+                    pytrace=False)
+    return path
+
+
+@pytest.fixture
+def run_reconcile(reconcile_bin: Path, tmp_path: Path) -> RunReconcile:
+    """Run ``reconcile ARGS...`` as a user would, capturing text output; never raises on exit.
+
+    Runs in ``tmp_path`` by default, with the caller's environment plus ``env``. No stdin,
+    as in CI. ``timeout`` (seconds) stops a hung command with a test failure.
+    """
+
+    def run(
+        *args: str | os.PathLike[str],
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, **(env or {})}
+        try:
+            return subprocess.run(
+                [str(reconcile_bin), *map(str, args)],
+                cwd=cwd or tmp_path,
+                env=full_env,
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"reconcile {' '.join(map(str, args))} timed out after {timeout}s: "
+                        f"{exc.stderr!r}", pytrace=False)
+
+    return run
