@@ -29,3 +29,5 @@ SECRET_NAME_MARKERS = (
     "CERT", "SALT", "DSN",
 )
 MASK = "***"
+# Remembered on volumes so that a prune knows whether a volume no longer declared may go.
+LABEL_DELETION_POLICY = "io.reconcile.deletion-policy"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from reconciler import constants
 from reconciler.configs import (
     ContainerConfig,
     HealthcheckConfig,
@@ -27,6 +28,21 @@ class Ownership:
     source: str | None = None
     config_hash: str | None = None
     replaces: str | None = None
+    deletion_policy: str | None = None
+
+    @classmethod
+    def from_labels(cls, labels: Mapping[str, str]) -> Ownership:
+        """Ownership read from an Engine object's labels (not ours: ``project`` None)."""
+        if labels.get(constants.LABEL_MANAGED_BY) != constants.MANAGED_BY_VALUE:
+            return cls()
+        return cls(
+            project=labels.get(constants.LABEL_PROJECT),
+            name=labels.get(constants.LABEL_NAME),
+            source=labels.get(constants.LABEL_SOURCE),
+            config_hash=labels.get(constants.LABEL_CONFIG_HASH),
+            replaces=labels.get(constants.LABEL_REPLACES),
+            deletion_policy=labels.get(constants.LABEL_DELETION_POLICY),
+        )
 
     @property
     def managed(self) -> bool:
