@@ -1,0 +1,43 @@
+"""What every controller returns, and the ownership checks they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reconciler.observed import Ownership
+from reconciler.plans import Conflict, Step
+
+Inventory = frozenset[tuple[str, str]]
+"""(kind, name) pairs the state says this project created."""
+
+
+@dataclass
+class ControllerResult:
+    """Steps, conflicts and in-sync resource keys of one kind."""
+
+    steps: list[Step] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    in_sync: list[str] = field(default_factory=list)
+
+
+def clash(kind: str, name: str, ownership: Ownership, project: str) -> Conflict | None:
+    """A conflict when an Engine object with a wanted name is not this project's, else None."""
+    if ownership.project == project:
+        return None
+    if ownership.project is None:
+        owner = "is not managed by reconcile"
+    else:
+        owner = f'belongs to project "{ownership.project}"'
+    return Conflict(
+        kind, name,
+        f'a {kind.lower()} named "{name}" already exists and {owner}; rename one of them '
+        "or remove it by hand (reconcile never adopts or deletes it)",
+    )
+
+
+def prunable(kind: str, name: str, ownership: Ownership, project: str, inventory: Inventory | None) -> bool:
+    """True when a resource no longer declared may be pruned: labelled as this project's and,
+    when an inventory exists, recorded in it (copied labels alone are not enough)."""
+    if ownership.project != project:
+        return False
+    return inventory is None or (kind, name) in inventory

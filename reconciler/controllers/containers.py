@@ -1,0 +1,147 @@
+"""The container controller: pure decisions per container (create, recreate, update, start,
+remove), from the desired state and the observed snapshot."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from reconciler.configs import ContainerConfig, MountConfig
+from reconciler.constants import REPLACEMENT_SUFFIX
+from reconciler.controllers.common import ControllerResult, Inventory, clash, prunable
+from reconciler.controllers.container_fields import compare, effective
+from reconciler.desired import DesiredContainer, DesiredState
+from reconciler.observed import ImageInfo, ObservedContainer, ObservedState
+from reconciler.plans import Action, Conflict, FieldDiff, Kind, Reason, Step
+
+KIND = Kind.CONTAINER.value
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def _without_anonymous_volumes(
+    have: ContainerConfig, want: ContainerConfig, image: ImageInfo
+) -> ContainerConfig:
+    """Drop the anonymous volumes the Engine adds for the image's VOLUMEs: not ours to judge."""
+    wanted_targets = {m.target for m in want.mounts}
+    anonymous = set(image.volumes) - wanted_targets
+
+    def keep(m: MountConfig) -> bool:
+        return not (m.type == "volume" and m.target in anonymous)
+
+    return dataclasses.replace(have, mounts=tuple(m for m in have.mounts if keep(m)))
+
+
+def container_diffs(
+    want: DesiredContainer, have: ObservedContainer, image: ImageInfo
+) -> tuple[FieldDiff, ...]:
+    """The field diffs between a desired container and a live one built from ``image``."""
+    assert have.config is not None, "observe must inspect containers the project wants"
+    target = effective(want.config, image)
+    live = _without_anonymous_volumes(have.config, target, image)
+    diffs = list(compare(target, live, want.secret_env))
+    if have.image_id != image.id:
+        diffs.append(FieldDiff("image.id", _short(have.image_id), _short(image.id)))
+    return tuple(sorted(diffs))
+
+
+def _plan_one(
+    want: DesiredContainer, observed: ObservedState, project: str,
+    replaced_networks: frozenset[str], result: ControllerResult,
+) -> None:
+    name = want.name
+    key = f"{KIND}/{name}"
+    have = observed.containers.get(name)
+    image = observed.images.get(want.config.image)
+    if have is not None and (conflict := clash(KIND, name, have.ownership, project)):
+        result.conflicts.append(conflict)
+        return
+    if image is None and want.pull_policy == "Never":
+        result.conflicts.append(Conflict(
+            KIND, name,
+            f'image "{want.config.image}" is not present locally and pullPolicy is Never',
+        ))
+        return
+    if have is None:
+        reason = Reason.MISSING
+        result.steps.append(Step(Kind.CONTAINER, name, Action.CREATE, reason, desired=want))
+        return
+    if image is None:
+        result.steps.append(Step(
+            Kind.CONTAINER, name, Action.RECREATE, Reason.IMAGE_MISSING,
+            (FieldDiff("image", have.config.image if have.config else None, want.config.image),),
+            desired=want,
+        ))
+        return
+    diffs = container_diffs(want, have, image)
+    reconnect = tuple(
+        FieldDiff("networks", n, n, in_place=True) for n in want.networks if n in replaced_networks
+    )
+    if any(not d.in_place for d in diffs):
+        only_image = all(d.path == "image.id" for d in diffs if not d.in_place)
+        reason = Reason.IMAGE_CHANGED if only_image else Reason.CONFIG_CHANGED
+        result.steps.append(Step(Kind.CONTAINER, name, Action.RECREATE, reason, diffs, desired=want))
+    elif diffs or reconnect:
+        reason = Reason.CONFIG_CHANGED if diffs else Reason.NETWORK_REPLACED
+        result.steps.append(
+            Step(Kind.CONTAINER, name, Action.UPDATE, reason, diffs + reconnect, desired=want)
+        )
+    elif not have.status.running:
+        diff = FieldDiff("state", have.status.state, "running")
+        result.steps.append(
+            Step(Kind.CONTAINER, name, Action.START, Reason.NOT_RUNNING, (diff,), desired=want)
+        )
+    else:
+        result.in_sync.append(key)
+
+
+def plan_containers(
+    desired: DesiredState,
+    observed: ObservedState,
+    *,
+    prune: bool,
+    inventory: Inventory | None,
+    replaced_networks: frozenset[str] = frozenset(),
+) -> ControllerResult:
+    """Steps for every container of the project, wanted or left over."""
+    project = desired.project
+    result = ControllerResult()
+    for name in sorted(desired.containers):
+        _plan_one(desired.containers[name], observed, project, replaced_networks, result)
+    for engine_name in sorted(observed.containers):
+        have = observed.containers[engine_name]
+        if have.ownership.project != project or engine_name in desired.containers:
+            continue
+        declared_name = have.ownership.name or engine_name
+        if engine_name.endswith(REPLACEMENT_SUFFIX):
+            # A replacement left by a recreate that was killed half-way: remove it; the
+            # resource's own step recreates it if still needed (docs/decisions/crash-safe-recreate.md).
+            reason = Reason.INTERRUPTED_RECREATE
+        elif declared_name in desired.containers:
+            reason = Reason.DUPLICATE  # renamed out of band: a second copy of a wanted container
+        elif prune and prunable(KIND, declared_name, have.ownership, project, inventory):
+            reason = Reason.NOT_DECLARED
+        else:
+            continue
+        result.steps.append(Step(
+            Kind.CONTAINER, declared_name, Action.REMOVE, reason, target=engine_name,
+        ))
+    return result
+
+
+def plan_container_deletion(desired: DesiredState, observed: ObservedState) -> ControllerResult:
+    """Remove the declared containers (and their leftover replacements) this project owns."""
+    result = ControllerResult()
+    for name in sorted(desired.containers):
+        for engine_name in (name, name + REPLACEMENT_SUFFIX):
+            have = observed.containers.get(engine_name)
+            if have is None:
+                continue
+            if (conflict := clash(KIND, engine_name, have.ownership, desired.project)):
+                result.conflicts.append(conflict)
+                continue
+            result.steps.append(Step(
+                Kind.CONTAINER, name, Action.REMOVE, Reason.DELETE_REQUESTED, target=engine_name,
+            ))
+    return result

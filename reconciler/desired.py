@@ -1,0 +1,290 @@
+"""The desired state: manifests normalized into comparable configs, with ownership labels.
+
+Pure: no I/O. Image defaults are not resolved here (the planner does that with the observed
+image), so a config's ``None`` means "whatever the image or the Engine says".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+
+from reconciler import constants
+from reconciler.configs import (
+    ContainerConfig,
+    DeviceConfig,
+    GpuRequest,
+    HealthcheckConfig,
+    MountConfig,
+    NetworkAttachmentConfig,
+    NetworkConfig,
+    Pairs,
+    PortBinding,
+    ResourceConfig,
+    SubnetConfig,
+    VolumeConfig,
+)
+from reconciler.manifests import ContainerManifest, Manifest, NetworkManifest, VolumeManifest
+from reconciler.manifests.container import BindMount, ContainerSpec, TmpfsMount, VolumeMount
+
+HASH_SCHEME = "v1"
+
+
+@dataclass(frozen=True)
+class DesiredContainer:
+    """A container as it should be."""
+
+    name: str
+    source: str
+    config: ContainerConfig
+    pull_policy: str = "IfNotPresent"
+    depends_on: tuple[tuple[str, str], ...] = ()  # (name, started|healthy)
+    secret_env: frozenset[str] = frozenset()
+
+    @property
+    def volumes(self) -> tuple[str, ...]:
+        """Names of the named volumes it mounts."""
+        return tuple(m.source for m in self.config.mounts if m.type == "volume")
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        """Names of the networks it joins (the default bridge excluded)."""
+        return tuple(n.name for n in self.config.networks if n.name != "bridge")
+
+
+@dataclass(frozen=True)
+class DesiredVolume:
+    """A named volume as it should be; ``Retain`` volumes are never removed by reconcile."""
+
+    name: str
+    source: str
+    config: VolumeConfig
+    deletion_policy: str = "Retain"
+
+
+@dataclass(frozen=True)
+class DesiredNetwork:
+    """A network as it should be."""
+
+    name: str
+    source: str
+    config: NetworkConfig
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything one project (set) declares, keyed by resource name per kind."""
+
+    project: str
+    containers: Mapping[str, DesiredContainer] = field(default_factory=dict)
+    volumes: Mapping[str, DesiredVolume] = field(default_factory=dict)
+    networks: Mapping[str, DesiredNetwork] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """How many resources the set declares."""
+        return len(self.containers) + len(self.volumes) + len(self.networks)
+
+
+def is_secret_name(name: str) -> bool:
+    """True for env names that look like they hold a secret (masked in all output)."""
+    upper = name.upper()
+    return any(marker in upper for marker in constants.SECRET_NAME_MARKERS)
+
+
+def _pairs(mapping: Mapping[str, str]) -> Pairs:
+    return tuple(sorted(mapping.items()))
+
+
+def _mount(mount: VolumeMount | BindMount | TmpfsMount) -> MountConfig:
+    if isinstance(mount, VolumeMount):
+        return MountConfig(mount.target, "volume", mount.source, mount.read_only)
+    if isinstance(mount, BindMount):
+        return MountConfig(mount.target, "bind", mount.source, mount.read_only, mount.propagation)
+    return MountConfig(
+        mount.target,
+        "tmpfs",
+        tmpfs_size=mount.size_bytes,
+        tmpfs_mode=int(mount.mode, 8) if mount.mode is not None else None,
+    )
+
+
+def container_config(spec: ContainerSpec, labels: Mapping[str, str]) -> ContainerConfig:
+    """The comparable config of a container spec."""
+    network_mode = None if spec.network_mode in (None, "bridge") else spec.network_mode
+    if spec.networks:
+        networks = tuple(
+            sorted(
+                NetworkAttachmentConfig(n.name, tuple(sorted(set(n.aliases))), n.ipv4_address)
+                for n in spec.networks
+            )
+        )
+    elif network_mode is None:
+        networks = (NetworkAttachmentConfig("bridge"),)
+    else:
+        networks = ()
+    health = None
+    if spec.healthcheck is not None:
+        hc = spec.healthcheck
+        health = HealthcheckConfig(
+            tuple(hc.test), hc.interval or 0, hc.timeout or 0, hc.start_period or 0, hc.retries or 0
+        )
+    gpus = None
+    if spec.gpus is not None:
+        count = -1 if spec.gpus.count == "all" else (spec.gpus.count or 0)
+        gpus = GpuRequest(
+            spec.gpus.driver, count, tuple(spec.gpus.device_ids or ()),
+            tuple(sorted(spec.gpus.capabilities)),
+        )
+    res = spec.resources
+    resources = ResourceConfig(
+        memory=res.memory or 0,
+        memory_reservation=res.memory_reservation or 0,
+        # memory alone means "no swap beyond it"; the Engine would otherwise allow 2x.
+        memory_swap=res.memory_swap or res.memory or 0,
+        nano_cpus=res.cpus or 0,
+        cpu_shares=res.cpu_shares or 0,
+        pids_limit=res.pids or 0,
+    )
+    restart = "on-failure" if spec.restart_policy == "on-failure:0" else spec.restart_policy
+    stop_signal = spec.stop_signal
+    if stop_signal is not None and not stop_signal.isdigit() and not stop_signal.startswith("SIG"):
+        stop_signal = "SIG" + stop_signal
+    return ContainerConfig(
+        image=spec.image,
+        entrypoint=tuple(spec.command) if spec.command is not None else None,
+        cmd=tuple(spec.args) if spec.args is not None else None,
+        env=_pairs(spec.env),
+        user=spec.user,
+        working_dir=spec.working_dir,
+        hostname=spec.hostname,
+        extra_hosts=tuple(sorted(set(spec.extra_hosts))),
+        ports=tuple(
+            sorted(
+                {
+                    PortBinding(p.container_port, p.protocol, p.host_ip or "", p.host_port)
+                    for p in spec.ports
+                }
+            )
+        ),
+        mounts=tuple(sorted(_mount(m) for m in spec.mounts)),
+        devices=tuple(
+            sorted(
+                {
+                    DeviceConfig(d.host_path, d.container_path or d.host_path, d.permissions)
+                    for d in spec.devices
+                }
+            )
+        ),
+        device_cgroup_rules=tuple(sorted(set(spec.device_cgroup_rules))),
+        gpus=gpus,
+        group_add=tuple(sorted(set(spec.group_add))),
+        cap_add=tuple(sorted(set(spec.capabilities.add))),
+        cap_drop=tuple(sorted(set(spec.capabilities.drop))),
+        privileged=spec.privileged,
+        read_only_rootfs=spec.read_only_root_filesystem,
+        security_opt=tuple(sorted(set(spec.security_opt))),
+        sysctls=_pairs(spec.sysctls),
+        networks=networks,
+        network_mode=network_mode,
+        pid_mode=spec.pid_mode,
+        ipc_mode=spec.ipc_mode,
+        uts_mode=spec.uts_mode,
+        userns_mode=spec.userns_mode,
+        cgroupns_mode=spec.cgroupns_mode,
+        restart_policy=restart,
+        healthcheck=health,
+        resources=resources,
+        stop_signal=stop_signal,
+        stop_timeout=(
+            spec.stop_grace_period // 1_000_000_000 if spec.stop_grace_period is not None else None
+        ),
+        init=spec.init,
+        tty=spec.tty,
+        labels=_pairs(labels),
+    )
+
+
+def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
+    spec = manifest.spec
+    return DesiredContainer(
+        name=manifest.metadata.name,
+        source=source,
+        config=container_config(spec, manifest.metadata.labels),
+        pull_policy=spec.pull_policy,
+        depends_on=tuple(sorted((d.name, d.condition) for d in spec.depends_on)),
+        secret_env=frozenset(k for k in spec.env if is_secret_name(k)),
+    )
+
+
+def _volume(manifest: VolumeManifest, source: str) -> DesiredVolume:
+    spec = manifest.spec
+    return DesiredVolume(
+        name=manifest.metadata.name,
+        source=source,
+        config=VolumeConfig(spec.driver, _pairs(spec.driver_opts), _pairs(manifest.metadata.labels)),
+        deletion_policy=spec.deletion_policy,
+    )
+
+
+def _network(manifest: NetworkManifest, source: str) -> DesiredNetwork:
+    spec = manifest.spec
+    return DesiredNetwork(
+        name=manifest.metadata.name,
+        source=source,
+        config=NetworkConfig(
+            driver=spec.driver,
+            internal=spec.internal,
+            attachable=spec.attachable,
+            enable_ipv6=spec.enable_ipv6,
+            driver_opts=_pairs(spec.driver_opts),
+            subnets=tuple(sorted(SubnetConfig(s.subnet, s.gateway, s.ip_range) for s in spec.subnets)),
+            labels=_pairs(manifest.metadata.labels),
+        ),
+    )
+
+
+def build(project: str, items: Iterable[tuple[Manifest, str]]) -> DesiredState:
+    """The desired state of ``project`` from validated manifests and their sources (file:line).
+
+    Names are assumed unique per kind (the loader's cross-document checks ensure it).
+    """
+    containers: dict[str, DesiredContainer] = {}
+    volumes: dict[str, DesiredVolume] = {}
+    networks: dict[str, DesiredNetwork] = {}
+    for manifest, source in items:
+        if isinstance(manifest, ContainerManifest):
+            containers[manifest.metadata.name] = _container(manifest, source)
+        elif isinstance(manifest, VolumeManifest):
+            volumes[manifest.metadata.name] = _volume(manifest, source)
+        else:
+            networks[manifest.metadata.name] = _network(manifest, source)
+    return DesiredState(project, containers, volumes, networks)
+
+
+def config_hash(config: ContainerConfig | VolumeConfig | NetworkConfig, key: bytes) -> str:
+    """A keyed hash of a config, stored in a label.
+
+    Keyed (HMAC) so that a secret env value cannot be recovered from a label by guessing.
+    The planner compares live fields, not this hash; see docs/decisions/drift-detection.md.
+    """
+    canonical = json.dumps(asdict(config), sort_keys=True, separators=(",", ":"))
+    digest = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{HASH_SCHEME}:{digest}"
+
+
+def ownership_labels(
+    project: str, kind: str, name: str, source: str, digest: str
+) -> dict[str, str]:
+    """The labels reconcile puts on everything it creates."""
+    return {
+        constants.LABEL_MANAGED_BY: constants.MANAGED_BY_VALUE,
+        constants.LABEL_PROJECT: project,
+        constants.LABEL_KIND: kind,
+        constants.LABEL_NAME: name,
+        constants.LABEL_SOURCE: source,
+        constants.LABEL_CONFIG_HASH: digest,
+    }

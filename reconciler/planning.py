@@ -1,0 +1,158 @@
+"""Planning: a pure function from (desired, observed) to an ordered ``Plan``.
+
+No I/O, no clock, no docker import. The controllers decide per resource; this module orders
+the steps (networks and volumes first, containers in dependsOn order, removals last), links
+each step to those it must wait for, and guards prunes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from reconciler.controllers.common import ControllerResult, Inventory
+from reconciler.controllers.containers import plan_container_deletion, plan_containers
+from reconciler.controllers.storage import (
+    plan_networks,
+    plan_storage_deletion,
+    plan_volumes,
+)
+from reconciler.desired import DesiredContainer, DesiredState
+from reconciler.observed import ObservedState
+from reconciler.plans import Action, Conflict, Kind, Plan, Reason, Step
+
+
+def _container_order(containers: dict[str, DesiredContainer]) -> list[str]:
+    """Names in dependsOn order (dependencies first), ties broken by name. Cycles are refused
+    by the loader; anything left is appended so planning never loops."""
+    order: list[str] = []
+    done: set[str] = set()
+    pending = sorted(containers)
+    while pending:
+        ready = [
+            n for n in pending
+            if all(d in done or d not in containers for d, _ in containers[n].depends_on)
+        ]
+        if not ready:
+            ready = pending[:1]
+        for name in ready:
+            order.append(name)
+            done.add(name)
+        pending = [n for n in pending if n not in done]
+    return order
+
+
+def _link(desired: DesiredState, steps: list[Step]) -> tuple[Step, ...]:
+    """Order steps and fill in ``after`` so independent steps may run in parallel."""
+    by_key = {s.key: s for s in steps}
+    container_removals = [
+        s for s in steps if s.kind is Kind.CONTAINER and s.action is Action.REMOVE
+    ]
+    removal_keys = tuple(s.key for s in container_removals)
+    network_steps = [s for s in steps if s.kind is Kind.NETWORK and s.action is not Action.REMOVE]
+    volume_steps = [s for s in steps if s.kind is Kind.VOLUME and s.action is not Action.REMOVE]
+    ordered: list[Step] = list(container_removals)
+    for s in network_steps:
+        after = removal_keys if s.action is Action.RECREATE else ()
+        ordered.append(dataclasses.replace(s, after=after))
+    ordered += volume_steps
+    container_keys: list[str] = []
+    for name in _container_order(dict(desired.containers)):
+        key = f"{Kind.CONTAINER}/{name}"
+        step = by_key.get(key)
+        if step is None or step.action is Action.REMOVE:
+            continue
+        want = desired.containers[name]
+        needs = [f"{Kind.NETWORK}/{n}" for n in want.networks]
+        needs += [f"{Kind.VOLUME}/{v}" for v in want.volumes]
+        needs += [f"{Kind.CONTAINER}/{d}" for d, _ in want.depends_on]
+        after = [k for k in needs if k in by_key and by_key[k].action is not Action.REMOVE]
+        after += removal_keys
+        ordered.append(dataclasses.replace(step, after=tuple(dict.fromkeys(after))))
+        container_keys.append(key)
+    everything_before = removal_keys + tuple(container_keys)
+    for s in steps:
+        if s.kind is not Kind.CONTAINER and s.action is Action.REMOVE:
+            ordered.append(dataclasses.replace(s, after=everything_before))
+    return tuple(ordered)
+
+
+def _guard_prune(
+    project: str, steps: list[Step], owned: int, force: bool
+) -> tuple[list[Step], list[Conflict]]:
+    pruned = [s for s in steps if s.reason is Reason.NOT_DECLARED]
+    if force or not pruned:
+        return steps, []
+    if len(pruned) < owned and len(pruned) * 2 <= owned:
+        return steps, []
+    what = "every resource" if len(pruned) >= owned else "more than half of the resources"
+    conflict = Conflict(
+        "Project", project,
+        f"prune refused: it would remove {what} of the set ({len(pruned)} of {owned}); "
+        "check the manifest source, or pass --force-prune",
+    )
+    return [s for s in steps if s.reason is not Reason.NOT_DECLARED], [conflict]
+
+
+def _owned_count(desired: DesiredState, observed: ObservedState, inventory: Inventory | None) -> int:
+    if inventory is not None:
+        return len(inventory)
+    groups: Iterable[tuple[str, object]] = (
+        *((Kind.CONTAINER.value, c.ownership) for c in observed.containers.values()),
+        *((Kind.VOLUME.value, v.ownership) for v in observed.volumes.values()),
+        *((Kind.NETWORK.value, n.ownership) for n in observed.networks.values()),
+    )
+    return sum(1 for _, o in groups if getattr(o, "project", None) == desired.project)
+
+
+def _assemble(
+    desired: DesiredState, results: Iterable[ControllerResult], warnings: list[str],
+    extra_conflicts: list[Conflict], steps_override: list[Step] | None = None,
+) -> Plan:
+    results = list(results)
+    steps = steps_override if steps_override is not None else [s for r in results for s in r.steps]
+    conflicts = [c for r in results for c in r.conflicts] + extra_conflicts
+    in_sync = sorted(k for r in results for k in r.in_sync)
+    return Plan(
+        project=desired.project,
+        steps=_link(desired, steps),
+        conflicts=tuple(sorted(conflicts)),
+        in_sync=tuple(in_sync),
+        warnings=tuple(warnings),
+    )
+
+
+def plan(
+    desired: DesiredState,
+    observed: ObservedState,
+    *,
+    prune: bool = False,
+    force_prune: bool = False,
+    inventory: Inventory | None = None,
+) -> Plan:
+    """The steps that make ``observed`` match ``desired``.
+
+    ``inventory`` is what the state says this project created; prune removes only members of
+    it (or, when the state is missing, what the labels say) and refuses to remove all of the
+    set, or more than half of it, unless ``force_prune``.
+    """
+    networks = plan_networks(desired, observed, prune=prune, inventory=inventory)
+    replaced = frozenset(s.name for s in networks.steps if s.action is Action.RECREATE)
+    volumes, warnings = plan_volumes(desired, observed, prune=prune, inventory=inventory)
+    containers = plan_containers(
+        desired, observed, prune=prune, inventory=inventory, replaced_networks=replaced
+    )
+    results = [networks, volumes, containers]
+    steps = [s for r in results for s in r.steps]
+    steps, refused = _guard_prune(
+        desired.project, steps, _owned_count(desired, observed, inventory), force_prune
+    )
+    return _assemble(desired, results, warnings, refused, steps)
+
+
+def plan_delete(desired: DesiredState, observed: ObservedState) -> Plan:
+    """The steps that remove what ``desired`` declares (volumes only with deletionPolicy Delete)."""
+    containers = plan_container_deletion(desired, observed)
+    storage, warnings = plan_storage_deletion(desired, observed)
+    return _assemble(desired, [containers, storage], warnings, [])
+
