@@ -1,0 +1,94 @@
+"""Loading manifests: files -> YAML documents with positions -> validated models -> cross-checks.
+
+The only part of the project that reads YAML. Nothing here raises for a bad manifest: every
+problem is collected, with file, line, column and field path, into a ``LoadResult``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import MappingProxyType
+
+from reconciler import crossrefs
+from reconciler.constants import MAX_FILE_BYTES
+from reconciler.errors import Location, Problem
+from reconciler.loading.discovery import discover, read_limited
+from reconciler.loading.encoding import decode
+from reconciler.loading.parsing import parse_text
+from reconciler.loading.results import LoadedManifest, LoadResult
+from reconciler.loading.validation import check_document, document_location
+
+__all__ = ["LoadResult", "LoadedManifest", "discover", "load", "load_text"]
+
+
+def load(paths: Sequence[str | Path]) -> LoadResult:
+    """Load every manifest file under ``paths`` (see ``discover``) as one set.
+
+    Raises ``SourceUnavailable`` only when a path does not exist; everything wrong inside the
+    files is returned as problems.
+    """
+    files = discover(paths)
+    loaded: list[LoadedManifest] = []
+    problems: list[Problem] = []
+    identities: list[tuple[str, str]] = []
+    for path in files:
+        raw = read_limited(path)
+        if isinstance(raw, Problem):
+            problems.append(raw)
+            continue
+        _load_bytes(raw, str(path), loaded, problems, identities)
+    return _finish(tuple(files), loaded, problems, identities)
+
+
+def load_text(text: str | bytes, filename: str) -> LoadResult:
+    """Load one file's content given in memory (tests, git sources) as a whole set."""
+    raw = text.encode("utf-8") if isinstance(text, str) else text
+    loaded: list[LoadedManifest] = []
+    problems: list[Problem] = []
+    identities: list[tuple[str, str]] = []
+    if len(raw) > MAX_FILE_BYTES:
+        problems.append(Problem(
+            Location(filename), "",
+            f"file is larger than the limit of {MAX_FILE_BYTES} bytes ({len(raw)} bytes); "
+            "split it into several files",
+        ))
+    else:
+        _load_bytes(raw, filename, loaded, problems, identities)
+    return _finish((Path(filename),), loaded, problems, identities)
+
+
+def _load_bytes(
+    raw: bytes,
+    filename: str,
+    loaded: list[LoadedManifest],
+    problems: list[Problem],
+    identities: list[tuple[str, str]],
+) -> None:
+    text = decode(raw, filename)
+    if isinstance(text, Problem):
+        problems.append(text)
+        return
+    parsed = parse_text(text, filename)
+    problems.extend(parsed.problems)
+    for doc in parsed.documents:
+        checked = check_document(doc)
+        problems.extend(checked.problems)
+        if checked.identity is not None:
+            identities.append(checked.identity)
+        if checked.manifest is not None:
+            loaded.append(LoadedManifest(
+                manifest=checked.manifest,
+                location=document_location(doc),
+                positions=MappingProxyType(dict(doc.keys)),
+            ))
+
+
+def _finish(
+    files: tuple[Path, ...],
+    loaded: list[LoadedManifest],
+    problems: list[Problem],
+    identities: list[tuple[str, str]],
+) -> LoadResult:
+    problems.extend(crossrefs.check(loaded, defined=identities))
+    return LoadResult(files=files, manifests=tuple(loaded), problems=tuple(sorted(set(problems))))
