@@ -102,7 +102,7 @@ def _to_str_scalar(value: Any) -> Any:
     return value
 
 
-StrOrInt = Annotated[str, BeforeValidator(_to_str_scalar)]
+StrOrInt = Annotated[str, BeforeValidator(_to_str_scalar, json_schema_input_type=str | int)]
 """A string field that also takes a plain integer (env values, user ids)."""
 
 

@@ -188,7 +188,9 @@ def _health_test(value: Any) -> Any:
 class Healthcheck(Strict):
     """The container's healthcheck; a string ``test`` runs through the shell."""
 
-    test: Annotated[list[str], BeforeValidator(_health_test)] = Field(min_length=1)
+    test: Annotated[
+        list[str], BeforeValidator(_health_test, json_schema_input_type=str | list[str])
+    ] = Field(min_length=1)
     interval: Duration | None = None
     timeout: Duration | None = None
     start_period: Duration | None = None
@@ -280,9 +282,12 @@ class ContainerSpec(Strict):
     read_only_root_filesystem: bool = False
     security_opt: list[str] = Field(default_factory=list)
     sysctls: dict[str, StrOrInt] = Field(default_factory=dict)
-    networks: list[Annotated[NetworkAttachment, BeforeValidator(_network_ref)]] = Field(
-        default_factory=list
-    )
+    networks: list[
+        Annotated[
+            NetworkAttachment,
+            BeforeValidator(_network_ref, json_schema_input_type=str | NetworkAttachment),
+        ]
+    ] = Field(default_factory=list)
     network_mode: str | None = Field(
         default=None, pattern=r"^(bridge|host|none|container:[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"
     )
@@ -293,11 +298,17 @@ class ContainerSpec(Strict):
     cgroupns_mode: Literal["host", "private"] | None = None
     restart_policy: str = Field(default="unless-stopped", pattern=_RESTART_RE)
     healthcheck: Healthcheck | None = None
-    depends_on: list[Annotated[Dependency, BeforeValidator(_dependency_ref)]] = Field(
-        default_factory=list
-    )
+    depends_on: list[
+        Annotated[
+            Dependency, BeforeValidator(_dependency_ref, json_schema_input_type=str | Dependency)
+        ]
+    ] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
-    stop_signal: Annotated[str, BeforeValidator(_stop_signal), Field(pattern=_SIGNAL_RE)] | None = None
+    stop_signal: Annotated[
+        str,
+        BeforeValidator(_stop_signal, json_schema_input_type=str | int),
+        Field(pattern=_SIGNAL_RE),
+    ] | None = None
     stop_grace_period: Duration | None = None
     init: bool | None = None
     tty: bool = False
