@@ -48,6 +48,75 @@ def cli() -> None:
     """Declarative reconciler for a single Docker host."""
 
 
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "-f", "--filename", "filenames", multiple=True, type=click.Path(),
+    help="A manifest file or directory (read recursively); repeatable.",
+)
+@click.option(
+    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="text: problems on stderr as file:line:col; json: one report on stdout.",
+)
+@reports_errors
+def validate(paths: tuple[str, ...], filenames: tuple[str, ...], output: str) -> None:
+    """Check manifests without touching the Engine: syntax, fields, references, cycles.
+
+    Exits 0 when everything is valid, 1 when anything is wrong (every problem is listed).
+    """
+    import json
+    from collections import Counter
+
+    from reconciler.errors import Location, ManifestError, Problem
+    from reconciler.loading import load
+
+    sources = [*filenames, *paths]
+    if not sources:
+        raise click.UsageError("give at least one manifest file or directory with -f")
+    result = load(sources)
+    if not result.files:
+        raise ManifestError([Problem(Location(", ".join(sources)), "",
+                                     "no manifest files (*.yaml, *.yml) found")])
+    kinds = Counter(m.kind for m in result.manifests)
+    if output == "json":
+        click.echo(json.dumps({
+            "ok": result.ok,
+            "files": [str(f) for f in result.files],
+            "resources": dict(sorted(kinds.items())),
+            "problems": [
+                {"file": p.location.file, "line": p.location.line, "column": p.location.column,
+                 "field": p.field, "message": p.message}
+                for p in result.problems
+            ],
+        }, indent=2))
+        if not result.ok:
+            sys.exit(EXIT_FAILURE)
+        return
+    if result.problems:
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        bad = len(result.problems_by_file())
+        count = len(result.problems)
+        click.echo(
+            f"{count} problem{'s' if count != 1 else ''} in {bad} of {len(result.files)} "
+            f"file{'s' if len(result.files) != 1 else ''}",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
+    summary = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
+    files = len(result.files)
+    click.echo(f"OK: {files} file{'s' if files != 1 else ''}, {summary or 'no resources'}")
+
+
+@cli.command()
+@reports_errors
+def schema() -> None:
+    """Print the JSON Schema of manifests (for editors such as yaml-language-server)."""
+    from reconciler.schema import render
+
+    click.echo(render(), nl=False)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``reconcile`` console script."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="reconcile")
