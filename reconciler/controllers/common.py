@@ -35,9 +35,12 @@ def clash(kind: str, name: str, ownership: Ownership, project: str) -> Conflict 
     )
 
 
-def prunable(kind: str, name: str, ownership: Ownership, project: str, inventory: Inventory | None) -> bool:
-    """True when a resource no longer declared may be pruned: labelled as this project's and,
-    when an inventory exists, recorded in it (copied labels alone are not enough)."""
-    if ownership.project != project:
+def prunable(
+    kind: str, name: str, ownership: Ownership, project: str, inventory: Inventory | None
+) -> bool:
+    """True when a resource no longer declared may be pruned: labelled as this project's AND
+    recorded in its inventory (copied labels alone are not enough). Without an inventory (a new
+    or lost state) nothing is prunable: losing the state must never cause a prune."""
+    if ownership.project != project or inventory is None:
         return False
-    return inventory is None or (kind, name) in inventory
+    return (kind, name) in inventory

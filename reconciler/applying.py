@@ -1,0 +1,298 @@
+"""Applying: runs a plan's steps through a runtime backend.
+
+Apply decides *how* to do a step, never *whether*: that was the planner's call. Steps run in
+parallel (bounded) as soon as the steps they wait for have succeeded; a failed step skips the
+steps that depend on it and nothing else. Recreates are crash-safe: the replacement is created
+under a temporary name first (see docs/decisions/crash-safe-recreate.md).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from reconciler import constants
+from reconciler.desired import (
+    DesiredContainer,
+    DesiredNetwork,
+    DesiredVolume,
+    config_hash,
+    ownership_labels,
+)
+from reconciler.errors import ImageNotFound, ReconcileError
+from reconciler.observed import ImageInfo
+from reconciler.plans import Action, Kind, Plan, Step
+from reconciler.runtime.base import ObserveRequest, Runtime
+
+
+class StepFailed(ReconcileError):
+    """A step could not be completed (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A step starting, finishing, failing or being skipped, for whoever reports progress."""
+
+    step: Step
+    phase: str  # start | done | failed | skipped
+    message: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class ApplyOutcome:
+    """What happened to each step of a plan."""
+
+    done: list[Step] = field(default_factory=list)
+    failed: list[tuple[Step, str]] = field(default_factory=list)
+    skipped: list[tuple[Step, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every step succeeded."""
+        return not self.failed and not self.skipped
+
+
+Reporter = Callable[[Progress], None]
+
+
+def _ignore(_: Progress) -> None:
+    return None
+
+
+class Applier:
+    """Executes plans for one project against one runtime."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        project: str,
+        hash_key: bytes,
+        *,
+        parallelism: int = 8,
+        health_timeout: float = 120.0,
+        report: Reporter = _ignore,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runtime = runtime
+        self.project = project
+        self.hash_key = hash_key
+        self.parallelism = max(1, parallelism)
+        self.health_timeout = health_timeout
+        self.report = report
+        self.sleep = sleep
+        self.clock = clock
+        self._images: dict[str, ImageInfo] = {}
+        self._image_locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    # -- scheduling -----------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> ApplyOutcome:
+        """Run every step of ``plan``, in parallel where the plan allows."""
+        outcome = ApplyOutcome()
+        pending = {s.key: s for s in plan.steps}
+        succeeded: set[str] = set()
+        finished: set[str] = set()
+        running: dict[Future[None], Step] = {}
+        with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
+            while pending or running:
+                for key, step in list(pending.items()):
+                    known_after = [k for k in step.after if k in pending or k in finished]
+                    if any(k in finished and k not in succeeded for k in known_after):
+                        del pending[key]
+                        finished.add(key)
+                        reason = "a step it depends on did not succeed"
+                        outcome.skipped.append((step, reason))
+                        self.report(Progress(step, "skipped", reason))
+                    elif all(k in succeeded for k in known_after):
+                        del pending[key]
+                        running[pool.submit(self._timed, step)] = step
+                if not running:
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in done:
+                    step = running.pop(future)
+                    finished.add(step.key)
+                    error = future.exception()
+                    if error is None:
+                        succeeded.add(step.key)
+                        outcome.done.append(step)
+                    else:
+                        outcome.failed.append((step, str(error)))
+        return outcome
+
+    def _timed(self, step: Step) -> None:
+        self.report(Progress(step, "start"))
+        started = self.clock()
+        try:
+            self.execute(step)
+        except ReconcileError as exc:
+            self.report(Progress(step, "failed", str(exc), self.clock() - started))
+            raise
+        self.report(Progress(step, "done", "", self.clock() - started))
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def execute(self, step: Step) -> None:
+        """Carry out one step."""
+        if step.kind is Kind.CONTAINER:
+            self._container(step)
+        elif step.kind is Kind.VOLUME:
+            self._volume(step)
+        else:
+            self._network(step)
+
+    def _container(self, step: Step) -> None:
+        if step.action is Action.REMOVE:
+            self._stop_and_remove(step.engine_name)
+            return
+        want = step.desired
+        assert isinstance(want, DesiredContainer)
+        if step.action in (Action.CREATE, Action.RECREATE):
+            self.ensure_image(want.config.image, want.pull_policy)
+        self._wait_for_dependencies(want)
+        if step.action is Action.CREATE:
+            self.runtime.create_container(want.name, want.config, self._labels(want))
+        elif step.action is Action.RECREATE:
+            self._recreate(want)
+        elif step.action is Action.UPDATE:
+            self._update(want, step)
+        self.runtime.start_container(want.name)
+
+    def _labels(self, want: DesiredContainer) -> dict[str, str]:
+        digest = config_hash(want.config, self.hash_key)
+        return ownership_labels(self.project, Kind.CONTAINER.value, want.name, want.source, digest)
+
+    def _recreate(self, want: DesiredContainer) -> None:
+        # Create the replacement under a temporary name, then stop and remove the old one,
+        # then rename. A kill at any point leaves at most one primary plus one replacement,
+        # which the next plan resolves (it removes the replacement and recreates if needed).
+        temp = want.name + constants.REPLACEMENT_SUFFIX
+        labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
+        self.runtime.remove_container(temp)
+        self.runtime.create_container(temp, want.config, labels)
+        self._stop_and_remove(want.name)
+        self.runtime.rename_container(temp, want.name)
+
+    def _update(self, want: DesiredContainer, step: Step) -> None:
+        live = self.runtime.observe(
+            ObserveRequest(self.project, container_names=frozenset({want.name}))
+        ).containers.get(want.name)
+        if live is None or live.config is None:
+            raise StepFailed(f"container {want.name} disappeared during the update")
+        have, config = live.config, want.config
+        if have.resources != config.resources or have.restart_policy != config.restart_policy:
+            self.runtime.update_container(want.name, config.resources, config.restart_policy)
+        wanted = {n.name: n for n in config.networks}
+        current = {n.name: n for n in have.networks}
+        # A network that was recreated keeps its name: the planner marks it before == after.
+        replaced = {d.after for d in step.diffs if d.path == "networks" and d.before == d.after}
+        for name, attachment in sorted(current.items()):
+            if name not in wanted or wanted[name] != attachment or name in replaced:
+                self.runtime.disconnect_network(want.name, name)
+        for name, attachment in sorted(wanted.items()):
+            if name not in current or current[name] != attachment or name in replaced:
+                self.runtime.connect_network(want.name, attachment)
+
+    def _stop_and_remove(self, name: str) -> None:
+        status = self.runtime.container_status(name)
+        if status is None:
+            return
+        if status.running:
+            self.runtime.stop_container(name)
+        self.runtime.remove_container(name)
+
+    def ensure_image(self, ref: str, policy: str) -> ImageInfo:
+        """The local image for ``ref``, pulled when the policy says so (once per run)."""
+        with self._lock:
+            if ref in self._images:
+                return self._images[ref]
+            lock = self._image_locks.setdefault(ref, threading.Lock())
+        with lock:
+            if ref in self._images:
+                return self._images[ref]
+            info = None if policy == "Always" else self.runtime.inspect_image(ref)
+            if info is None:
+                if policy == "Never":
+                    raise ImageNotFound(f'image "{ref}" is not present and pullPolicy is Never')
+                info = self.runtime.pull_image(ref)
+            with self._lock:
+                self._images[ref] = info
+            return info
+
+    def _wait_for_dependencies(self, want: DesiredContainer) -> None:
+        for dep, condition in want.depends_on:
+            deadline = self.clock() + self.health_timeout
+            while True:
+                status = self.runtime.container_status(dep)
+                if status is not None and status.running and (
+                    condition == "started" or status.health in (None, "healthy")
+                ):
+                    if condition == "healthy" and status.health is None:
+                        raise StepFailed(
+                            f'{want.name} depends on "{dep}" being healthy, but {dep} has no '
+                            "healthcheck"
+                        )
+                    break
+                if self.clock() >= deadline:
+                    state = "missing" if status is None else (status.health or status.state)
+                    raise StepFailed(
+                        f'{want.name} waited {self.health_timeout:g}s for "{dep}" to be '
+                        f"{condition}; it is {state}"
+                    )
+                self.sleep(0.25)
+
+    def _volume(self, step: Step) -> None:
+        if step.action is Action.REMOVE:
+            self.runtime.remove_volume(step.name)
+            return
+        want = step.desired
+        assert isinstance(want, DesiredVolume)
+        digest = config_hash(want.config, self.hash_key)
+        labels = ownership_labels(self.project, Kind.VOLUME.value, want.name, want.source, digest)
+        labels[constants.LABEL_DELETION_POLICY] = want.deletion_policy
+        self.runtime.create_volume(want.name, want.config, labels)
+
+    def _network(self, step: Step) -> None:
+        if step.action in (Action.REMOVE, Action.RECREATE):
+            observed = self.runtime.observe(
+                ObserveRequest(self.project, network_names=frozenset({step.name}))
+            )
+            live = observed.networks.get(step.name)
+            for container in live.containers if live else ():
+                self.runtime.disconnect_network(container, step.name)
+            self.runtime.remove_network(step.name)
+        if step.action is Action.REMOVE:
+            return
+        want = step.desired
+        assert isinstance(want, DesiredNetwork)
+        digest = config_hash(want.config, self.hash_key)
+        labels = ownership_labels(self.project, Kind.NETWORK.value, want.name, want.source, digest)
+        self.runtime.create_network(want.name, want.config, labels)
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def wait_ready(self, names: list[str], timeout: float) -> list[str]:
+        """Wait until each container runs (and is healthy when it has a healthcheck);
+        return a sentence per container that did not get there in time."""
+        deadline = self.clock() + timeout
+        waiting = set(names)
+        last: dict[str, str] = {}
+        while waiting:
+            for name in sorted(waiting):
+                status = self.runtime.container_status(name)
+                if status is None:
+                    last[name] = "missing"
+                elif status.state == "running" and status.health in (None, "healthy"):
+                    waiting.discard(name)
+                else:
+                    last[name] = status.health or status.state
+            if not waiting or self.clock() >= deadline:
+                break
+            self.sleep(0.5)
+        return [f"{n}: not ready after {timeout:g}s ({last.get(n, 'unknown')})" for n in sorted(waiting)]

@@ -1,0 +1,193 @@
+"""The embedded state: an SQLite database per host with the inventory of what each project
+created, the events journal, and the key of the config-hash labels.
+
+Every write is one transaction, so a kill at any moment leaves the previous or the next
+state, never half of one. A database that cannot be read is moved aside and started anew
+(with a warning); its projects then have no inventory, which makes planning fall back to
+labels and never prune more than it could before.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import StateError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS projects (project TEXT PRIMARY KEY, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory (
+    project TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '', recorded_at REAL NOT NULL,
+    PRIMARY KEY (project, kind, name)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project TEXT NOT NULL, at REAL NOT NULL,
+    kind TEXT NOT NULL, name TEXT NOT NULL, action TEXT NOT NULL, reason TEXT NOT NULL,
+    outcome TEXT NOT NULL, message TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_by_project ON events (project, id);
+"""
+
+
+def default_state_dir() -> Path:
+    """``$RECONCILE_STATE_DIR``, else ``$XDG_STATE_HOME/reconcile``, else ``~/.local/state/reconcile``."""
+    if env := os.environ.get("RECONCILE_STATE_DIR"):
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "reconcile"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journal entry: what happened to which resource, why, and how it went."""
+
+    project: str
+    at: float
+    kind: str
+    name: str
+    action: str
+    reason: str
+    outcome: str
+    message: str = ""
+
+
+class State:
+    """The state database of one host. Open with ``State.open(dir)``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, warnings: list[str]) -> None:
+        self._conn = conn
+        self.path = path
+        self.warnings = warnings
+
+    @classmethod
+    def open(cls, state_dir: Path) -> State:
+        """Open (creating if needed) ``state_dir/state.db``; a corrupt file is moved aside."""
+        warnings: list[str] = []
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StateError(f"cannot create the state directory {state_dir}: {exc}") from exc
+        path = state_dir / "state.db"
+        try:
+            conn = cls._connect(path)
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_name(f"state.db.corrupt-{int(time.time())}")
+            try:
+                path.rename(aside)
+            except OSError as rename_exc:
+                raise StateError(f"state database {path} is unreadable: {exc}") from rename_exc
+            warnings.append(
+                f"state database {path} was unreadable ({exc}); moved to {aside.name} and started "
+                "anew: inventories are rebuilt from labels, and the next prune waits for them"
+            )
+            conn = cls._connect(path)
+        return cls(conn, path, warnings)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("integrity check failed")
+            conn.executescript(_SCHEMA)
+            with _transaction(conn):
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('hash_key', ?)", (secrets.token_bytes(32),)
+                )
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        """Close the database."""
+        self._conn.close()
+
+    @property
+    def hash_key(self) -> bytes:
+        """The host's secret key for config-hash labels."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'hash_key'").fetchone()
+        return bytes(row[0])
+
+    def inventory(self, project: str) -> frozenset[tuple[str, str]] | None:
+        """(kind, name) pairs recorded for ``project``; None when the project is unknown here."""
+        known = self._conn.execute(
+            "SELECT 1 FROM projects WHERE project = ?", (project,)
+        ).fetchone()
+        if known is None:
+            return None
+        rows = self._conn.execute(
+            "SELECT kind, name FROM inventory WHERE project = ?", (project,)
+        ).fetchall()
+        return frozenset((k, n) for k, n in rows)
+
+    def record(self, project: str, entries: Iterable[tuple[str, str, str]]) -> None:
+        """Add (kind, name, source) entries to the inventory, before they are created, so that a
+        kill between create and record cannot leave something prune would never find."""
+        now = time.time()
+        with _transaction(self._conn):
+            self._conn.execute("INSERT OR IGNORE INTO projects VALUES (?, ?)", (project, now))
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO inventory VALUES (?, ?, ?, ?, ?)",
+                [(project, k, n, s, now) for k, n, s in entries],
+            )
+
+    def forget(self, project: str, entries: Iterable[tuple[str, str]]) -> None:
+        """Drop (kind, name) entries after the resources are gone."""
+        with _transaction(self._conn):
+            self._conn.executemany(
+                "DELETE FROM inventory WHERE project = ? AND kind = ? AND name = ?",
+                [(project, k, n) for k, n in entries],
+            )
+
+    def adopt_labels(self, project: str, entries: Iterable[tuple[str, str, str]]) -> None:
+        """Rebuild a lost inventory from what the Engine's labels say this project owns."""
+        self.record(project, entries)
+
+    def projects(self) -> list[str]:
+        """Projects this state knows."""
+        return [r[0] for r in self._conn.execute("SELECT project FROM projects ORDER BY project")]
+
+    def add_events(self, events: Iterable[Event]) -> None:
+        """Append events to the journal."""
+        with _transaction(self._conn):
+            self._conn.executemany(
+                "INSERT INTO events (project, at, kind, name, action, reason, outcome, message) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(e.project, e.at, e.kind, e.name, e.action, e.reason, e.outcome, e.message)
+                 for e in events],
+            )
+
+    def events(self, project: str, limit: int = 100) -> list[Event]:
+        """The latest ``limit`` events of ``project``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT project, at, kind, name, action, reason, outcome, message FROM events "
+            "WHERE project = ? ORDER BY id DESC LIMIT ?",
+            (project, limit),
+        ).fetchall()
+        return [Event(*row) for row in reversed(rows)]
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
