@@ -53,6 +53,11 @@ def problems_from_errors(errors: Sequence[ErrorDetails], doc: Document) -> list[
     groups: dict[FieldPath, list[ErrorDetails]] = {}
     for error in errors:
         groups.setdefault(error_path(error, doc.data), []).append(error)
+    # 'imag: x' gives "unknown field 'imag'; did you mean image?" and "image is required";
+    # the second only repeats the first.
+    for path in _suggested(groups):
+        if all(e["type"] == "missing" for e in groups.get(path, [{"type": ""}])):
+            groups.pop(path, None)
     problems = []
     for path, group in groups.items():
         value, found = _lookup(doc.data, path)
@@ -60,6 +65,18 @@ def problems_from_errors(errors: Sequence[ErrorDetails], doc: Document) -> list[
         problems.append(Problem(_locate(doc, path, group[0]["type"], value, found),
                                 format_path(path), sentence))
     return problems
+
+
+def _suggested(groups: dict[FieldPath, list[ErrorDetails]]) -> list[FieldPath]:
+    """Paths of the fields that unknown-field errors suggest instead."""
+    paths = []
+    for path, group in groups.items():
+        for error in group:
+            hint = str((error.get("ctx") or {}).get("hint", ""))
+            match = re.fullmatch(r"; did you mean (\S+)\?", hint)
+            if error["type"] == "unknown_field" and match:
+                paths.append((*path[:-1], match.group(1)))
+    return paths
 
 
 def error_path(error: ErrorDetails, data: Any) -> FieldPath:
