@@ -230,8 +230,10 @@ class Applier:
             deadline = self.clock() + self.health_timeout
             while True:
                 status = self.runtime.container_status(dep)
-                if status is not None and status.running and (
-                    condition == "started" or status.health in (None, "healthy")
+                if (
+                    status is not None
+                    and status.running
+                    and (condition == "started" or status.health in (None, "healthy"))
                 ):
                     if condition == "healthy" and status.health is None:
                         raise StepFailed(
@@ -295,4 +297,6 @@ class Applier:
             if not waiting or self.clock() >= deadline:
                 break
             self.sleep(0.5)
-        return [f"{n}: not ready after {timeout:g}s ({last.get(n, 'unknown')})" for n in sorted(waiting)]
+        return [
+            f"{n}: not ready after {timeout:g}s ({last.get(n, 'unknown')})" for n in sorted(waiting)
+        ]

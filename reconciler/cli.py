@@ -8,38 +8,13 @@ Heavy modules are imported inside commands so that ``--help`` and no-op runs sta
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
-from functools import wraps
-from typing import Any, TypeVar
+from collections.abc import Sequence
 
 import click
 
 from reconciler import __version__
-from reconciler.errors import ReconcileError
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_CHANGES_PENDING = 3
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def reports_errors(func: F) -> F:
-    """Turn the project's errors into a message on stderr and exit code 1 (no traceback)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ReconcileError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_FAILURE)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
+from reconciler.cli_support import EXIT_FAILURE, reports_errors
+from reconciler.commands import apply, delete, diff, get
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,11 +26,19 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
-    "-f", "--filename", "filenames", multiple=True, type=click.Path(),
+    "-f",
+    "--filename",
+    "filenames",
+    multiple=True,
+    type=click.Path(),
     help="A manifest file or directory (read recursively); repeatable.",
 )
 @click.option(
-    "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
     help="text: problems on stderr as file:line:col; json: one report on stdout.",
 )
 @reports_errors
@@ -75,20 +58,31 @@ def validate(paths: tuple[str, ...], filenames: tuple[str, ...], output: str) ->
         raise click.UsageError("give at least one manifest file or directory with -f")
     result = load(sources)
     if not result.files:
-        raise ManifestError([Problem(Location(", ".join(sources)), "",
-                                     "no manifest files (*.yaml, *.yml) found")])
+        raise ManifestError(
+            [Problem(Location(", ".join(sources)), "", "no manifest files (*.yaml, *.yml) found")]
+        )
     kinds = Counter(m.kind for m in result.manifests)
     if output == "json":
-        click.echo(json.dumps({
-            "ok": result.ok,
-            "files": [str(f) for f in result.files],
-            "resources": dict(sorted(kinds.items())),
-            "problems": [
-                {"file": p.location.file, "line": p.location.line, "column": p.location.column,
-                 "field": p.field, "message": p.message}
-                for p in result.problems
-            ],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "files": [str(f) for f in result.files],
+                    "resources": dict(sorted(kinds.items())),
+                    "problems": [
+                        {
+                            "file": p.location.file,
+                            "line": p.location.line,
+                            "column": p.location.column,
+                            "field": p.field,
+                            "message": p.message,
+                        }
+                        for p in result.problems
+                    ],
+                },
+                indent=2,
+            )
+        )
         if not result.ok:
             sys.exit(EXIT_FAILURE)
         return
@@ -115,6 +109,10 @@ def schema() -> None:
     from reconciler.schema import render
 
     click.echo(render(), nl=False)
+
+
+for _command in (apply, diff, get, delete):
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -25,8 +25,18 @@ MAX_NAME_LENGTH = 63
 
 # Env names matching any of these (case-insensitive, as a substring) are masked in output.
 SECRET_NAME_MARKERS = (
-    "PASSWORD", "PASSWD", "PASS", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "PRIVATE", "AUTH",
-    "CERT", "SALT", "DSN",
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "SECRET",
+    "TOKEN",
+    "KEY",
+    "CREDENTIAL",
+    "PRIVATE",
+    "AUTH",
+    "CERT",
+    "SALT",
+    "DSN",
 )
 MASK = "***"
 # Remembered on volumes so that a prune knows whether a volume no longer declared may go.

@@ -136,7 +136,9 @@ def container_config(spec: ContainerSpec, labels: Mapping[str, str]) -> Containe
     if spec.gpus is not None:
         count = -1 if spec.gpus.count == "all" else (spec.gpus.count or 0)
         gpus = GpuRequest(
-            spec.gpus.driver, count, tuple(spec.gpus.device_ids or ()),
+            spec.gpus.driver,
+            count,
+            tuple(spec.gpus.device_ids or ()),
             tuple(sorted(spec.gpus.capabilities)),
         )
     res = spec.resources
@@ -225,7 +227,9 @@ def _volume(manifest: VolumeManifest, source: str) -> DesiredVolume:
     return DesiredVolume(
         name=manifest.metadata.name,
         source=source,
-        config=VolumeConfig(spec.driver, _pairs(spec.driver_opts), _pairs(manifest.metadata.labels)),
+        config=VolumeConfig(
+            spec.driver, _pairs(spec.driver_opts), _pairs(manifest.metadata.labels)
+        ),
         deletion_policy=spec.deletion_policy,
     )
 
@@ -241,7 +245,9 @@ def _network(manifest: NetworkManifest, source: str) -> DesiredNetwork:
             attachable=spec.attachable,
             enable_ipv6=spec.enable_ipv6,
             driver_opts=_pairs(spec.driver_opts),
-            subnets=tuple(sorted(SubnetConfig(s.subnet, s.gateway, s.ip_range) for s in spec.subnets)),
+            subnets=tuple(
+                sorted(SubnetConfig(s.subnet, s.gateway, s.ip_range) for s in spec.subnets)
+            ),
             labels=_pairs(manifest.metadata.labels),
         ),
     )

@@ -35,8 +35,12 @@ def project_lock(state_dir: Path, project: str, purpose: str) -> Iterator[None]:
             raise LockHeld(
                 f'project "{project}" is locked by {holder}; wait for it to finish or stop it'
             ) from None
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose,
-                "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "purpose": purpose,
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         yield

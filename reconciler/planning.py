@@ -30,7 +30,8 @@ def _container_order(containers: dict[str, DesiredContainer]) -> list[str]:
     pending = sorted(containers)
     while pending:
         ready = [
-            n for n in pending
+            n
+            for n in pending
             if all(d in done or d not in containers for d, _ in containers[n].depends_on)
         ]
         if not ready:
@@ -53,7 +54,7 @@ def _link(desired: DesiredState, steps: list[Step]) -> tuple[Step, ...]:
     volume_steps = [s for s in steps if s.kind is Kind.VOLUME and s.action is not Action.REMOVE]
     ordered: list[Step] = list(container_removals)
     for s in network_steps:
-        after = removal_keys if s.action is Action.RECREATE else ()
+        after: tuple[str, ...] = removal_keys if s.action is Action.RECREATE else ()
         ordered.append(dataclasses.replace(s, after=after))
     ordered += volume_steps
     container_keys: list[str] = []
@@ -66,9 +67,9 @@ def _link(desired: DesiredState, steps: list[Step]) -> tuple[Step, ...]:
         needs = [f"{Kind.NETWORK}/{n}" for n in want.networks]
         needs += [f"{Kind.VOLUME}/{v}" for v in want.volumes]
         needs += [f"{Kind.CONTAINER}/{d}" for d, _ in want.depends_on]
-        after = [k for k in needs if k in by_key and by_key[k].action is not Action.REMOVE]
-        after += removal_keys
-        ordered.append(dataclasses.replace(step, after=tuple(dict.fromkeys(after))))
+        waits = [k for k in needs if k in by_key and by_key[k].action is not Action.REMOVE]
+        waits += removal_keys
+        ordered.append(dataclasses.replace(step, after=tuple(dict.fromkeys(waits))))
         container_keys.append(key)
     everything_before = removal_keys + tuple(container_keys)
     for s in steps:
@@ -87,14 +88,17 @@ def _guard_prune(
         return steps, []
     what = "every resource" if len(pruned) >= owned else "more than half of the resources"
     conflict = Conflict(
-        "Project", project,
+        "Project",
+        project,
         f"prune refused: it would remove {what} of the set ({len(pruned)} of {owned}); "
         "check the manifest source, or pass --force-prune",
     )
     return [s for s in steps if s.reason is not Reason.NOT_DECLARED], [conflict]
 
 
-def _owned_count(desired: DesiredState, observed: ObservedState, inventory: Inventory | None) -> int:
+def _owned_count(
+    desired: DesiredState, observed: ObservedState, inventory: Inventory | None
+) -> int:
     if inventory is not None:
         return len(inventory)
     groups: Iterable[tuple[str, object]] = (
@@ -106,8 +110,11 @@ def _owned_count(desired: DesiredState, observed: ObservedState, inventory: Inve
 
 
 def _assemble(
-    desired: DesiredState, results: Iterable[ControllerResult], warnings: list[str],
-    extra_conflicts: list[Conflict], steps_override: list[Step] | None = None,
+    desired: DesiredState,
+    results: Iterable[ControllerResult],
+    warnings: list[str],
+    extra_conflicts: list[Conflict],
+    steps_override: list[Step] | None = None,
 ) -> Plan:
     results = list(results)
     steps = steps_override if steps_override is not None else [s for r in results for s in r.steps]
@@ -155,4 +162,3 @@ def plan_delete(desired: DesiredState, observed: ObservedState) -> Plan:
     containers = plan_container_deletion(desired, observed)
     storage, warnings = plan_storage_deletion(desired, observed)
     return _assemble(desired, [containers, storage], warnings, [])
-

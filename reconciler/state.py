@@ -39,7 +39,8 @@ CREATE INDEX IF NOT EXISTS events_by_project ON events (project, id);
 
 
 def default_state_dir() -> Path:
-    """``$RECONCILE_STATE_DIR``, else ``$XDG_STATE_HOME/reconcile``, else ``~/.local/state/reconcile``."""
+    """``$RECONCILE_STATE_DIR``, else ``$XDG_STATE_HOME/reconcile``, else
+    ``~/.local/state/reconcile``."""
     if env := os.environ.get("RECONCILE_STATE_DIR"):
         return Path(env)
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -168,8 +169,10 @@ class State:
             self._conn.executemany(
                 "INSERT INTO events (project, at, kind, name, action, reason, outcome, message) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.project, e.at, e.kind, e.name, e.action, e.reason, e.outcome, e.message)
-                 for e in events],
+                [
+                    (e.project, e.at, e.kind, e.name, e.action, e.reason, e.outcome, e.message)
+                    for e in events
+                ],
             )
 
     def events(self, project: str, limit: int = 100) -> list[Event]:

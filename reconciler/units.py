@@ -11,17 +11,34 @@ import re
 
 _SIZE_FACTORS = {
     "": 1,
-    "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
-    "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4,
-    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
-    "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4,
+    "k": 1000,
+    "m": 1000**2,
+    "g": 1000**3,
+    "t": 1000**4,
+    "ki": 1024,
+    "mi": 1024**2,
+    "gi": 1024**3,
+    "ti": 1024**4,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
     "b": 1,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_NS = {
-    "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-    "m": 60_000_000_000, "h": 3_600_000_000_000,
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
 }
 MAX_SIZE = 2**62
 MAX_DURATION_NS = 2**62
@@ -77,7 +94,7 @@ def parse_duration_ns(value: object) -> int:
 def parse_nano_cpus(value: object) -> int:
     """Nano-CPUs (the Engine's unit) from ``"0.5"``, ``0.5``, ``2`` or ``"500m"`` (millicpus)."""
     if isinstance(value, bool):
-        raise ValueError("expected a number of CPUs such as 0.5 or \"1.5\"")
+        raise ValueError('expected a number of CPUs such as 0.5 or "1.5"')
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
@@ -85,7 +102,7 @@ def parse_nano_cpus(value: object) -> int:
         try:
             number = float(text[:-1]) / 1000 if text.endswith("m") else float(text)
         except ValueError:
-            raise ValueError(f"{value!r} is not a number of CPUs; write e.g. \"0.5\"") from None
+            raise ValueError(f'{value!r} is not a number of CPUs; write e.g. "0.5"') from None
     else:
         raise ValueError("expected a number of CPUs such as 0.5")
     if not math.isfinite(number) or number <= 0 or number > 4096:

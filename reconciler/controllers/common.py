@@ -29,7 +29,8 @@ def clash(kind: str, name: str, ownership: Ownership, project: str) -> Conflict 
     else:
         owner = f'belongs to project "{ownership.project}"'
     return Conflict(
-        kind, name,
+        kind,
+        name,
         f'a {kind.lower()} named "{name}" already exists and {owner}; rename one of them '
         "or remove it by hand (reconcile never adopts or deletes it)",
     )

@@ -31,10 +31,13 @@ from reconciler.units import format_duration, format_size
 T = TypeVar("T")
 
 # Fields the Engine changes in place: ``docker update`` and network connect/disconnect.
-IN_PLACE_FIELDS = frozenset({
-    "restartPolicy", "networks",
-    *(f"resources.{f.name}" for f in dataclasses.fields(ResourceConfig)),
-})
+IN_PLACE_FIELDS = frozenset(
+    {
+        "restartPolicy",
+        "networks",
+        *(f"resources.{f.name}" for f in dataclasses.fields(ResourceConfig)),
+    }
+)
 
 
 def _merge_pairs(base: Pairs, overlay: Pairs) -> Pairs:
@@ -119,8 +122,11 @@ def _fmt_health(h: HealthcheckConfig | None) -> str | None:
     if h is None:
         return None
     text = json.dumps(list(h.test))
-    for label, value in (("interval", h.interval), ("timeout", h.timeout),
-                         ("startPeriod", h.start_period)):
+    for label, value in (
+        ("interval", h.interval),
+        ("timeout", h.timeout),
+        ("startPeriod", h.start_period),
+    ):
         if value:
             text += f" {label}={format_duration(value)}"
     if h.retries:
@@ -176,22 +182,36 @@ def _set_diff(
     in_place = path in IN_PLACE_FIELDS
     removed = [FieldDiff(path, fmt(x), None, in_place) for x in old - new]
     added = [FieldDiff(path, None, fmt(x), in_place) for x in new - old]
-    return sorted(removed + added, key=lambda d: (d.before or d.after or ""))
+    return sorted(removed + added, key=lambda d: d.before or d.after or "")
 
 
 _SCALARS = (
-    ("image", "image"), ("command", "entrypoint"), ("args", "cmd"), ("user", "user"),
-    ("workingDir", "working_dir"), ("privileged", "privileged"),
-    ("readOnlyRootFilesystem", "read_only_rootfs"), ("networkMode", "network_mode"),
-    ("pidMode", "pid_mode"), ("ipcMode", "ipc_mode"), ("utsMode", "uts_mode"),
-    ("usernsMode", "userns_mode"), ("cgroupnsMode", "cgroupns_mode"),
-    ("restartPolicy", "restart_policy"), ("stopSignal", "stop_signal"),
-    ("stopGracePeriod", "stop_timeout"), ("init", "init"), ("tty", "tty"),
+    ("image", "image"),
+    ("command", "entrypoint"),
+    ("args", "cmd"),
+    ("user", "user"),
+    ("workingDir", "working_dir"),
+    ("privileged", "privileged"),
+    ("readOnlyRootFilesystem", "read_only_rootfs"),
+    ("networkMode", "network_mode"),
+    ("pidMode", "pid_mode"),
+    ("ipcMode", "ipc_mode"),
+    ("utsMode", "uts_mode"),
+    ("usernsMode", "userns_mode"),
+    ("cgroupnsMode", "cgroupns_mode"),
+    ("restartPolicy", "restart_policy"),
+    ("stopSignal", "stop_signal"),
+    ("stopGracePeriod", "stop_timeout"),
+    ("init", "init"),
+    ("tty", "tty"),
 )
 _STRING_SETS = (
-    ("extraHosts", "extra_hosts"), ("deviceCgroupRules", "device_cgroup_rules"),
-    ("groupAdd", "group_add"), ("capabilities.add", "cap_add"),
-    ("capabilities.drop", "cap_drop"), ("securityOpt", "security_opt"),
+    ("extraHosts", "extra_hosts"),
+    ("deviceCgroupRules", "device_cgroup_rules"),
+    ("groupAdd", "group_add"),
+    ("capabilities.add", "cap_add"),
+    ("capabilities.drop", "cap_drop"),
+    ("securityOpt", "security_opt"),
 )
 
 
@@ -205,18 +225,24 @@ def compare(
     for path, attr in _SCALARS:
         old, new = getattr(have, attr), getattr(want, attr)
         if old != new:
-            diffs.append(FieldDiff(path, _fmt_scalar(old), _fmt_scalar(new), path in IN_PLACE_FIELDS))
+            diffs.append(
+                FieldDiff(path, _fmt_scalar(old), _fmt_scalar(new), path in IN_PLACE_FIELDS)
+            )
     if want.hostname is not None and want.hostname != have.hostname:
         diffs.append(FieldDiff("hostname", have.hostname, want.hostname))
     if want.healthcheck != have.healthcheck:
-        diffs.append(FieldDiff("healthcheck", _fmt_health(have.healthcheck), _fmt_health(want.healthcheck)))
+        diffs.append(
+            FieldDiff("healthcheck", _fmt_health(have.healthcheck), _fmt_health(want.healthcheck))
+        )
     if want.gpus != have.gpus:
         diffs.append(FieldDiff("gpus", _fmt_gpus(have.gpus), _fmt_gpus(want.gpus)))
     for f in dataclasses.fields(ResourceConfig):
         old_v, new_v = getattr(have.resources, f.name), getattr(want.resources, f.name)
         if old_v != new_v:
             path = f"resources.{f.name}"
-            diffs.append(FieldDiff(path, _fmt_resource(f.name, old_v), _fmt_resource(f.name, new_v), True))
+            diffs.append(
+                FieldDiff(path, _fmt_resource(f.name, old_v), _fmt_resource(f.name, new_v), True)
+            )
     diffs += _pairs_diff("env", have.env, want.env, lambda k: k in secret_env)
     diffs += _pairs_diff("labels", have.labels, want.labels, lambda _k: False)
     diffs += _pairs_diff("sysctls", have.sysctls, want.sysctls, lambda _k: False)

@@ -47,8 +47,11 @@ def container_diffs(
 
 
 def _plan_one(
-    want: DesiredContainer, observed: ObservedState, project: str,
-    replaced_networks: frozenset[str], result: ControllerResult,
+    want: DesiredContainer,
+    observed: ObservedState,
+    project: str,
+    replaced_networks: frozenset[str],
+    result: ControllerResult,
 ) -> None:
     name = want.name
     key = f"{KIND}/{name}"
@@ -58,21 +61,33 @@ def _plan_one(
         result.conflicts.append(conflict)
         return
     if image is None and want.pull_policy == "Never":
-        result.conflicts.append(Conflict(
-            KIND, name,
-            f'image "{want.config.image}" is not present locally and pullPolicy is Never',
-        ))
+        result.conflicts.append(
+            Conflict(
+                KIND,
+                name,
+                f'image "{want.config.image}" is not present locally and pullPolicy is Never',
+            )
+        )
         return
     if have is None:
         reason = Reason.MISSING
         result.steps.append(Step(Kind.CONTAINER, name, Action.CREATE, reason, desired=want))
         return
     if image is None:
-        result.steps.append(Step(
-            Kind.CONTAINER, name, Action.RECREATE, Reason.IMAGE_MISSING,
-            (FieldDiff("image", have.config.image if have.config else None, want.config.image),),
-            desired=want,
-        ))
+        result.steps.append(
+            Step(
+                Kind.CONTAINER,
+                name,
+                Action.RECREATE,
+                Reason.IMAGE_MISSING,
+                (
+                    FieldDiff(
+                        "image", have.config.image if have.config else None, want.config.image
+                    ),
+                ),
+                desired=want,
+            )
+        )
         return
     diffs = container_diffs(want, have, image)
     reconnect = tuple(
@@ -81,7 +96,9 @@ def _plan_one(
     if any(not d.in_place for d in diffs):
         only_image = all(d.path == "image.id" for d in diffs if not d.in_place)
         reason = Reason.IMAGE_CHANGED if only_image else Reason.CONFIG_CHANGED
-        result.steps.append(Step(Kind.CONTAINER, name, Action.RECREATE, reason, diffs, desired=want))
+        result.steps.append(
+            Step(Kind.CONTAINER, name, Action.RECREATE, reason, diffs, desired=want)
+        )
     elif diffs or reconnect:
         reason = Reason.CONFIG_CHANGED if diffs else Reason.NETWORK_REPLACED
         result.steps.append(
@@ -115,8 +132,8 @@ def plan_containers(
             continue
         declared_name = have.ownership.name or engine_name
         if engine_name.endswith(REPLACEMENT_SUFFIX):
-            # A replacement left by a recreate that was killed half-way: remove it; the
-            # resource's own step recreates it if still needed (docs/decisions/crash-safe-recreate.md).
+            # A replacement left by a recreate killed half-way: remove it; the resource's own
+            # step recreates it if still needed (docs/decisions/crash-safe-recreate.md).
             reason = Reason.INTERRUPTED_RECREATE
         elif declared_name in desired.containers:
             reason = Reason.DUPLICATE  # renamed out of band: a second copy of a wanted container
@@ -124,9 +141,15 @@ def plan_containers(
             reason = Reason.NOT_DECLARED
         else:
             continue
-        result.steps.append(Step(
-            Kind.CONTAINER, declared_name, Action.REMOVE, reason, target=engine_name,
-        ))
+        result.steps.append(
+            Step(
+                Kind.CONTAINER,
+                declared_name,
+                Action.REMOVE,
+                reason,
+                target=engine_name,
+            )
+        )
     return result
 
 
@@ -138,10 +161,16 @@ def plan_container_deletion(desired: DesiredState, observed: ObservedState) -> C
             have = observed.containers.get(engine_name)
             if have is None:
                 continue
-            if (conflict := clash(KIND, engine_name, have.ownership, desired.project)):
+            if conflict := clash(KIND, engine_name, have.ownership, desired.project):
                 result.conflicts.append(conflict)
                 continue
-            result.steps.append(Step(
-                Kind.CONTAINER, name, Action.REMOVE, Reason.DELETE_REQUESTED, target=engine_name,
-            ))
+            result.steps.append(
+                Step(
+                    Kind.CONTAINER,
+                    name,
+                    Action.REMOVE,
+                    Reason.DELETE_REQUESTED,
+                    target=engine_name,
+                )
+            )
     return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.configs import NetworkConfig, VolumeConfig
+from reconciler.configs import NetworkConfig, SubnetConfig, VolumeConfig
 from reconciler.controllers.common import ControllerResult, Inventory, clash, prunable
 from reconciler.desired import DesiredState
 from reconciler.observed import ObservedState
@@ -11,6 +11,10 @@ from reconciler.plans import Action, FieldDiff, Kind, Reason, Step
 
 def _pairs(value: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f"{k}={v}" for k, v in value) or "(none)"
+
+
+def _subnets(subnets: tuple[SubnetConfig, ...]) -> str:
+    return ",".join(x.subnet for x in subnets) or "(none)"
 
 
 def volume_diffs(want: VolumeConfig, have: VolumeConfig) -> tuple[FieldDiff, ...]:
@@ -29,23 +33,30 @@ def network_diffs(want: NetworkConfig, have: NetworkConfig) -> tuple[FieldDiff, 
     """Differences between a wanted and a live network (subnets only when the manifest sets
     them: otherwise the Engine picks one and that is fine)."""
     diffs = []
-    for path, attr in (("driver", "driver"), ("internal", "internal"),
-                       ("attachable", "attachable"), ("enableIPv6", "enable_ipv6")):
+    for path, attr in (
+        ("driver", "driver"),
+        ("internal", "internal"),
+        ("attachable", "attachable"),
+        ("enableIPv6", "enable_ipv6"),
+    ):
         old, new = getattr(have, attr), getattr(want, attr)
         if old != new:
             diffs.append(FieldDiff(path, str(old).lower(), str(new).lower()))
     if want.driver_opts != have.driver_opts:
         diffs.append(FieldDiff("driverOpts", _pairs(have.driver_opts), _pairs(want.driver_opts)))
     if want.subnets and want.subnets != have.subnets:
-        show = lambda s: ",".join(x.subnet for x in s) or "(none)"  # noqa: E731
-        diffs.append(FieldDiff("subnets", show(have.subnets), show(want.subnets)))
+        diffs.append(FieldDiff("subnets", _subnets(have.subnets), _subnets(want.subnets)))
     if want.labels != have.labels:
         diffs.append(FieldDiff("labels", _pairs(have.labels), _pairs(want.labels)))
     return tuple(diffs)
 
 
 def plan_volumes(
-    desired: DesiredState, observed: ObservedState, *, prune: bool, inventory: Inventory | None,
+    desired: DesiredState,
+    observed: ObservedState,
+    *,
+    prune: bool,
+    inventory: Inventory | None,
 ) -> tuple[ControllerResult, list[str]]:
     """Steps for volumes, and warnings for volumes that differ (never recreated: data)."""
     project, kind = desired.project, Kind.VOLUME.value
@@ -54,9 +65,11 @@ def plan_volumes(
         want = desired.volumes[name]
         have = observed.volumes.get(name)
         if have is None:
-            result.steps.append(Step(Kind.VOLUME, name, Action.CREATE, Reason.MISSING, desired=want))
+            result.steps.append(
+                Step(Kind.VOLUME, name, Action.CREATE, Reason.MISSING, desired=want)
+            )
             continue
-        if (conflict := clash(kind, name, have.ownership, project)):
+        if conflict := clash(kind, name, have.ownership, project):
             result.conflicts.append(conflict)
             continue
         diffs = volume_diffs(want.config, have.config)
@@ -80,7 +93,11 @@ def plan_volumes(
 
 
 def plan_networks(
-    desired: DesiredState, observed: ObservedState, *, prune: bool, inventory: Inventory | None,
+    desired: DesiredState,
+    observed: ObservedState,
+    *,
+    prune: bool,
+    inventory: Inventory | None,
 ) -> ControllerResult:
     """Steps for networks: create missing, recreate changed, prune undeclared."""
     project, kind = desired.project, Kind.NETWORK.value
@@ -89,16 +106,25 @@ def plan_networks(
         want = desired.networks[name]
         have = observed.networks.get(name)
         if have is None:
-            result.steps.append(Step(Kind.NETWORK, name, Action.CREATE, Reason.MISSING, desired=want))
+            result.steps.append(
+                Step(Kind.NETWORK, name, Action.CREATE, Reason.MISSING, desired=want)
+            )
             continue
-        if (conflict := clash(kind, name, have.ownership, project)):
+        if conflict := clash(kind, name, have.ownership, project):
             result.conflicts.append(conflict)
             continue
         diffs = network_diffs(want.config, have.config)
         if diffs:
-            result.steps.append(Step(
-                Kind.NETWORK, name, Action.RECREATE, Reason.CONFIG_CHANGED, diffs, desired=want,
-            ))
+            result.steps.append(
+                Step(
+                    Kind.NETWORK,
+                    name,
+                    Action.RECREATE,
+                    Reason.CONFIG_CHANGED,
+                    diffs,
+                    desired=want,
+                )
+            )
         else:
             result.in_sync.append(f"{kind}/{name}")
     if prune:
@@ -110,7 +136,8 @@ def plan_networks(
 
 
 def plan_storage_deletion(
-    desired: DesiredState, observed: ObservedState,
+    desired: DesiredState,
+    observed: ObservedState,
 ) -> tuple[ControllerResult, list[str]]:
     """Remove declared networks, and declared volumes whose deletionPolicy is Delete."""
     result, warnings = ControllerResult(), []
@@ -118,15 +145,15 @@ def plan_storage_deletion(
         have = observed.networks.get(name)
         if have is None:
             continue
-        if (conflict := clash(Kind.NETWORK.value, name, have.ownership, desired.project)):
+        if conflict := clash(Kind.NETWORK.value, name, have.ownership, desired.project):
             result.conflicts.append(conflict)
             continue
         result.steps.append(Step(Kind.NETWORK, name, Action.REMOVE, Reason.DELETE_REQUESTED))
     for name in sorted(desired.volumes):
-        have = observed.volumes.get(name)
-        if have is None:
+        volume = observed.volumes.get(name)
+        if volume is None:
             continue
-        if (conflict := clash(Kind.VOLUME.value, name, have.ownership, desired.project)):
+        if conflict := clash(Kind.VOLUME.value, name, volume.ownership, desired.project):
             result.conflicts.append(conflict)
             continue
         if desired.volumes[name].deletion_policy != "Delete":

@@ -16,8 +16,13 @@ KINDS: dict[str, type[Manifest]] = {
     "Network": NetworkManifest,
 }
 
-ANY_MANIFEST: TypeAdapter[Manifest] = TypeAdapter(
-    Annotated[Manifest, Field(discriminator="kind")]
-)
+ANY_MANIFEST: TypeAdapter[Manifest] = TypeAdapter(Annotated[Manifest, Field(discriminator="kind")])
 
-__all__ = ["ANY_MANIFEST", "KINDS", "ContainerManifest", "Manifest", "NetworkManifest", "VolumeManifest"]
+__all__ = [
+    "ANY_MANIFEST",
+    "KINDS",
+    "ContainerManifest",
+    "Manifest",
+    "NetworkManifest",
+    "VolumeManifest",
+]

@@ -35,9 +35,7 @@ class Strict(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        cls._known_keys = frozenset(
-            f.alias or name for name, f in cls.model_fields.items()
-        )
+        cls._known_keys = frozenset(f.alias or name for name, f in cls.model_fields.items())
 
     @model_validator(mode="before")
     @classmethod
@@ -127,11 +125,15 @@ def _cpus(value: Any) -> int:
         raise PydanticCustomError("invalid_cpus", str(exc)) from None
 
 
-Size = Annotated[int, BeforeValidator(_size), Field(json_schema_extra={"type": ["string", "integer"]})]
+Size = Annotated[
+    int, BeforeValidator(_size), Field(json_schema_extra={"type": ["string", "integer"]})
+]
 """Bytes, written as ``256Mi``, ``1G`` or a plain integer."""
 Duration = Annotated[int, BeforeValidator(_duration), Field(json_schema_extra={"type": "string"})]
 """Nanoseconds, written as ``10s``, ``500ms``, ``1m30s``."""
-NanoCpus = Annotated[int, BeforeValidator(_cpus), Field(json_schema_extra={"type": ["string", "number"]})]
+NanoCpus = Annotated[
+    int, BeforeValidator(_cpus), Field(json_schema_extra={"type": ["string", "number"]})
+]
 """Nano-CPUs, written as ``"0.5"``, ``1.5`` or ``"500m"``."""
 
 _LABEL_KEY_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]*$")
@@ -146,7 +148,9 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
                 {"key": repr(key), "prefix": repr(LABEL_PREFIX)},
             )
         if not _LABEL_KEY_RE.match(key) or len(key) > 253:
-            raise PydanticCustomError("invalid_label", "{key} is not a valid label key", {"key": repr(key)})
+            raise PydanticCustomError(
+                "invalid_label", "{key} is not a valid label key", {"key": repr(key)}
+            )
     return value
 
 

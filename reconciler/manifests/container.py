@@ -20,22 +20,60 @@ from reconciler.manifests.common import (
     StrOrInt,
 )
 
-CAPABILITIES = frozenset({
-    "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE",
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER",
-    "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN", "MAC_OVERRIDE", "MKNOD", "NET_ADMIN",
-    "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID", "SETPCAP",
-    "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT",
-    "SYS_PTRACE", "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG",
-    "WAKE_ALARM",
-})
+CAPABILITIES = frozenset(
+    {
+        "AUDIT_CONTROL",
+        "AUDIT_READ",
+        "AUDIT_WRITE",
+        "BLOCK_SUSPEND",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "KILL",
+        "LEASE",
+        "LINUX_IMMUTABLE",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "MKNOD",
+        "NET_ADMIN",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_RAW",
+        "PERFMON",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_CHROOT",
+        "SYS_MODULE",
+        "SYS_NICE",
+        "SYS_PACCT",
+        "SYS_PTRACE",
+        "SYS_RAWIO",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "SYSLOG",
+        "WAKE_ALARM",
+    }
+)
 
 
 def _check_ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise PydanticCustomError("invalid_ip", "{ip} is not an IP address", {"ip": repr(value)}) from None
+        raise PydanticCustomError(
+            "invalid_ip", "{ip} is not an IP address", {"ip": repr(value)}
+        ) from None
 
 
 IPAddress = Annotated[str, AfterValidator(_check_ip)]
@@ -72,14 +110,16 @@ class BindMount(Strict):
     source: AbsPath
     target: AbsPath
     read_only: bool = False
-    propagation: Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"] | None = None
+    propagation: Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"] | None = (
+        None
+    )
 
 
 def _mode(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         raise PydanticCustomError(
             "unquoted_mode",
-            "write the mode as a quoted octal string such as \"1777\"; unquoted, YAML reads "
+            'write the mode as a quoted octal string such as "1777"; unquoted, YAML reads '
             "{value} as a decimal number",
             {"value": value},
         )
@@ -96,7 +136,6 @@ class TmpfsMount(Strict):
 
 
 Mount = Annotated[VolumeMount | BindMount | TmpfsMount, Field(discriminator="type")]
-
 
 
 def _check_permissions(value: str) -> str:
@@ -133,7 +172,7 @@ class Gpus(Strict):
         if (self.count is None) == (self.device_ids is None):
             raise PydanticCustomError("gpus_one_of", "give exactly one of count or deviceIDs")
         if isinstance(self.count, int) and self.count < 1:
-            raise PydanticCustomError("gpus_count", "count must be at least 1 (or \"all\")")
+            raise PydanticCustomError("gpus_count", 'count must be at least 1 (or "all")')
         return self
 
 
@@ -234,14 +273,18 @@ _RESTART_RE = r"^(no|always|unless-stopped|on-failure(:[1-9][0-9]{0,5})?)$"
 _NAMESPACE_MODE_RE = r"^(host|private|shareable|container:[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"
 _EXTRA_HOST_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*:.+$")
 _SIGNAL_RE = r"^(SIG)?[A-Z0-9+-]+$|^[0-9]{1,2}$"
-_HOSTNAME_RE = r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+_HOSTNAME_RE = (
+    r"^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$"
+)
 _ENV_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.-]*$")
 
 
 def _check_env(value: dict[str, str]) -> dict[str, str]:
     for key in value:
         if not _ENV_NAME_RE.match(key):
-            raise PydanticCustomError("env_name", "{key} is not a valid variable name", {"key": repr(key)})
+            raise PydanticCustomError(
+                "env_name", "{key} is not a valid variable name", {"key": repr(key)}
+            )
     return value
 
 
@@ -268,7 +311,9 @@ class ContainerSpec(Strict):
     user: StrOrInt | None = None
     working_dir: AbsPath | None = None
     hostname: str | None = Field(default=None, pattern=_HOSTNAME_RE, max_length=253)
-    extra_hosts: list[Annotated[str, AfterValidator(_check_extra_host)]] = Field(default_factory=list)
+    extra_hosts: list[Annotated[str, AfterValidator(_check_extra_host)]] = Field(
+        default_factory=list
+    )
     ports: list[Port] = Field(default_factory=list)
     mounts: list[Mount] = Field(default_factory=list)
     devices: list[Device] = Field(default_factory=list)
@@ -304,11 +349,14 @@ class ContainerSpec(Strict):
         ]
     ] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
-    stop_signal: Annotated[
-        str,
-        BeforeValidator(_stop_signal, json_schema_input_type=str | int),
-        Field(pattern=_SIGNAL_RE),
-    ] | None = None
+    stop_signal: (
+        Annotated[
+            str,
+            BeforeValidator(_stop_signal, json_schema_input_type=str | int),
+            Field(pattern=_SIGNAL_RE),
+        ]
+        | None
+    ) = None
     stop_grace_period: Duration | None = None
     init: bool | None = None
     tty: bool = False

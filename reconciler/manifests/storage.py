@@ -41,7 +41,9 @@ def _check_ip(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise PydanticCustomError("invalid_ip", "{ip} is not an IP address", {"ip": repr(value)}) from None
+        raise PydanticCustomError(
+            "invalid_ip", "{ip} is not an IP address", {"ip": repr(value)}
+        ) from None
 
 
 class Subnet(Strict):

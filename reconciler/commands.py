@@ -1,0 +1,357 @@
+"""The commands that talk to the Engine: ``apply``, ``diff``, ``get``, ``delete``.
+
+Thin: they load, call ``reconciling``, print, and choose the exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from reconciler.cli_support import (
+    EXIT_CHANGES_PENDING,
+    EXIT_FAILURE,
+    reports_errors,
+)
+
+if TYPE_CHECKING:
+    from reconciler.applying import Progress
+    from reconciler.desired import DesiredState
+    from reconciler.loading import LoadResult
+    from reconciler.plans import Plan
+    from reconciler.reconciling import PassResult
+    from reconciler.runtime.base import Runtime
+    from reconciler.state import State
+
+
+def manifest_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """-f/--filename (repeatable), --project and --state-dir."""
+    func = click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Where the state database lives (default: $RECONCILE_STATE_DIR or "
+        "~/.local/state/reconcile).",
+    )(func)
+    func = click.option(
+        "--project",
+        "-p",
+        default=None,
+        help="Name of the set; default: the name of the first manifest directory.",
+    )(func)
+    return click.option(
+        "-f",
+        "--filename",
+        "filenames",
+        multiple=True,
+        required=True,
+        type=click.Path(path_type=Path),
+        help="Manifest file or directory (repeatable).",
+    )(func)
+
+
+def _load(filenames: tuple[Path, ...]) -> LoadResult:
+    from reconciler.errors import Location, ManifestError, Problem
+    from reconciler.loading import load
+
+    result = load(list(filenames))
+    if not result.files:
+        where = ", ".join(str(f) for f in filenames)
+        raise ManifestError(
+            [Problem(Location(where), "", "no manifest files (*.yaml, *.yml) found")]
+        )
+    result.raise_for_problems()
+    return result
+
+
+def _desired(filenames: tuple[Path, ...], project: str | None) -> DesiredState:
+    from reconciler.reconciling import desired_state, project_name
+
+    return desired_state(project or project_name(list(filenames)), _load(filenames))
+
+
+def _runtime() -> Runtime:
+    from reconciler.runtime.docker import DockerRuntime
+
+    runtime = DockerRuntime.from_env()
+    runtime.ping()
+    return runtime
+
+
+def _state(state_dir: Path | None) -> State:
+    from reconciler.state import State, default_state_dir
+
+    return State.open(state_dir or default_state_dir())
+
+
+def _lock_dir(state: State) -> Path:
+    return state.path.parent
+
+
+def _echo_plan(plan: Plan, output: str) -> None:
+    from reconciler.plans import render_json, render_text
+
+    if output == "json":
+        click.echo(render_json(plan), nl=False)
+        return
+    for line in render_text(plan).splitlines():
+        click.echo(_colour(line))
+
+
+def _colour(line: str) -> str:
+    stripped = line.lstrip()
+    for prefix, colour in (
+        ("-/+", "yellow"),
+        ("+", "green"),
+        ("~", "yellow"),
+        (">", "cyan"),
+        ("-", "red"),
+        ("!", "magenta"),
+    ):
+        if stripped.startswith(prefix):
+            return click.style(line, fg=colour)
+    return line
+
+
+def _progress(progress: Progress) -> None:
+    step = progress.step
+    if progress.phase == "start":
+        return
+    if progress.phase == "done":
+        verb = {
+            "create": "created",
+            "recreate": "recreated",
+            "update": "updated",
+            "start": "started",
+            "remove": "removed",
+            "stop": "stopped",
+        }.get(step.action.value, step.action.value)
+        click.echo(f"  {step.key}: {verb} ({progress.seconds:.2f}s)")
+    else:
+        label = "FAILED" if progress.phase == "failed" else "skipped"
+        click.echo(click.style(f"  {step.key}: {label}: {progress.message}", fg="red"), err=True)
+
+
+def _show_plan(plan: Plan, warnings: list[str]) -> None:
+    _warn(warnings)
+    _echo_plan(plan, "text")
+    if plan.has_changes:
+        click.echo("")
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
+
+
+def _run_pass(
+    filenames: tuple[Path, ...],
+    project: str | None,
+    state_dir: Path | None,
+    *,
+    dry_run: bool,
+    prune: bool = False,
+    force_prune: bool = False,
+    delete: bool = False,
+    report: bool = True,
+    purpose: str,
+) -> PassResult:
+    from reconciler.locking import project_lock
+    from reconciler.reconciling import converge
+
+    desired = _desired(filenames, project)
+    runtime = _runtime()
+    state = _state(state_dir)
+    try:
+        with project_lock(_lock_dir(state), desired.project, purpose):
+            return converge(
+                runtime,
+                state,
+                desired,
+                prune=prune,
+                force_prune=force_prune,
+                dry_run=dry_run,
+                delete=delete,
+                report=_progress if report else None,
+                on_plan=_show_plan if report else None,
+            )
+    finally:
+        state.close()
+
+
+def _finish(
+    result: PassResult,
+    started: float,
+    wait_names: list[str] | None = None,
+    wait_timeout: float = 0.0,
+) -> None:
+    outcome = result.outcome
+    assert outcome is not None
+    problems = [f"{s.key}: {msg}" for s, msg in outcome.failed]
+    if wait_names and outcome.ok:
+        from reconciler.applying import Applier
+
+        applier = Applier(_runtime(), result.plan.project, b"")
+        problems += applier.wait_ready(wait_names, wait_timeout)
+    conflicts = [f"{c.kind}/{c.name}: {c.message}" for c in result.plan.conflicts]
+    click.echo(
+        f"Apply {'complete' if not (problems or conflicts or outcome.skipped) else 'incomplete'}: "
+        f"{len(outcome.done)} done, {len(outcome.failed)} failed, {len(outcome.skipped)} skipped, "
+        f"{len(result.plan.conflicts)} conflicts ({time.monotonic() - started:.1f}s)"
+    )
+    for line in problems + conflicts:
+        click.echo(click.style(f"error: {line}", fg="red"), err=True)
+    if problems or conflicts or outcome.skipped:
+        sys.exit(EXIT_FAILURE)
+
+
+@click.command()
+@manifest_options
+@click.option("--prune", is_flag=True, help="Remove resources of the set no longer declared.")
+@click.option(
+    "--force-prune",
+    is_flag=True,
+    help="Allow a prune that removes all, or more than half, of the set.",
+)
+@click.option(
+    "--wait",
+    "wait_ready",
+    is_flag=True,
+    help="Wait until every container runs and passes its healthcheck.",
+)
+@click.option(
+    "--wait-timeout", type=float, default=120.0, show_default=True, help="Seconds --wait waits."
+)
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@reports_errors
+def apply(
+    filenames: tuple[Path, ...],
+    project: str | None,
+    state_dir: Path | None,
+    prune: bool,
+    force_prune: bool,
+    wait_ready: bool,
+    wait_timeout: float,
+    dry_run: bool,
+) -> None:
+    """Make the Engine match the manifests, once."""
+    started = time.monotonic()
+    result = _run_pass(
+        filenames,
+        project,
+        state_dir,
+        dry_run=dry_run,
+        prune=prune,
+        force_prune=force_prune,
+        purpose="apply",
+    )
+    if dry_run:
+        if result.plan.conflicts:
+            sys.exit(EXIT_FAILURE)
+        return
+    names = sorted(
+        {
+            s.name
+            for s in result.plan.steps
+            if s.kind.value == "Container" and s.action.value != "remove"
+        }
+        | set(_in_sync_containers(result.plan))
+    )
+    _finish(result, started, names if wait_ready else None, wait_timeout)
+
+
+def _in_sync_containers(plan: Plan) -> list[str]:
+    return [k.split("/", 1)[1] for k in plan.in_sync if k.startswith("Container/")]
+
+
+@click.command()
+@manifest_options
+@click.option("--prune", is_flag=True, help="Include removals of resources no longer declared.")
+@click.option("--force-prune", is_flag=True, help="Show prunes even when the guard would refuse.")
+@click.option(
+    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@reports_errors
+def diff(
+    filenames: tuple[Path, ...],
+    project: str | None,
+    state_dir: Path | None,
+    prune: bool,
+    force_prune: bool,
+    output: str,
+) -> None:
+    """Show the plan against the live Engine; change nothing.
+
+    Exit 0 when in sync, 3 when changes are pending, 1 on error or conflict.
+    """
+    result = _run_pass(
+        filenames,
+        project,
+        state_dir,
+        dry_run=True,
+        prune=prune,
+        force_prune=force_prune,
+        report=False,
+        purpose="diff",
+    )
+    _warn(result.warnings)
+    _echo_plan(result.plan, output)
+    if result.plan.conflicts:
+        sys.exit(EXIT_FAILURE)
+    if result.plan.has_changes:
+        sys.exit(EXIT_CHANGES_PENDING)
+
+
+@click.command()
+@manifest_options
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@reports_errors
+def delete(
+    filenames: tuple[Path, ...], project: str | None, state_dir: Path | None, dry_run: bool
+) -> None:
+    """Remove what the manifests declare. Volumes stay unless their deletionPolicy is Delete."""
+    started = time.monotonic()
+    result = _run_pass(
+        filenames, project, state_dir, dry_run=dry_run, delete=True, purpose="delete"
+    )
+    if not dry_run:
+        _finish(result, started)
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--filename",
+    "filenames",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Manifests to compare with (shows synced/drifted/missing).",
+)
+@click.option("--project", "-p", default=None, help="The set to show.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@reports_errors
+def get(
+    filenames: tuple[Path, ...], project: str | None, state_dir: Path | None, output: str
+) -> None:
+    """List the set's resources with their state and whether they match the manifests."""
+    from reconciler.status import render_rows, rows_for
+
+    if not filenames and not project:
+        raise click.UsageError("give --project, or the manifests with -f")
+    runtime = _runtime()
+    state = _state(state_dir)
+    try:
+        rows = rows_for(
+            runtime, state, _desired(filenames, project) if filenames else None, project
+        )
+    finally:
+        state.close()
+    click.echo(render_rows(rows, output), nl=False)

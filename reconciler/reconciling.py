@@ -1,0 +1,173 @@
+"""One reconcile pass, shared by ``apply``, ``diff``, ``delete`` and the loop: desired state
+in, observed snapshot, plan, and (when asked) execution with the inventory kept in step."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler import desired as desired_mod
+from reconciler import planning
+from reconciler.applying import Applier, ApplyOutcome, Progress, Reporter
+from reconciler.constants import MAX_NAME_LENGTH
+from reconciler.desired import DesiredState
+from reconciler.loading import LoadResult
+from reconciler.observed import ObservedState
+from reconciler.plans import Action, Kind, Plan, Reason
+from reconciler.runtime.base import ObserveRequest, Runtime
+from reconciler.state import Event, State
+
+
+def project_name(paths: Sequence[str | Path]) -> str:
+    """The default project of a set of paths: the name of the first directory (or of the
+    directory holding the first file), made a valid name."""
+    first = Path(paths[0]).resolve() if paths else Path.cwd()
+    base = first.name if first.is_dir() else first.parent.name
+    name = re.sub(r"[^a-z0-9_.-]+", "-", base.lower()).strip("-_.") or "default"
+    return name[:MAX_NAME_LENGTH]
+
+
+def desired_state(project: str, loaded: LoadResult) -> DesiredState:
+    """The desired state of a loaded (and valid) set."""
+    return desired_mod.build(project, ((m.manifest, str(m.location)) for m in loaded.manifests))
+
+
+def observe(runtime: Runtime, desired: DesiredState) -> ObservedState:
+    """One snapshot of everything the project owns or wants."""
+    return runtime.observe(
+        ObserveRequest(
+            project=desired.project,
+            container_names=frozenset(desired.containers),
+            volume_names=frozenset(desired.volumes),
+            network_names=frozenset(desired.networks),
+            image_refs=frozenset(c.config.image for c in desired.containers.values()),
+        )
+    )
+
+
+def owned_entries(project: str, observed: ObservedState) -> list[tuple[str, str, str]]:
+    """(kind, name, source) of everything the Engine's labels say ``project`` owns."""
+    entries = []
+    for kind, objects in (
+        (Kind.CONTAINER, observed.containers),
+        (Kind.VOLUME, observed.volumes),
+        (Kind.NETWORK, observed.networks),
+    ):
+        for engine_name, obj in objects.items():
+            o = obj.ownership
+            if o.project == project and o.replaces is None:
+                entries.append((kind.value, o.name or engine_name, o.source or ""))
+    return entries
+
+
+@dataclass
+class PassResult:
+    """A plan, and what applying it did (``outcome`` None for a dry run)."""
+
+    plan: Plan
+    outcome: ApplyOutcome | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def converge(
+    runtime: Runtime,
+    state: State,
+    desired: DesiredState,
+    *,
+    prune: bool = False,
+    force_prune: bool = False,
+    dry_run: bool = False,
+    delete: bool = False,
+    parallelism: int = 8,
+    health_timeout: float = 120.0,
+    report: Reporter | None = None,
+    on_plan: Callable[[Plan, list[str]], None] | None = None,
+) -> PassResult:
+    """Observe, plan, and unless ``dry_run`` apply. The caller holds the project lock.
+
+    A dry run makes no Engine call that changes anything (it only lists and inspects).
+    """
+    project = desired.project
+    applier = Applier(
+        runtime,
+        project,
+        state.hash_key,
+        parallelism=parallelism,
+        health_timeout=health_timeout,
+        report=report or _quiet,
+    )
+    warnings: list[str] = list(state.warnings)
+    if not dry_run:
+        for container in desired.containers.values():
+            if container.pull_policy == "Always":
+                applier.ensure_image(container.config.image, "Always")
+    observed = observe(runtime, desired)
+    inventory = state.inventory(project)
+    if inventory is None and prune:
+        warnings.append(
+            f'no inventory for project "{project}" in {state.path}; it is rebuilt from labels '
+            "and nothing is pruned in this pass"
+        )
+    if delete:
+        plan = planning.plan_delete(desired, observed)
+    else:
+        plan = planning.plan(
+            desired, observed, prune=prune, force_prune=force_prune, inventory=inventory
+        )
+    if on_plan is not None:
+        on_plan(plan, warnings)
+    if dry_run:
+        return PassResult(plan, None, warnings)
+    if inventory is None:
+        state.adopt_labels(project, owned_entries(project, observed))
+    declared = [
+        (s.kind.value, s.name, s.desired.source)
+        for s in plan.steps
+        if s.desired is not None and s.action is not Action.REMOVE
+    ]
+    if declared:
+        state.record(project, declared)
+    outcome = applier.run(plan)
+    gone = [
+        (s.kind.value, s.name)
+        for s in outcome.done
+        if s.action is Action.REMOVE and s.reason in (Reason.NOT_DECLARED, Reason.DELETE_REQUESTED)
+    ]
+    if gone:
+        state.forget(project, gone)
+    state.add_events(_events(project, outcome))
+    return PassResult(plan, outcome, warnings)
+
+
+def _quiet(_: Progress) -> None:
+    return None
+
+
+def _events(project: str, outcome: ApplyOutcome) -> list[Event]:
+    import time
+
+    now = time.time()
+    events = [
+        Event(
+            project,
+            now,
+            s.kind.value,
+            s.name,
+            s.action.value,
+            s.reason.value,
+            "done",
+            "; ".join(f"{d.path}" for d in s.diffs[:20]),
+        )
+        for s in outcome.done
+    ]
+    events += [
+        Event(project, now, s.kind.value, s.name, s.action.value, s.reason.value, "failed", msg)
+        for s, msg in outcome.failed
+    ]
+    events += [
+        Event(project, now, s.kind.value, s.name, s.action.value, s.reason.value, "skipped", msg)
+        for s, msg in outcome.skipped
+    ]
+    return events
