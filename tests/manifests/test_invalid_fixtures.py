@@ -13,7 +13,9 @@ TAG_HINT = "are not allowed; remove the tag (quote the value if you want a strin
 NO_DOCUMENTS = (
     "file has no documents (it is empty or only comments); add a manifest or delete the file"
 )
-NAME_RULE = "is not a valid name: use letters, digits, '_', '.' and '-', starting with a letter or digit"
+NAME_RULE = (
+    "is not a valid name: use letters, digits, '_', '.' and '-', starting with a letter or digit"
+)
 
 # fixture -> [(line, column, field path, message)], in the order problems are reported.
 CASES: dict[str, list[tuple[int, int, str, str]]] = {
