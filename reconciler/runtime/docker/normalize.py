@@ -1,0 +1,396 @@
+"""Engine inspect/list JSON -> the project's comparable values, with 20.10+ quirks normalized.
+
+Pure functions over plain dicts (recorded JSON in unit tests). The rules, which the planner
+relies on, are listed in docs/decisions/docker-normalization.md; the short version is in each
+function's comments. The aim: a container created from a ContainerConfig reads back equal to it
+once the image's own defaults (env, labels, exposed ports, user...) are accounted for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from reconciler import constants
+from reconciler.configs import (
+    ContainerConfig,
+    DeviceConfig,
+    GpuRequest,
+    HealthcheckConfig,
+    MountConfig,
+    NetworkAttachmentConfig,
+    Pairs,
+    PortBinding,
+    ResourceConfig,
+)
+from reconciler.observed import (
+    ContainerStatus,
+    ImageInfo,
+    ObservedContainer,
+    Ownership,
+)
+
+Json = Mapping[str, Any]
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+DEFAULT_NETWORK_MODES = ("", "default", "bridge")
+DEFAULT_IPC_MODES = ("", "private", "shareable")
+
+
+def ownership(labels: Mapping[str, str] | None) -> Ownership:
+    """Ownership parsed from a resource's labels."""
+    labels = labels or {}
+    return Ownership(
+        project=labels.get(constants.LABEL_PROJECT),
+        name=labels.get(constants.LABEL_NAME),
+        source=labels.get(constants.LABEL_SOURCE),
+        config_hash=labels.get(constants.LABEL_CONFIG_HASH),
+        replaces=labels.get(constants.LABEL_REPLACES),
+    )
+
+
+def user_labels(labels: Mapping[str, str] | None) -> Pairs:
+    """Labels as sorted pairs without reconcile's own ``io.reconcile.*`` keys."""
+    return tuple(
+        sorted(
+            (k, v) for k, v in (labels or {}).items() if not k.startswith(constants.LABEL_PREFIX)
+        )
+    )
+
+
+def env_pairs(env: Iterable[str] | None) -> Pairs:
+    """``KEY=VALUE`` strings as sorted pairs (a bare ``KEY`` reads as an empty value)."""
+    pairs = []
+    for item in env or ():
+        key, _, value = item.partition("=")
+        pairs.append((key, value))
+    return tuple(sorted(pairs))
+
+
+def _strings(values: Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(sorted(values or ()))
+
+
+def _optional_tuple(values: Iterable[str] | str | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return (values,)
+    return tuple(values)
+
+
+def healthcheck(raw: Json | None) -> HealthcheckConfig | None:
+    """A healthcheck (nanosecond durations) or None when none is configured."""
+    if not raw or not raw.get("Test"):
+        return None
+    return HealthcheckConfig(
+        test=tuple(raw["Test"]),
+        interval=raw.get("Interval") or 0,
+        timeout=raw.get("Timeout") or 0,
+        start_period=raw.get("StartPeriod") or 0,
+        retries=raw.get("Retries") or 0,
+    )
+
+
+def image_info(raw: Json) -> ImageInfo:
+    """An image's id and the defaults it gives its containers, from image inspect."""
+    config: Json = raw.get("Config") or {}
+    return ImageInfo(
+        id=raw["Id"],
+        entrypoint=_optional_tuple(config.get("Entrypoint")),
+        cmd=_optional_tuple(config.get("Cmd")),
+        env=env_pairs(config.get("Env")),
+        user=config.get("User") or "",
+        working_dir=config.get("WorkingDir") or "",
+        healthcheck=healthcheck(config.get("Healthcheck")),
+        stop_signal=config.get("StopSignal") or None,
+        labels=tuple(sorted((config.get("Labels") or {}).items())),
+        exposed_ports=_strings((config.get("ExposedPorts") or {}).keys()),
+        volumes=_strings((config.get("Volumes") or {}).keys()),
+    )
+
+
+def container_status(raw: Json) -> ContainerStatus:
+    """Run-time state from container inspect (zero timestamps read as "")."""
+    state: Json = raw.get("State") or {}
+    health: Json = state.get("Health") or {}
+    started = state.get("StartedAt") or ""
+    finished = state.get("FinishedAt") or ""
+    return ContainerStatus(
+        state=state.get("Status") or "",
+        health=health.get("Status") or None,
+        exit_code=state.get("ExitCode") or 0,
+        restart_count=raw.get("RestartCount") or 0,
+        started_at="" if started == ZERO_TIME else started,
+        finished_at="" if finished == ZERO_TIME else finished,
+        oom_killed=bool(state.get("OOMKilled")),
+    )
+
+
+def restart_policy(raw: Json | None) -> str:
+    """The policy as ``no``, ``always``, ``unless-stopped``, ``on-failure[:N]``."""
+    raw = raw or {}
+    name = raw.get("Name") or "no"
+    retries = raw.get("MaximumRetryCount") or 0
+    if name == "on-failure" and retries > 0:
+        return f"on-failure:{retries}"
+    return name
+
+
+def resources(host: Json) -> ResourceConfig:
+    """Limits; 0 is unlimited/unset. Swap equal to twice the memory is the Engine's default
+    for "memory without swap", so it reads as 0; PidsLimit null, 0 and -1 all read 0."""
+    memory = host.get("Memory") or 0
+    swap = host.get("MemorySwap") or 0
+    if memory > 0 and swap == 2 * memory:
+        swap = 0
+    pids = host.get("PidsLimit") or 0
+    return ResourceConfig(
+        memory=memory,
+        memory_reservation=host.get("MemoryReservation") or 0,
+        memory_swap=swap,
+        nano_cpus=host.get("NanoCpus") or 0,
+        cpu_shares=host.get("CpuShares") or 0,
+        pids_limit=max(pids, 0),
+    )
+
+
+def _container_ref(mode: str, id_to_name: Mapping[str, str]) -> str:
+    """``container:<id>`` -> ``container:<name>`` (ids may be full or abbreviated)."""
+    target = mode.partition(":")[2]
+    for cid, name in id_to_name.items():
+        if target and cid.startswith(target):
+            return f"container:{name}"
+    return f"container:{target.lstrip('/')}"
+
+
+def namespace_mode(
+    mode: str | None, id_to_name: Mapping[str, str], defaults: Iterable[str] = ("",)
+) -> str | None:
+    """A pid/ipc/uts/userns/cgroupns/network mode: the Engine default reads None."""
+    mode = mode or ""
+    if mode in defaults or mode == "":
+        return None
+    if mode.startswith("container:"):
+        return _container_ref(mode, id_to_name)
+    return mode
+
+
+def network_mode(mode: str | None, id_to_name: Mapping[str, str]) -> str | None:
+    """Modes ``host``, ``none`` and ``container:<name>`` are kept; the default, ``bridge`` and
+    user networks read None (membership of networks is in ``ContainerConfig.networks``)."""
+    mode = mode or ""
+    if mode in ("host", "none"):
+        return mode
+    if mode.startswith("container:"):
+        return _container_ref(mode, id_to_name)
+    return None
+
+
+def ports(host: Json, config: Json) -> tuple[PortBinding, ...]:
+    """Published ports from PortBindings, plus exposed-only ones from ExposedPorts (which
+    include the image's EXPOSE). Host IP 0.0.0.0 reads ""; an empty host port reads 0."""
+    result: list[PortBinding] = []
+    bindings: Json = host.get("PortBindings") or {}
+    published = set()
+    for key, entries in bindings.items():
+        number, _, protocol = key.partition("/")
+        for entry in entries or ():
+            published.add(key)
+            host_ip = entry.get("HostIp") or ""
+            host_port = entry.get("HostPort") or ""
+            result.append(
+                PortBinding(
+                    container_port=int(number),
+                    protocol=protocol or "tcp",
+                    host_ip="" if host_ip == "0.0.0.0" else host_ip,
+                    host_port=int(host_port) if host_port else 0,
+                )
+            )
+    for key in config.get("ExposedPorts") or {}:
+        if key not in published:
+            number, _, protocol = key.partition("/")
+            result.append(PortBinding(container_port=int(number), protocol=protocol or "tcp"))
+    return tuple(sorted(result))
+
+
+def _bind_targets(binds: Iterable[str] | None) -> set[str]:
+    targets = set()
+    for bind in binds or ():
+        parts = bind.split(":")
+        if len(parts) >= 2:
+            targets.add(parts[1])
+    return targets
+
+
+def mounts(raw: Json) -> tuple[MountConfig, ...]:
+    """Mounts as requested: HostConfig.Mounts (the only place 20.10 keeps tmpfs size/mode and
+    an explicit bind propagation), then legacy Binds/Tmpfs found in the ``Mounts`` list.
+    Anonymous volumes (an image VOLUME nobody mounted over) are dropped: no spec asks for them."""
+    host: Json = raw.get("HostConfig") or {}
+    result: list[MountConfig] = []
+    seen: set[str] = set()
+    for mount in host.get("Mounts") or ():
+        kind = mount.get("Type") or "volume"
+        target = mount.get("Target") or ""
+        seen.add(target)
+        bind: Json = mount.get("BindOptions") or {}
+        tmpfs: Json = mount.get("TmpfsOptions") or {}
+        result.append(
+            MountConfig(
+                target=target,
+                type=kind,
+                source=mount.get("Source") or "",
+                read_only=bool(mount.get("ReadOnly")),
+                propagation=(bind.get("Propagation") or None) if kind == "bind" else None,
+                tmpfs_size=(tmpfs.get("SizeBytes") or None) if kind == "tmpfs" else None,
+                tmpfs_mode=(tmpfs.get("Mode") or None) if kind == "tmpfs" else None,
+            )
+        )
+    named = _bind_targets(host.get("Binds"))
+    for mount in raw.get("Mounts") or ():
+        target = mount.get("Destination") or ""
+        kind = mount.get("Type") or ""
+        if target in seen or kind not in ("volume", "bind") or target not in named:
+            continue
+        propagation = mount.get("Propagation") or ""
+        result.append(
+            MountConfig(
+                target=target,
+                type=kind,
+                source=(mount.get("Name") if kind == "volume" else mount.get("Source")) or "",
+                read_only=not mount.get("RW", True),
+                propagation=None if propagation in ("", "rprivate") else propagation,
+            )
+        )
+        seen.add(target)
+    for target in host.get("Tmpfs") or {}:
+        if target not in seen:
+            result.append(MountConfig(target=target, type="tmpfs"))
+    return tuple(sorted(result))
+
+
+def gpus(requests: Iterable[Json] | None) -> GpuRequest | None:
+    """The first device request that asks for GPUs."""
+    for request in requests or ():
+        capabilities = sorted({c for group in request.get("Capabilities") or () for c in group})
+        if "gpu" in capabilities:
+            return GpuRequest(
+                driver=request.get("Driver") or "",
+                count=request.get("Count") or 0,
+                device_ids=tuple(request.get("DeviceIDs") or ()),
+                capabilities=tuple(capabilities),
+            )
+    return None
+
+
+def networks(raw: Json, name: str) -> tuple[NetworkAttachmentConfig, ...]:
+    """Attachments with the aliases someone asked for: the Engine's own additions (the short
+    id, the hostname, the name) are dropped. A container only on the default bridge reads ()."""
+    host: Json = raw.get("HostConfig") or {}
+    config: Json = raw.get("Config") or {}
+    attached: Json = (raw.get("NetworkSettings") or {}).get("Networks") or {}
+    mode = host.get("NetworkMode") or ""
+    if mode in ("host", "none") or mode.startswith("container:"):
+        return ()
+    if mode in DEFAULT_NETWORK_MODES and set(attached) == {"bridge"}:
+        return ()
+    implicit = {raw.get("Id", "")[:12], config.get("Hostname") or "", name}
+    result = []
+    for net_name, raw_endpoint in attached.items():
+        endpoint: Json = raw_endpoint or {}
+        ipam: Json = endpoint.get("IPAMConfig") or {}
+        aliases = sorted({a for a in endpoint.get("Aliases") or () if a not in implicit})
+        result.append(
+            NetworkAttachmentConfig(
+                name=net_name,
+                aliases=tuple(aliases),
+                ipv4_address=ipam.get("IPv4Address") or None,
+            )
+        )
+    return tuple(sorted(result))
+
+
+def container_config(
+    raw: Json, id_to_name: Mapping[str, str], cgroupns_default: str
+) -> ContainerConfig:
+    """The comparable configuration of a container from ``docker inspect``."""
+    host: Json = raw.get("HostConfig") or {}
+    config: Json = raw.get("Config") or {}
+    name = (raw.get("Name") or "").lstrip("/")
+    net_mode = network_mode(host.get("NetworkMode"), id_to_name)
+    uts = namespace_mode(host.get("UTSMode"), id_to_name)
+    hostname = config.get("Hostname") or None
+    # The Engine invents a hostname (the short id) or inherits the host's/other container's.
+    if (
+        hostname == raw.get("Id", "")[:12]
+        or uts == "host"
+        or (net_mode is not None and net_mode != "none")
+    ):
+        hostname = None
+    return ContainerConfig(
+        image=config.get("Image") or "",
+        entrypoint=_optional_tuple(config.get("Entrypoint")),
+        cmd=_optional_tuple(config.get("Cmd")),
+        env=env_pairs(config.get("Env")),
+        user=config.get("User") or None,
+        working_dir=config.get("WorkingDir") or None,
+        hostname=hostname,
+        extra_hosts=_strings(host.get("ExtraHosts")),
+        ports=ports(host, config),
+        mounts=mounts(raw),
+        devices=tuple(
+            sorted(
+                DeviceConfig(
+                    host_path=d.get("PathOnHost") or "",
+                    container_path=d.get("PathInContainer") or "",
+                    permissions=d.get("CgroupPermissions") or "rwm",
+                )
+                for d in host.get("Devices") or ()
+            )
+        ),
+        device_cgroup_rules=_strings(host.get("DeviceCgroupRules")),
+        gpus=gpus(host.get("DeviceRequests")),
+        group_add=_strings(host.get("GroupAdd")),
+        cap_add=_capabilities(host.get("CapAdd")),
+        cap_drop=_capabilities(host.get("CapDrop")),
+        privileged=bool(host.get("Privileged")),
+        read_only_rootfs=bool(host.get("ReadonlyRootfs")),
+        security_opt=_strings(host.get("SecurityOpt")),
+        sysctls=tuple(sorted((host.get("Sysctls") or {}).items())),
+        networks=networks(raw, name),
+        network_mode=net_mode,
+        pid_mode=namespace_mode(host.get("PidMode"), id_to_name),
+        ipc_mode=namespace_mode(host.get("IpcMode"), id_to_name, DEFAULT_IPC_MODES),
+        uts_mode=uts,
+        userns_mode=namespace_mode(host.get("UsernsMode"), id_to_name),
+        cgroupns_mode=namespace_mode(host.get("CgroupnsMode"), id_to_name, (cgroupns_default,)),
+        restart_policy=restart_policy(host.get("RestartPolicy")),
+        healthcheck=healthcheck(config.get("Healthcheck")),
+        resources=resources(host),
+        stop_signal=config.get("StopSignal") or None,
+        stop_timeout=config.get("StopTimeout"),
+        init=host.get("Init"),
+        tty=bool(config.get("Tty")),
+        labels=user_labels(config.get("Labels")),
+    )
+
+
+def _capabilities(values: Iterable[str] | None) -> tuple[str, ...]:
+    return tuple(sorted({v.upper().removeprefix("CAP_") for v in values or ()}))
+
+
+def observed_container(
+    raw: Json, id_to_name: Mapping[str, str], cgroupns_default: str
+) -> ObservedContainer:
+    """An inspected container with its ownership, status and comparable config."""
+    labels: Mapping[str, str] = (raw.get("Config") or {}).get("Labels") or {}
+    return ObservedContainer(
+        id=raw["Id"],
+        name=(raw.get("Name") or "").lstrip("/"),
+        image_id=raw.get("Image") or "",
+        ownership=ownership(labels),
+        status=container_status(raw),
+        config=container_config(raw, id_to_name, cgroupns_default),
+        labels=dict(labels),
+    )

@@ -1,0 +1,424 @@
+"""``DockerRuntime``: the Runtime Protocol over the Docker Engine API (20.10 / API 1.41 and up)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import docker
+import docker.utils
+
+from reconciler.configs import (
+    ContainerConfig,
+    NetworkAttachmentConfig,
+    NetworkConfig,
+    ResourceConfig,
+    VolumeConfig,
+)
+from reconciler.errors import (
+    EngineUnavailable,
+    ImageNotFound,
+    PermanentBackendError,
+    TransientBackendError,
+)
+from reconciler.observed import (
+    ContainerStatus,
+    ImageInfo,
+    ObservedContainer,
+    ObservedState,
+)
+from reconciler.runtime.base import EngineEvent, ObserveRequest
+from reconciler.runtime.docker import normalize, observing, translate
+from reconciler.runtime.docker.engine import (
+    DEFAULT_TIMEOUT,
+    Engine,
+    NameInUse,
+    NotFoundError,
+    raw_post,
+    translate_error,
+)
+
+INSPECT_WORKERS = 8
+# A stop without a timeout waits for the container's own StopTimeout; allow that much on the wire.
+MAX_STOP_WAIT = 600
+EVENT_TYPES = ("container", "network", "volume")
+
+
+class DockerRuntime:
+    """The Docker Engine backend. Connects on first use; ``calls`` counts Engine round-trips."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._cgroupns_default: str | None = None
+
+    @classmethod
+    def from_env(
+        cls, environment: Mapping[str, str] | None = None, timeout: int = DEFAULT_TIMEOUT
+    ) -> DockerRuntime:
+        """A runtime for the Engine named by DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH
+        (``environment`` defaults to the process's). No Engine call happens here."""
+        return cls(Engine(environment, timeout=timeout))
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Engine API calls made so far, by kind (``sum(calls.values())`` is the total)."""
+        return self._engine.calls
+
+    @property
+    def host(self) -> str:
+        """The Engine address, as used in messages."""
+        return self._engine.host
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._engine.close()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def ping(self) -> str:
+        """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
+        info = self._engine.call("read Engine info", "info", lambda api: api.info())
+        self._remember_cgroup_version(info)
+        return str(info.get("ServerVersion") or "")
+
+    def _remember_cgroup_version(self, info: Mapping[str, Any]) -> None:
+        # The Engine's default cgroup namespace follows the host's cgroup version (v2: private);
+        # an explicit mode equal to the default reads back as unset.
+        self._cgroupns_default = "private" if str(info.get("CgroupVersion")) == "2" else "host"
+
+    def _cgroupns(self) -> str:
+        if self._cgroupns_default is None:
+            self.ping()
+        return self._cgroupns_default or "host"
+
+    def observe(self, request: ObserveRequest) -> ObservedState:
+        """One snapshot: one list per kind, one inspect per relevant container and image ref.
+
+        Lists and image inspects run concurrently with the container list; container inspects
+        run on a small pool. Any Engine error propagates: a partial snapshot is never returned.
+        """
+        cgroupns_default = self._cgroupns()
+        with ThreadPoolExecutor(max_workers=INSPECT_WORKERS) as pool:
+            volumes_f = pool.submit(self._list_volumes)
+            networks_f = pool.submit(self._list_networks)
+            images_f = {ref: pool.submit(self.inspect_image, ref) for ref in request.image_refs}
+            listed = self._engine.call(
+                "list containers", "container.list", lambda api: api.containers(all=True)
+            )
+            id_to_name = {c["Id"]: observing.list_name(c) for c in listed}
+            wanted = [c for c in listed if observing.wanted(c, request)]
+            inspected = [
+                pool.submit(self._inspect_container, c["Id"], observing.list_name(c))
+                for c in wanted
+            ]
+            containers: dict[str, ObservedContainer] = {}
+            for future in inspected:
+                raw = future.result()
+                if raw is not None:  # removed between list and inspect: it is gone
+                    found = normalize.observed_container(raw, id_to_name, cgroupns_default)
+                    containers[found.name] = found
+            volumes = observing.select_volumes(volumes_f.result(), request)
+            networks = observing.select_networks(networks_f.result(), listed, request)
+            images = observing.images_by_ref(images_f)
+        return ObservedState(
+            containers=containers, volumes=volumes, networks=networks, images=images
+        )
+
+    def _list_volumes(self) -> list[dict[str, Any]]:
+        answer = self._engine.call("list volumes", "volume.list", lambda api: api.volumes())
+        return list(answer.get("Volumes") or ())
+
+    def _list_networks(self) -> list[dict[str, Any]]:
+        return list(self._engine.call("list networks", "network.list", lambda api: api.networks()))
+
+    def _inspect_container(self, ident: str, name: str) -> dict[str, Any] | None:
+        try:
+            raw: dict[str, Any] = self._engine.call(
+                f"inspect container {name!r}",
+                "container.inspect",
+                lambda api: api.inspect_container(ident),
+            )
+        except NotFoundError:
+            return None
+        return raw
+
+    def inspect_image(self, ref: str) -> ImageInfo | None:
+        """The local image for ``ref``, or None when it is not present."""
+        try:
+            raw = self._engine.call(
+                f"inspect image {ref!r}", "image.inspect", lambda api: _any(api).inspect_image(ref)
+            )
+        except (ImageNotFound, NotFoundError):
+            return None
+        return normalize.image_info(raw)
+
+    def container_status(self, name: str) -> ContainerStatus | None:
+        """The run-time state of one container, or None when it does not exist."""
+        raw = self._inspect_container(name, name)
+        return None if raw is None else normalize.container_status(raw)
+
+    def pull_image(self, ref: str) -> ImageInfo:
+        """Pull ``ref`` (the ``latest`` tag when it names none) and return the local image."""
+        repository, tag = docker.utils.parse_repository_tag(ref)
+
+        def pull(api: docker.APIClient) -> str:
+            errors = [
+                str(item["error"])
+                for item in api.pull(repository, tag=tag or "latest", stream=True, decode=True)
+                if isinstance(item, dict) and item.get("error")
+            ]
+            return "; ".join(errors)
+
+        try:
+            failure = self._engine.call(f"pull image {ref!r}", "image.pull", pull, retry=False)
+        except (PermanentBackendError, TransientBackendError) as exc:
+            if isinstance(exc, EngineUnavailable) or not observing.registry_failure(str(exc)):
+                raise
+            raise ImageNotFound(f"cannot pull image {ref!r}: {exc}") from exc
+        if failure:
+            raise ImageNotFound(f"cannot pull image {ref!r}: {failure}")
+        info = self.inspect_image(ref)
+        if info is None:
+            raise ImageNotFound(f"image {ref!r} is not present locally after a pull")
+        return info
+
+    # -- containers ----------------------------------------------------------------------
+
+    def create_container(
+        self, name: str, config: ContainerConfig, labels: Mapping[str, str]
+    ) -> str:
+        """Create (not start) a container joined to all its networks; return its id.
+
+        A create is retried after a transient error like any call, although it is not
+        idempotent: the Engine may have created the container before the error (a timeout).
+        A retry that then meets "name already in use" inspects the holder and adopts it when
+        it carries exactly our ownership labels (same project, name and config hash), because
+        the Engine commits a create atomically: such a container is the one we asked for. Any
+        other holder is a clash and an error, as is "name in use" on the first attempt.
+        """
+        body = translate.container_body(config, labels)
+        secrets = [value for _, value in config.env]
+        attempts = 0
+
+        def create(api: docker.APIClient) -> str:
+            nonlocal attempts
+            attempts += 1
+            return str(_any(api).create_container_from_config(body, name)["Id"])
+
+        try:
+            ident = self._engine.call(
+                f"create container {name!r}", "container.create", create, secrets=secrets
+            )
+        except NameInUse as exc:
+            if attempts < 2:
+                raise PermanentBackendError(
+                    f"cannot create container {name!r}: a container of that name already exists"
+                ) from exc
+            ident = self._adopt(name, labels, exc)
+        except PermanentBackendError as exc:
+            if "bind source path does not exist" in str(exc):
+                raise PermanentBackendError(
+                    f"cannot create container {name!r}: a bind mount source does not exist on "
+                    f"the host ({_after(str(exc), 'does not exist: ')}); reconcile never "
+                    "creates bind sources"
+                ) from exc
+            raise
+        extra = () if config.network_mode is not None else config.networks[1:]
+        try:
+            for attachment in extra:
+                self.connect_network(ident, attachment)
+        except Exception:
+            # A container missing a network must not pass for a finished create.
+            self.remove_container(ident)
+            raise
+        return ident
+
+    def _adopt(self, name: str, labels: Mapping[str, str], cause: Exception) -> str:
+        raw = self._inspect_container(name, name)
+        held: Mapping[str, str] = ((raw or {}).get("Config") or {}).get("Labels") or {}
+        if raw is None or any(held.get(key) != value for key, value in labels.items()):
+            raise PermanentBackendError(
+                f"cannot create container {name!r}: a container of that name already exists"
+            ) from cause
+        return str(raw["Id"])
+
+    def start_container(self, name: str) -> None:
+        """Start a created or stopped container (a no-op when it runs)."""
+        self._engine.call(
+            f"start container {name!r}", "container.start", lambda api: api.start(name)
+        )
+
+    def stop_container(self, name: str, timeout: int | None = None) -> None:
+        """Stop a container, waiting ``timeout`` seconds (its own setting when None)."""
+        params = {} if timeout is None else {"t": timeout}
+        wire = (MAX_STOP_WAIT if timeout is None else timeout) + DEFAULT_TIMEOUT
+
+        def stop(api: docker.APIClient) -> None:
+            client: Any = api  # the SDK's stop caps the HTTP wait below a long StopTimeout
+            url = client._url("/containers/{0}/stop", name)
+            client._raise_for_status(client._post(url, params=params, timeout=wire))
+
+        self._engine.call(f"stop container {name!r}", "container.stop", stop)
+
+    def remove_container(self, name: str) -> None:
+        """Remove a container by name or id, forcefully; a missing one is not an error."""
+        try:
+            self._engine.call(
+                f"remove container {name!r}",
+                "container.remove",
+                lambda api: api.remove_container(name, force=True),
+            )
+        except NotFoundError:
+            return
+
+    def rename_container(self, name: str, new_name: str) -> None:
+        """Rename a container."""
+        self._engine.call(
+            f"rename container {name!r} to {new_name!r}",
+            "container.rename",
+            lambda api: api.rename(name, new_name),
+        )
+
+    def update_container(self, name: str, resources: ResourceConfig, restart_policy: str) -> None:
+        """Change limits and the restart policy in place (``docker update``).
+
+        The Engine cannot lift a memory, reservation, cpus or shares limit in place (0 means
+        "unchanged" to it); plan a recreate for that.
+        """
+        body = translate.update_body(resources, restart_policy)
+        self._engine.call(
+            f"update container {name!r}",
+            "container.update",
+            lambda api: raw_post(api, "/containers/{0}/update", body, name),
+        )
+
+    def connect_network(self, container: str, attachment: NetworkAttachmentConfig) -> None:
+        """Join a network with the given aliases and address."""
+        endpoint = translate.endpoint(attachment)
+        self._engine.call(
+            f"connect container {container!r} to network {attachment.name!r}",
+            "network.connect",
+            lambda api: raw_post(
+                api,
+                "/networks/{0}/connect",
+                {"Container": container, "EndpointConfig": endpoint},
+                attachment.name,
+            ),
+        )
+
+    def disconnect_network(self, container: str, network: str) -> None:
+        """Leave a network (forcefully); not being attached is not an error."""
+        try:
+            self._engine.call(
+                f"disconnect container {container!r} from network {network!r}",
+                "network.disconnect",
+                lambda api: api.disconnect_container_from_network(container, network, force=True),
+            )
+        except NotFoundError:
+            return
+        except TransientBackendError as exc:
+            # 20.10 answers 500 for "not connected"; after retries it is still not connected.
+            if "is not connected to" not in str(exc):
+                raise
+
+    # -- volumes and networks ------------------------------------------------------------
+
+    def create_volume(self, name: str, config: VolumeConfig, labels: Mapping[str, str]) -> None:
+        """Create a named volume (the Engine returns an existing local volume unchanged)."""
+        body = translate.volume_body(name, config, labels)
+        self._engine.call(
+            f"create volume {name!r}",
+            "volume.create",
+            lambda api: raw_post(api, "/volumes/create", body),
+        )
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume; a missing one is not an error, one in use is refused."""
+        try:
+            self._engine.call(
+                f"remove volume {name!r}", "volume.remove", lambda api: api.remove_volume(name)
+            )
+        except NotFoundError:
+            return
+        except PermanentBackendError as exc:
+            if "in use" in str(exc):
+                users = _after(str(exc), "in use - ").split(" (HTTP")[0]
+                raise PermanentBackendError(
+                    f"cannot remove volume {name!r}: it is in use by containers {users}"
+                ) from exc
+            raise
+
+    def create_network(self, name: str, config: NetworkConfig, labels: Mapping[str, str]) -> None:
+        """Create a network; a network of that name existing already is an error, except
+        when a retried create finds the one its timed-out first attempt made."""
+        body = translate.network_body(name, config, labels)
+        attempts = 0
+
+        def create(api: docker.APIClient) -> None:
+            nonlocal attempts
+            attempts += 1
+            raw_post(api, "/networks/create", body)
+
+        try:
+            self._engine.call(f"create network {name!r}", "network.create", create)
+        except PermanentBackendError as exc:
+            if attempts < 2 or "already exists" not in str(exc):
+                raise
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network; a missing one is not an error."""
+        try:
+            self._engine.call(
+                f"remove network {name!r}", "network.remove", lambda api: api.remove_network(name)
+            )
+        except NotFoundError:
+            return
+
+    # -- events --------------------------------------------------------------------------
+
+    def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
+        """Container, network and volume events until ``stop`` is set.
+
+        One streaming call; a watcher thread closes the stream when ``stop`` is set (or the
+        consumer goes away), which unblocks the reading thread within ~0.2 s.
+        """
+        stream = self._engine.call(
+            "follow Engine events",
+            "events",
+            lambda api: api.events(decode=True, filters={"type": list(EVENT_TYPES)}),
+            retry=False,
+        )
+        done = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(0.2) and not done.is_set():
+                continue
+            stream.close()
+
+        watcher = threading.Thread(target=watch, name="docker-events-watch", daemon=True)
+        watcher.start()
+        try:
+            for raw in stream:
+                if stop.is_set():
+                    return
+                yield observing.engine_event(raw)
+        except Exception as exc:
+            if stop.is_set() or done.is_set():
+                return
+            raise translate_error(exc, "follow Engine events", self.host) from exc
+        finally:
+            done.set()
+        if not stop.is_set():
+            raise EngineUnavailable(f"the Docker Engine at {self.host} ended the event stream")
+
+
+def _after(text: str, marker: str) -> str:
+    return text.partition(marker)[2] or text
+
+
+def _any(api: docker.APIClient) -> Any:
+    # A few SDK methods are untyped in types-docker; their answers are plain JSON.
+    return api
