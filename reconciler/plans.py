@@ -49,7 +49,7 @@ class Reason(StrEnum):
     NETWORK_REPLACED = "network-replaced"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class FieldDiff:
     """One field that differs. ``before``/``after`` are display strings (secrets masked);
     None means absent. ``in_place`` says whether the Engine can change it without a recreate."""

@@ -43,7 +43,10 @@ def container_diffs(
     diffs = list(compare(target, live, want.secret_env))
     if have.image_id != image.id:
         diffs.append(FieldDiff("image.id", _short(have.image_id), _short(image.id)))
-    return tuple(sorted(diffs))
+    # Per field: removed items before added ones, so a change reads as old then new.
+    return tuple(
+        sorted(diffs, key=lambda d: (d.path, d.before is None, d.before or "", d.after or ""))
+    )
 
 
 def _plan_one(
