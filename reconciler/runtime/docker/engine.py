@@ -18,7 +18,7 @@ import docker
 import docker.errors
 import docker.utils
 import requests.exceptions
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from reconciler.errors import (
     BackendError,
@@ -35,6 +35,18 @@ DEFAULT_TIMEOUT = 30
 ATTEMPTS = 4
 BACKOFF_INITIAL = 0.2
 BACKOFF_MAX = 2.0
+
+
+# 500s that repeat however often the same call is made: the container's own config is at fault
+# (the OCI runtime refused it, a device or mount cannot be set up).
+PERMANENT_500_MARKERS = (
+    "oci runtime",
+    "executable file not found",
+    "no such file or directory",
+    "not a shared or slave mount",
+    "error gathering device information",
+    "is not connected to",
+)
 
 
 class NotFoundError(PermanentBackendError):
@@ -72,13 +84,18 @@ def translate_error(
             return TransientBackendError(message)
         if status == 409 and "already in use" in detail:
             return NameInUse(message)
-        if status >= 500:
+        if status >= 500 and not any(m in detail.lower() for m in PERMANENT_500_MARKERS):
             return TransientBackendError(message)
         return PermanentBackendError(message)
-    if isinstance(exc, requests.exceptions.ConnectionError | socket.error):
+    # requests' exceptions are OSErrors too: they go first.
+    if isinstance(exc, requests.exceptions.ConnectionError):
         return EngineUnavailable(f"cannot reach the Docker Engine at {host}: {_short(exc)}")
     if isinstance(exc, requests.exceptions.Timeout):
         return TransientBackendError(f"cannot {what}: the Docker Engine timed out ({_short(exc)})")
+    if isinstance(exc, requests.exceptions.RequestException):
+        return PermanentBackendError(f"cannot {what}: {redact(_short(exc), secrets)}")
+    if isinstance(exc, socket.error):
+        return EngineUnavailable(f"cannot reach the Docker Engine at {host}: {_short(exc)}")
     if isinstance(exc, docker.errors.DockerException):
         # Raised while building the client: version negotiation failed or DOCKER_HOST is bad.
         return EngineUnavailable(f"cannot reach the Docker Engine at {host}: {_short(exc)}")
@@ -149,7 +166,8 @@ class Engine:
 
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts if retry else 1),
-            wait=wait_exponential_jitter(initial=BACKOFF_INITIAL, max=BACKOFF_MAX),
+            # Full jitter: a random wait up to 0.2 s, 0.4 s, 0.8 s... capped at 2 s.
+            wait=wait_random_exponential(multiplier=BACKOFF_INITIAL, max=BACKOFF_MAX),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
@@ -171,4 +189,5 @@ def raw_post(api: docker.APIClient, path: str, body: Mapping[str, Any], *idents:
     """
     client: Any = api
     response = client._post_json(client._url(path, *idents), data=dict(body))
-    return client._result(response, True)
+    client._raise_for_status(response)
+    return response.json() if response.content else None

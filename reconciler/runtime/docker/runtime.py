@@ -319,8 +319,8 @@ class DockerRuntime:
             )
         except NotFoundError:
             return
-        except TransientBackendError as exc:
-            # 20.10 answers 500 for "not connected"; after retries it is still not connected.
+        except PermanentBackendError as exc:
+            # 20.10 answers 500 "is not connected to the network" for both missing cases.
             if "is not connected to" not in str(exc):
                 raise
 
