@@ -27,6 +27,7 @@ from reconciler.configs import (
     NetworkConfig,
     PortBinding,
     ResourceConfig,
+    SubnetConfig,
     VolumeConfig,
 )
 from reconciler.errors import EngineUnavailable, ImageNotFound, PermanentBackendError
@@ -93,7 +94,8 @@ def test_rich_config_round_trips(
     name = f"{unique_prefix}-rich"
     net_a, net_b, vol = f"{unique_prefix}-a", f"{unique_prefix}-b", f"{unique_prefix}-data"
     runtime.create_network(net_a, NetworkConfig(), ownership_labels(project, net_a))
-    runtime.create_network(net_b, NetworkConfig(), ownership_labels(project, net_b))
+    net_b_config = NetworkConfig(subnets=(SubnetConfig("10.213.77.0/24", "10.213.77.1"),))
+    runtime.create_network(net_b, net_b_config, ownership_labels(project, net_b))
     runtime.create_volume(vol, VolumeConfig(), ownership_labels(project, vol))
     bind_dir = tmp_path / "conf"
     bind_dir.mkdir()
@@ -129,7 +131,7 @@ def test_rich_config_round_trips(
         sysctls=(("net.ipv4.ip_unprivileged_port_start", "80"),),
         networks=(
             NetworkAttachmentConfig(net_a, aliases=("api", "web")),
-            NetworkAttachmentConfig(net_b, aliases=("backend",)),
+            NetworkAttachmentConfig(net_b, aliases=("backend",), ipv4_address="10.213.77.10"),
         ),
         restart_policy="on-failure:3",
         healthcheck=HealthcheckConfig(
@@ -170,6 +172,12 @@ def test_rich_config_round_trips(
     assert observed.ownership.name == name
     assert observed.status.state == "created"
     assert observed.config == with_image_defaults(config, image)
+    state = runtime.observe(ObserveRequest(project=project))
+    assert state.networks[net_b].config == replace(
+        net_b_config, labels=(), driver_opts=state.networks[net_b].config.driver_opts
+    )
+    assert state.networks[net_b].containers == (name,)
+    assert state.volumes[vol].ownership.project == project
 
     # Running adds the Engine's own aliases (short id, hostname): still equal.
     runtime.start_container(name)

@@ -177,7 +177,7 @@ class DockerRuntime:
         except (PermanentBackendError, TransientBackendError) as exc:
             if isinstance(exc, EngineUnavailable) or not observing.registry_failure(str(exc)):
                 raise
-            raise ImageNotFound(f"cannot pull image {ref!r}: {exc}") from exc
+            raise ImageNotFound(f"{exc}: no registry has image {ref!r} for us") from exc
         if failure:
             raise ImageNotFound(f"cannot pull image {ref!r}: {failure}")
         info = self.inspect_image(ref)
