@@ -96,13 +96,14 @@ class Applier:
         """Run every step of ``plan``, in parallel where the plan allows."""
         outcome = ApplyOutcome()
         pending = {s.key: s for s in plan.steps}
+        planned = set(pending)
         succeeded: set[str] = set()
         finished: set[str] = set()
         running: dict[Future[None], Step] = {}
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
             while pending or running:
                 for key, step in list(pending.items()):
-                    known_after = [k for k in step.after if k in pending or k in finished]
+                    known_after = [k for k in step.after if k in planned]
                     if any(k in finished and k not in succeeded for k in known_after):
                         del pending[key]
                         finished.add(key)

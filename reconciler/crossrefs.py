@@ -57,11 +57,14 @@ def _duplicates(manifests: Sequence[LoadedManifest]) -> list[Problem]:
     for item in sorted(manifests, key=lambda m: m.location):
         key = (item.kind, item.name)
         if key in first:
-            problems.append(_at(
-                item, ("metadata", "name"),
-                f"{item.kind} {item.name!r} is defined twice: at {first[key]} and at "
-                f"{item.locate('metadata', 'name')}; names must be unique per kind",
-            ))
+            problems.append(
+                _at(
+                    item,
+                    ("metadata", "name"),
+                    f"{item.kind} {item.name!r} is defined twice: at {first[key]} and at "
+                    f"{item.locate('metadata', 'name')}; names must be unique per kind",
+                )
+            )
         else:
             first[key] = item.locate("metadata", "name")
     return problems
@@ -100,7 +103,8 @@ def _cycles(containers: Sequence[LoadedManifest]) -> list[Problem]:
     edges: dict[str, list[tuple[str, FieldPath]]] = {}
     for item in containers:
         edges[item.name] = sorted(
-            (name, path) for kind, name, path in _references(item)
+            (name, path)
+            for kind, name, path in _references(item)
             if kind == "Container" and name in by_name and name != item.name
         )
     problems: list[Problem] = []
@@ -113,7 +117,7 @@ def _cycles(containers: Sequence[LoadedManifest]) -> list[Problem]:
         stack.append(name)
         for target, _ in edges[name]:
             if state.get(target) == 1:
-                cycle = stack[stack.index(target):]
+                cycle = stack[stack.index(target) :]
                 if frozenset(cycle) not in seen_cycles:
                     seen_cycles.add(frozenset(cycle))
                     problems.append(_cycle_problem(by_name, cycle, edges))

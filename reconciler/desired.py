@@ -51,8 +51,8 @@ class DesiredContainer:
 
     @property
     def networks(self) -> tuple[str, ...]:
-        """Names of the networks it joins (the default bridge excluded)."""
-        return tuple(n.name for n in self.config.networks if n.name != "bridge")
+        """Names of the networks it joins."""
+        return tuple(n.name for n in self.config.networks)
 
 
 @dataclass(frozen=True)
@@ -112,20 +112,20 @@ def _mount(mount: VolumeMount | BindMount | TmpfsMount) -> MountConfig:
     )
 
 
-def container_config(spec: ContainerSpec, labels: Mapping[str, str]) -> ContainerConfig:
+def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) -> ContainerConfig:
     """The comparable config of a container spec."""
     network_mode = None if spec.network_mode in (None, "bridge") else spec.network_mode
-    if spec.networks:
-        networks = tuple(
-            sorted(
-                NetworkAttachmentConfig(n.name, tuple(sorted(set(n.aliases))), n.ipv4_address)
-                for n in spec.networks
+    # The Engine reports neither the container's own name nor its hostname as aliases (it adds
+    # them itself), and a container on the default bridge as having no networks.
+    implicit = {name, spec.hostname}
+    networks = tuple(
+        sorted(
+            NetworkAttachmentConfig(
+                n.name, tuple(sorted(set(n.aliases) - implicit)), n.ipv4_address
             )
+            for n in spec.networks
         )
-    elif network_mode is None:
-        networks = (NetworkAttachmentConfig("bridge"),)
-    else:
-        networks = ()
+    )
     health = None
     if spec.healthcheck is not None:
         hc = spec.healthcheck
@@ -215,7 +215,7 @@ def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
     return DesiredContainer(
         name=manifest.metadata.name,
         source=source,
-        config=container_config(spec, manifest.metadata.labels),
+        config=container_config(manifest.metadata.name, spec, manifest.metadata.labels),
         pull_policy=spec.pull_policy,
         depends_on=tuple(sorted((d.name, d.condition) for d in spec.depends_on)),
         secret_env=frozenset(k for k in spec.env if is_secret_name(k)),

@@ -40,6 +40,10 @@ IN_PLACE_FIELDS = frozenset(
 )
 
 
+# ``docker update`` reads 0 as "leave unchanged" for these, so lifting one needs a recreate.
+_NOT_LIFTABLE = frozenset({"memory", "memory_reservation", "nano_cpus", "cpu_shares"})
+
+
 def _merge_pairs(base: Pairs, overlay: Pairs) -> Pairs:
     merged = dict(base)
     merged.update(overlay)
@@ -241,7 +245,12 @@ def compare(
         if old_v != new_v:
             path = f"resources.{f.name}"
             diffs.append(
-                FieldDiff(path, _fmt_resource(f.name, old_v), _fmt_resource(f.name, new_v), True)
+                FieldDiff(
+                    path,
+                    _fmt_resource(f.name, old_v),
+                    _fmt_resource(f.name, new_v),
+                    not (new_v == 0 and f.name in _NOT_LIFTABLE),
+                )
             )
     diffs += _pairs_diff("env", have.env, want.env, lambda k: k in secret_env)
     diffs += _pairs_diff("labels", have.labels, want.labels, lambda _k: False)

@@ -96,6 +96,9 @@ def _plan_one(
     reconnect = tuple(
         FieldDiff("networks", n, n, in_place=True) for n in want.networks if n in replaced_networks
     )
+    if (diffs or reconnect) and not have.status.running:
+        # Recreate and update end with the container running; say so in the plan.
+        diffs += (FieldDiff("state", have.status.state, "running", in_place=True),)
     if any(not d.in_place for d in diffs):
         only_image = all(d.path == "image.id" for d in diffs if not d.in_place)
         reason = Reason.IMAGE_CHANGED if only_image else Reason.CONFIG_CHANGED

@@ -48,11 +48,14 @@ def load_text(text: str | bytes, filename: str) -> LoadResult:
     problems: list[Problem] = []
     identities: list[tuple[str, str]] = []
     if len(raw) > MAX_FILE_BYTES:
-        problems.append(Problem(
-            Location(filename), "",
-            f"file is larger than the limit of {MAX_FILE_BYTES} bytes ({len(raw)} bytes); "
-            "split it into several files",
-        ))
+        problems.append(
+            Problem(
+                Location(filename),
+                "",
+                f"file is larger than the limit of {MAX_FILE_BYTES} bytes ({len(raw)} bytes); "
+                "split it into several files",
+            )
+        )
     else:
         _load_bytes(raw, filename, loaded, problems, identities)
     return _finish((Path(filename),), loaded, problems, identities)
@@ -77,11 +80,13 @@ def _load_bytes(
         if checked.identity is not None:
             identities.append(checked.identity)
         if checked.manifest is not None:
-            loaded.append(LoadedManifest(
-                manifest=checked.manifest,
-                location=document_location(doc),
-                positions=MappingProxyType(dict(doc.keys)),
-            ))
+            loaded.append(
+                LoadedManifest(
+                    manifest=checked.manifest,
+                    location=document_location(doc),
+                    positions=MappingProxyType(dict(doc.keys)),
+                )
+            )
 
 
 def _finish(

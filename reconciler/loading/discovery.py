@@ -13,8 +13,18 @@ from reconciler.errors import Location, Problem, SourceUnavailable
 SUFFIXES = (".yaml", ".yml")
 # Files editors and tools leave next to the real ones; reading them would load a half-written
 # or stale copy of a manifest (and define every resource in it twice).
-_IGNORED = ("*.swp", "*.swx", "*~", ".#*", "#*#", "4913", ".goutputstream-*", "*.bak",
-            "*.orig", "*.tmp")
+_IGNORED = (
+    "*.swp",
+    "*.swx",
+    "*~",
+    ".#*",
+    "#*#",
+    "4913",
+    ".goutputstream-*",
+    "*.bak",
+    "*.orig",
+    "*.tmp",
+)
 
 
 def is_ignored(name: str) -> bool:
@@ -81,5 +91,9 @@ def read_limited(path: Path) -> bytes | Problem:
 
 def _too_large(where: Location, size: int | None) -> Problem:
     actual = f" ({size} bytes)" if size is not None else ""
-    return Problem(where, "", f"file is larger than the limit of {MAX_FILE_BYTES} bytes{actual}; "
-                   "split it into several files")
+    return Problem(
+        where,
+        "",
+        f"file is larger than the limit of {MAX_FILE_BYTES} bytes{actual}; "
+        "split it into several files",
+    )

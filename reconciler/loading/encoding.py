@@ -24,14 +24,16 @@ def decode(raw: bytes, filename: str) -> str | Problem:
     for bom, name in _WIDE_BOMS:
         if raw.startswith(bom):
             return Problem(
-                Location(filename, 1, 1), "",
+                Location(filename, 1, 1),
+                "",
                 f"file is encoded as {name}; manifests must be UTF-8 (save it as UTF-8)",
             )
     nul = raw.find(b"\0")
     if nul >= 0:
         line, col = _line_col(raw, nul)
         return Problem(
-            Location(filename, line, col), "",
+            Location(filename, line, col),
+            "",
             "file contains NUL bytes: it is binary, or UTF-16/UTF-32 without a byte-order "
             "mark; manifests must be UTF-8",
         )
@@ -40,7 +42,8 @@ def decode(raw: bytes, filename: str) -> str | Problem:
     except UnicodeDecodeError as exc:
         line, col = _line_col(raw, exc.start)
         return Problem(
-            Location(filename, line, col), "",
+            Location(filename, line, col),
+            "",
             f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02X}); save it as UTF-8",
         )
     return text.removeprefix("\ufeff")

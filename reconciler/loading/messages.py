@@ -29,9 +29,9 @@ _PATTERN_HINTS = {
     "pidMode": "must be host, private, shareable or container:NAME",
     "ipcMode": "must be host, private, shareable or container:NAME",
     "hostname": "is not a valid hostname (letters, digits and '-', dot-separated)",
-    "mode": "must be an octal file mode written as a quoted string, such as \"1777\"",
+    "mode": 'must be an octal file mode written as a quoted string, such as "1777"',
     "stopSignal": "must be a signal name such as SIGTERM, or its number",
-    "deviceCgroupRules": "must look like \"c 188:* rwm\": type a, b or c, major:minor, "
+    "deviceCgroupRules": 'must look like "c 188:* rwm": type a, b or c, major:minor, '
     "then permissions r, w, m",
 }
 _NOUNS = {
@@ -62,8 +62,9 @@ def problems_from_errors(errors: Sequence[ErrorDetails], doc: Document) -> list[
     for path, group in groups.items():
         value, found = _lookup(doc.data, path)
         sentence = _combine(group, path, value, doc.plain.get(path))
-        problems.append(Problem(_locate(doc, path, group[0]["type"], value, found),
-                                format_path(path), sentence))
+        problems.append(
+            Problem(_locate(doc, path, group[0]["type"], value, found), format_path(path), sentence)
+        )
     return problems
 
 
@@ -160,7 +161,7 @@ def _yaml_hint(value: Any, raw: str | None) -> str:
     if raw is None:
         return ""
     what = "a boolean" if isinstance(value, bool) else "a number"
-    return f"; YAML read {raw} as {what}, quote it: \"{raw}\""
+    return f'; YAML read {raw} as {what}, quote it: "{raw}"'
 
 
 def _sentence(error: ErrorDetails, path: FieldPath, value: Any, raw: str | None) -> str:
@@ -195,12 +196,18 @@ def _sentence(error: ErrorDetails, path: FieldPath, value: Any, raw: str | None)
     if kind == "too_long":
         return f"allows at most {ctx.get('max_length')} item(s)"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        words = {"greater_than_equal": ("at least", "ge"), "greater_than": ("above", "gt"),
-                 "less_than_equal": ("at most", "le"), "less_than": ("below", "lt")}[kind]
+        words = {
+            "greater_than_equal": ("at least", "ge"),
+            "greater_than": ("above", "gt"),
+            "less_than_equal": ("at most", "le"),
+            "less_than": ("below", "lt"),
+        }[kind]
         return f"must be {words[0]} {ctx.get(words[1])}, not {value!r}"
     if kind == "union_tag_invalid":
-        return (f"{ctx.get('tag')!r} is not a valid {_unrepr(ctx.get('discriminator'))}; "
-                f"use one of {ctx.get('expected_tags')}")
+        return (
+            f"{ctx.get('tag')!r} is not a valid {_unrepr(ctx.get('discriminator'))}; "
+            f"use one of {ctx.get('expected_tags')}"
+        )
     if kind == "union_tag_not_found":
         return "is required"
     message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

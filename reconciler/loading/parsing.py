@@ -146,10 +146,13 @@ class _Composer:
                 continue
             count += 1
             if count > MAX_DOCUMENTS_PER_FILE:
-                raise _Fatal(Problem(
-                    self._loc(event), "",
-                    f"file has more than {MAX_DOCUMENTS_PER_FILE} documents; split it",
-                ))
+                raise _Fatal(
+                    Problem(
+                        self._loc(event),
+                        "",
+                        f"file has more than {MAX_DOCUMENTS_PER_FILE} documents; split it",
+                    )
+                )
             self._check_directives(event)
             doc = self._document()
             if doc is not None:
@@ -160,7 +163,8 @@ class _Composer:
         version = getattr(event, "version", None)
         if version is not None and tuple(version) != (1, 2):
             self._problem(
-                event, (),
+                event,
+                (),
                 f"%YAML {'.'.join(map(str, version))} is not supported: manifests are "
                 "YAML 1.2; remove the directive",
             )
@@ -172,8 +176,11 @@ class _Composer:
         doc = Document(data=None, start=self._loc(first))
         self._doc = doc
         empty = (
-            isinstance(first, ScalarEvent) and first.value == "" and first.style is None
-            and first.tag is None and first.anchor is None
+            isinstance(first, ScalarEvent)
+            and first.value == ""
+            and first.style is None
+            and first.tag is None
+            and first.anchor is None
         )
         doc.data = self._node(first, (), 0)
         end = next(self._events)
@@ -185,26 +192,37 @@ class _Composer:
         assert self._doc is not None
         self._doc.values[path] = self._loc(event)
         if isinstance(event, AliasEvent):
-            self._problem(event, path, f"aliases (*{event.anchor}) are not allowed; "
-                          "write the value out")
+            self._problem(
+                event, path, f"aliases (*{event.anchor}) are not allowed; write the value out"
+            )
             return None
         if not isinstance(event, ScalarEvent | CollectionStartEvent):
             raise AssertionError(f"unexpected YAML event {event!r}")
         if event.anchor is not None:
-            self._problem(event, path, f"anchors (&{event.anchor}) are not allowed; "
-                          "write the value out where it is used")
+            self._problem(
+                event,
+                path,
+                f"anchors (&{event.anchor}) are not allowed; write the value out where it is used",
+            )
         if event.tag is not None:
             tag = re.sub(r"^tag:yaml\.org,2002:", "!!", event.tag)
-            self._problem(event, path, f"explicit tags ({tag}) are not allowed; "
-                          "remove the tag (quote the value if you want a string)")
+            self._problem(
+                event,
+                path,
+                f"explicit tags ({tag}) are not allowed; "
+                "remove the tag (quote the value if you want a string)",
+            )
         if isinstance(event, ScalarEvent):
             return self._scalar(event, path)
         if isinstance(event, MappingStartEvent | SequenceStartEvent):
             if depth + 1 > MAX_NESTING_DEPTH:
-                raise _Fatal(Problem(
-                    self._loc(event), "",
-                    f"nesting is deeper than {MAX_NESTING_DEPTH} levels",
-                ))
+                raise _Fatal(
+                    Problem(
+                        self._loc(event),
+                        "",
+                        f"nesting is deeper than {MAX_NESTING_DEPTH} levels",
+                    )
+                )
             if isinstance(event, MappingStartEvent):
                 return self._mapping(path, depth + 1)
             return self._sequence(path, depth + 1)
@@ -219,11 +237,19 @@ class _Composer:
             return value
         self._doc.plain[path] = event.value
         if isinstance(value, float) and not math.isfinite(value):
-            self._problem(event, path, f"{event.value} is not a finite number; "
-                          f"quote it if you mean the text \"{event.value}\"")
+            self._problem(
+                event,
+                path,
+                f"{event.value} is not a finite number; "
+                f'quote it if you mean the text "{event.value}"',
+            )
         elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-            self._problem(event, path, f"the number {event.value} is too large "
-                          "(above 64 bits); quote it if you mean the text")
+            self._problem(
+                event,
+                path,
+                f"the number {event.value} is too large "
+                "(above 64 bits); quote it if you mean the text",
+            )
         return value
 
     def _mapping(self, path: FieldPath, depth: int) -> dict[str, Any]:
@@ -242,8 +268,12 @@ class _Composer:
             child = (*path, key)
             line = key_event.start_mark.line + 1
             if key in first_line:
-                self._problem(key_event, child, f"duplicate key {key!r}: it appears on lines "
-                              f"{first_line[key]} and {line}; keep one")
+                self._problem(
+                    key_event,
+                    child,
+                    f"duplicate key {key!r}: it appears on lines "
+                    f"{first_line[key]} and {line}; keep one",
+                )
                 self._node(value_event, (*path, "<duplicate key>"), depth)
                 continue
             first_line[key] = line
@@ -264,8 +294,12 @@ class _Composer:
             return None
         value = resolve_plain(event.value)
         if not isinstance(value, str):
-            self._problem(event, path, f"key {event.value or '(empty)'} is {_describe(value)}, "
-                          f"not a string; quote it: \"{event.value}\"")
+            self._problem(
+                event,
+                path,
+                f"key {event.value or '(empty)'} is {_describe(value)}, "
+                f'not a string; quote it: "{event.value}"',
+            )
             return None
         return value
 
@@ -292,20 +326,29 @@ def parse_text(text: str, filename: str) -> ParsedFile:
         composer.problems.append(_syntax_problem(exc, text, filename))
     except ReaderError as exc:
         line, col = _line_col(text, exc.position)
-        composer.problems.append(Problem(
-            Location(filename, line, col), "",
-            f"the character U+{exc.character:04X} is not allowed in YAML; remove it",
-        ))
+        composer.problems.append(
+            Problem(
+                Location(filename, line, col),
+                "",
+                f"the character U+{exc.character:04X} is not allowed in YAML; remove it",
+            )
+        )
     except YAMLError as exc:
         composer.problems.append(Problem(Location(filename), "", f"not valid YAML: {exc}"))
     if composer.problems:
         return ParsedFile((), tuple(sorted(composer.problems)))
     if not documents:
-        return ParsedFile((), (Problem(
-            Location(filename), "",
-            "file has no documents (it is empty or only comments); add a manifest or delete "
-            "the file",
-        ),))
+        return ParsedFile(
+            (),
+            (
+                Problem(
+                    Location(filename),
+                    "",
+                    "file has no documents (it is empty or only comments); add a manifest or delete "
+                    "the file",
+                ),
+            ),
+        )
     return ParsedFile(tuple(documents), ())
 
 
@@ -316,14 +359,19 @@ def _syntax_problem(exc: MarkedYAMLError, text: str, filename: str) -> Problem:
     source = lines[line - 1] if 0 < line <= len(lines) else ""
     indent = source[: len(source) - len(source.lstrip(" \t"))]
     if "\t" in indent or "'\\t'" in str(exc.problem):
-        return Problem(Location(filename, line, col), "",
-                       "tabs are not allowed for indentation in YAML; indent with spaces")
+        return Problem(
+            Location(filename, line, col),
+            "",
+            "tabs are not allowed for indentation in YAML; indent with spaces",
+        )
     what = str(exc.problem or exc.context)
     context = exc.context_mark
     if exc.context and exc.problem:
         if context is not None and (context.line, context.column) != (line - 1, col - 1):
-            what = (f"{exc.problem} ({exc.context} started at line {context.line + 1}, "
-                    f"column {context.column + 1})")
+            what = (
+                f"{exc.problem} ({exc.context} started at line {context.line + 1}, "
+                f"column {context.column + 1})"
+            )
         else:
             what = f"{exc.problem} ({exc.context})"
     return Problem(Location(filename, line, col), "", f"YAML syntax error: {what}")

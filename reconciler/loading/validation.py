@@ -47,11 +47,18 @@ def check_document(doc: Document) -> Checked:
     """Validate one document against the model of its kind."""
     data = doc.data
     if not isinstance(data, dict):
-        return Checked(None, (Problem(
-            doc.start, "",
-            f"a manifest must be a mapping with apiVersion, kind, metadata and spec, not "
-            f"{_what(data)}",
-        ),), None)
+        return Checked(
+            None,
+            (
+                Problem(
+                    doc.start,
+                    "",
+                    f"a manifest must be a mapping with apiVersion, kind, metadata and spec, not "
+                    f"{_what(data)}",
+                ),
+            ),
+            None,
+        )
     identity = _identity(data)
     envelope = _envelope_problems(doc, data)
     if envelope:
@@ -100,10 +107,13 @@ def _envelope_problems(doc: Document, data: dict[str, Any]) -> list[Problem]:
     if "apiVersion" not in data:
         problems.append(Problem(start, "apiVersion", f"is required; use {API_VERSION}"))
     elif version != API_VERSION:
-        problems.append(Problem(
-            doc.values.get(("apiVersion",), start), "apiVersion",
-            f"{version!r} is not a supported apiVersion; use {API_VERSION}",
-        ))
+        problems.append(
+            Problem(
+                doc.values.get(("apiVersion",), start),
+                "apiVersion",
+                f"{version!r} is not a supported apiVersion; use {API_VERSION}",
+            )
+        )
     known = sorted(KINDS)
     kind = data.get("kind")
     if "kind" not in data:
@@ -113,9 +123,13 @@ def _envelope_problems(doc: Document, data: dict[str, Any]) -> list[Problem]:
             k for k in known if k.lower() == str(kind).lower()
         ]
         hint = f"did you mean {close[0]}?" if close else f"use one of {', '.join(known)}"
-        problems.append(Problem(
-            doc.values.get(("kind",), start), "kind", f"{kind!r} is not a known kind; {hint}",
-        ))
+        problems.append(
+            Problem(
+                doc.values.get(("kind",), start),
+                "kind",
+                f"{kind!r} is not a known kind; {hint}",
+            )
+        )
     return problems
 
 
