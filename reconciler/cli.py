@@ -31,8 +31,9 @@ def cli() -> None:
     "filenames",
     multiple=True,
     type=click.Path(),
-    help="A manifest file or directory (read recursively); repeatable.",
+    help="A manifest file or directory; repeatable.",
 )
+@click.option("-R", "--recursive", is_flag=True, help="Also read the directories' subdirectories.")
 @click.option(
     "-o",
     "--output",
@@ -42,7 +43,9 @@ def cli() -> None:
     help="text: problems on stderr as file:line:col; json: one report on stdout.",
 )
 @reports_errors
-def validate(paths: tuple[str, ...], filenames: tuple[str, ...], output: str) -> None:
+def validate(
+    paths: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, output: str
+) -> None:
     """Check manifests without touching the Engine: syntax, fields, references, cycles.
 
     Exits 0 when everything is valid, 1 when anything is wrong (every problem is listed).
@@ -56,7 +59,7 @@ def validate(paths: tuple[str, ...], filenames: tuple[str, ...], output: str) ->
     sources = [*filenames, *paths]
     if not sources:
         raise click.UsageError("give at least one manifest file or directory with -f")
-    result = load(sources)
+    result = load(sources, recursive=recursive)
     if not result.files:
         raise ManifestError(
             [Problem(Location(", ".join(sources)), "", "no manifest files (*.yaml, *.yml) found")]

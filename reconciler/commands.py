@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,39 +31,69 @@ if TYPE_CHECKING:
     from reconciler.state import State
 
 
-def manifest_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """-f/--filename (repeatable), --project and --state-dir."""
-    func = click.option(
-        "--state-dir",
-        type=click.Path(path_type=Path),
-        default=None,
-        help="Where the state database lives (default: $RECONCILE_STATE_DIR or "
-        "~/.local/state/reconcile).",
-    )(func)
-    func = click.option(
-        "--project",
-        "-p",
-        default=None,
-        help="Name of the set; default: the name of the first manifest directory.",
-    )(func)
-    return click.option(
-        "-f",
-        "--filename",
-        "filenames",
-        multiple=True,
-        required=True,
-        type=click.Path(path_type=Path),
-        help="Manifest file or directory (repeatable).",
-    )(func)
+@dataclass(frozen=True)
+class Source:
+    """Where the manifests come from and which set and state they belong to."""
+
+    filenames: tuple[Path, ...]
+    recursive: bool = False
+    project: str | None = None
+    state_dir: Path | None = None
 
 
-def _load(filenames: tuple[Path, ...]) -> LoadResult:
+def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """-f/--filename (repeatable), -R/--recursive, --project and --state-dir, handed to the
+    command as one ``source`` argument."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(func)
+        def wrapper(
+            filenames: tuple[Path, ...],
+            recursive: bool,
+            project: str | None,
+            state_dir: Path | None,
+            **kwargs: Any,
+        ) -> Any:
+            return func(source=Source(filenames, recursive, project, state_dir), **kwargs)
+
+        for option in (
+            click.option(
+                "--state-dir",
+                type=click.Path(path_type=Path),
+                default=None,
+                help="Where the state database lives (default: $RECONCILE_STATE_DIR or "
+                "~/.local/state/reconcile).",
+            ),
+            click.option(
+                "--project",
+                "-p",
+                default=None,
+                help="Name of the set; default: the name of the first manifest directory.",
+            ),
+            click.option("-R", "--recursive", is_flag=True, help="Also read subdirectories."),
+            click.option(
+                "-f",
+                "--filename",
+                "filenames",
+                multiple=True,
+                required=required,
+                type=click.Path(path_type=Path),
+                help="Manifest file or directory (repeatable).",
+            ),
+        ):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _load(source: Source) -> LoadResult:
     from reconciler.errors import Location, ManifestError, Problem
     from reconciler.loading import load
 
-    result = load(list(filenames))
+    result = load(list(source.filenames), recursive=source.recursive)
     if not result.files:
-        where = ", ".join(str(f) for f in filenames)
+        where = ", ".join(str(f) for f in source.filenames)
         raise ManifestError(
             [Problem(Location(where), "", "no manifest files (*.yaml, *.yml) found")]
         )
@@ -69,10 +101,11 @@ def _load(filenames: tuple[Path, ...]) -> LoadResult:
     return result
 
 
-def _desired(filenames: tuple[Path, ...], project: str | None) -> DesiredState:
+def _desired(source: Source) -> DesiredState:
     from reconciler.reconciling import desired_state, project_name
 
-    return desired_state(project or project_name(list(filenames)), _load(filenames))
+    project = source.project or project_name(list(source.filenames))
+    return desired_state(project, _load(source))
 
 
 def _runtime() -> Runtime:
@@ -150,9 +183,7 @@ def _warn(warnings: list[str]) -> None:
 
 
 def _run_pass(
-    filenames: tuple[Path, ...],
-    project: str | None,
-    state_dir: Path | None,
+    source: Source,
     *,
     dry_run: bool,
     prune: bool = False,
@@ -164,9 +195,9 @@ def _run_pass(
     from reconciler.locking import project_lock
     from reconciler.reconciling import converge
 
-    desired = _desired(filenames, project)
+    desired = _desired(source)
     runtime = _runtime()
-    state = _state(state_dir)
+    state = _state(source.state_dir)
     try:
         with project_lock(_lock_dir(state), desired.project, purpose):
             return converge(
@@ -211,7 +242,7 @@ def _finish(
 
 
 @click.command()
-@manifest_options
+@manifest_options()
 @click.option("--prune", is_flag=True, help="Remove resources of the set no longer declared.")
 @click.option(
     "--force-prune",
@@ -230,9 +261,7 @@ def _finish(
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @reports_errors
 def apply(
-    filenames: tuple[Path, ...],
-    project: str | None,
-    state_dir: Path | None,
+    source: Source,
     prune: bool,
     force_prune: bool,
     wait_ready: bool,
@@ -242,15 +271,13 @@ def apply(
     """Make the Engine match the manifests, once."""
     started = time.monotonic()
     result = _run_pass(
-        filenames,
-        project,
-        state_dir,
+        source,
         dry_run=dry_run,
         prune=prune,
         force_prune=force_prune,
         purpose="apply",
     )
-    if dry_run:
+    if dry_run or not (result.plan.has_changes or result.plan.conflicts or wait_ready):
         if result.plan.conflicts:
             sys.exit(EXIT_FAILURE)
         return
@@ -270,7 +297,7 @@ def _in_sync_containers(plan: Plan) -> list[str]:
 
 
 @click.command()
-@manifest_options
+@manifest_options()
 @click.option("--prune", is_flag=True, help="Include removals of resources no longer declared.")
 @click.option("--force-prune", is_flag=True, help="Show prunes even when the guard would refuse.")
 @click.option(
@@ -278,9 +305,7 @@ def _in_sync_containers(plan: Plan) -> list[str]:
 )
 @reports_errors
 def diff(
-    filenames: tuple[Path, ...],
-    project: str | None,
-    state_dir: Path | None,
+    source: Source,
     prune: bool,
     force_prune: bool,
     output: str,
@@ -290,9 +315,7 @@ def diff(
     Exit 0 when in sync, 3 when changes are pending, 1 on error or conflict.
     """
     result = _run_pass(
-        filenames,
-        project,
-        state_dir,
+        source,
         dry_run=True,
         prune=prune,
         force_prune=force_prune,
@@ -308,50 +331,35 @@ def diff(
 
 
 @click.command()
-@manifest_options
+@manifest_options()
 @click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
 @reports_errors
-def delete(
-    filenames: tuple[Path, ...], project: str | None, state_dir: Path | None, dry_run: bool
-) -> None:
+def delete(source: Source, dry_run: bool) -> None:
     """Remove what the manifests declare. Volumes stay unless their deletionPolicy is Delete."""
     started = time.monotonic()
-    result = _run_pass(
-        filenames, project, state_dir, dry_run=dry_run, delete=True, purpose="delete"
-    )
+    result = _run_pass(source, dry_run=dry_run, delete=True, purpose="delete")
     if not dry_run:
         _finish(result, started)
 
 
 @click.command()
-@click.option(
-    "-f",
-    "--filename",
-    "filenames",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Manifests to compare with (shows synced/drifted/missing).",
-)
-@click.option("--project", "-p", default=None, help="The set to show.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@manifest_options(required=False)
 @click.option(
     "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
 @reports_errors
-def get(
-    filenames: tuple[Path, ...], project: str | None, state_dir: Path | None, output: str
-) -> None:
-    """List the set's resources with their state and whether they match the manifests."""
+def get(source: Source, output: str) -> None:
+    """List the set's resources with their state and, given the manifests with -f, whether
+    they match them (synced, drifted, missing, conflict, not-declared)."""
     from reconciler.status import render_rows, rows_for
 
-    if not filenames and not project:
+    if not source.filenames and not source.project:
         raise click.UsageError("give --project, or the manifests with -f")
     runtime = _runtime()
-    state = _state(state_dir)
+    state = _state(source.state_dir)
     try:
-        rows = rows_for(
-            runtime, state, _desired(filenames, project) if filenames else None, project
-        )
+        desired = _desired(source) if source.filenames else None
+        rows = rows_for(runtime, state, desired, source.project)
     finally:
         state.close()
     click.echo(render_rows(rows, output), nl=False)

@@ -22,13 +22,13 @@ from reconciler.loading.validation import check_document, document_location
 __all__ = ["LoadResult", "LoadedManifest", "discover", "load", "load_text"]
 
 
-def load(paths: Sequence[str | Path]) -> LoadResult:
+def load(paths: Sequence[str | Path], *, recursive: bool = False) -> LoadResult:
     """Load every manifest file under ``paths`` (see ``discover``) as one set.
 
     Raises ``SourceUnavailable`` only when a path does not exist; everything wrong inside the
     files is returned as problems.
     """
-    files = discover(paths)
+    files = discover(paths, recursive=recursive)
     loaded: list[LoadedManifest] = []
     problems: list[Problem] = []
     identities: list[tuple[str, str]] = []

@@ -32,11 +32,13 @@ def is_ignored(name: str) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatchcase(name, p) for p in _IGNORED)
 
 
-def discover(paths: Sequence[str | Path]) -> list[Path]:
+def discover(paths: Sequence[str | Path], *, recursive: bool = False) -> list[Path]:
     """The manifest files under ``paths``, sorted, each once.
 
-    A file named explicitly is always read. A directory is walked recursively, skipping hidden
-    directories; only ``.yaml``/``.yml`` files that are not hidden or editor leftovers count.
+    A file named explicitly is always read. A directory is read at its top level only, like
+    the kubelet's static-pod directory and ``kubectl apply -f DIR``; with ``recursive`` it is
+    walked (``-R``), skipping hidden directories. Only ``.yaml``/``.yml`` files that are not
+    hidden or editor leftovers count.
     A path that does not exist raises ``SourceUnavailable``: a missing source is never empty.
     """
     found: dict[str, Path] = {}
@@ -45,7 +47,7 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
         if path.is_file():
             found.setdefault(os.path.realpath(path), path)
         elif path.is_dir():
-            for file in _walk(path):
+            for file in _walk(path, recursive):
                 found.setdefault(os.path.realpath(file), file)
         elif path.exists():
             raise SourceUnavailable(f"{path} is neither a file nor a directory")
@@ -54,11 +56,11 @@ def discover(paths: Sequence[str | Path]) -> list[Path]:
     return sorted(found.values())
 
 
-def _walk(root: Path) -> list[Path]:
+def _walk(root: Path, recursive: bool) -> list[Path]:
     files = []
     # Symlinked directories are not followed: a link loop or a link to / must not hang a load.
     for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if recursive and not d.startswith("."))
         for name in filenames:
             if name.endswith(SUFFIXES) and not is_ignored(name):
                 files.append(Path(dirpath) / name)

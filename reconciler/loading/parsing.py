@@ -344,8 +344,8 @@ def parse_text(text: str, filename: str) -> ParsedFile:
                 Problem(
                     Location(filename),
                     "",
-                    "file has no documents (it is empty or only comments); add a manifest or delete "
-                    "the file",
+                    "file has no documents (it is empty or only comments); "
+                    "add a manifest or delete the file",
                 ),
             ),
         )

@@ -94,15 +94,19 @@ def test_a_reference_to_an_invalid_document_is_not_reported_as_dangling() -> Non
     assert [p.field for p in load_text(text, "m.yaml").problems] == ["spec.driver"]
 
 
-def test_discover_recurses_skips_hidden_and_editor_files(tmp_path: Path) -> None:
+def test_discover_skips_hidden_and_editor_files_and_recurses_only_when_asked(
+    tmp_path: Path,
+) -> None:
     for name in ("a.yaml", "b.yml", "sub/c.yaml", "notes.txt", ".hidden.yaml", ".git/x.yaml",
                  ".a.yaml.swp", "a.yaml.swx", "a.yaml~", ".#a.yaml", "#a.yaml#", "4913",
                  ".goutputstream-XYZ", "a.yaml.bak", "a.yaml.orig", "a.yaml.tmp", "x.bak.yaml"):
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(VOLUME)
-    found = [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path])]
+    found = [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path], recursive=True)]
     assert found == ["a.yaml", "b.yml", "sub/c.yaml", "x.bak.yaml"]
+    top = [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path])]
+    assert top == ["a.yaml", "b.yml", "x.bak.yaml"]
 
 
 def test_discover_reads_a_named_file_whatever_its_name_and_only_once(tmp_path: Path) -> None:
