@@ -19,7 +19,7 @@ def container(spec: str, name: str = "web") -> str:
 
 
 def test_the_valid_fixtures_load_as_one_set_including_subdirectories() -> None:
-    result = load([VALID])
+    result = load([VALID], recursive=True)
     assert result.problems == ()
     assert [p.relative_to(VALID).as_posix() for p in result.files] == [
         "bom.yaml", "db.yml", "hardware/serial.yaml", "web.yaml",

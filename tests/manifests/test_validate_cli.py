@@ -20,14 +20,14 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_valid_set_prints_counts_by_kind() -> None:
-    code, out, err = run("validate", "-f", str(VALID))
+    code, out, err = run("validate", "-R", "-f", str(VALID))
     assert (code, err) == (0, "")
     assert out == "OK: 4 files, 3 Containers, 1 Network, 2 Volumes\n"
 
 
 def test_problems_go_to_stderr_with_a_summary_and_exit_1() -> None:
     bad = INVALID / "image-float.yaml"
-    code, out, err = run("validate", "-f", str(VALID), "-f", str(bad))
+    code, out, err = run("validate", "-R", "-f", str(VALID), "-f", str(bad))
     assert (code, out) == (1, "")
     assert err.splitlines() == [
         f'{bad}:5:10: spec.image: must be a string; YAML read 3.10 as a number, quote it: "3.10"',
