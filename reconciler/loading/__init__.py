@@ -6,6 +6,7 @@ problem is collected, with file, line, column and field path, into a ``LoadResul
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -18,6 +19,8 @@ from reconciler.loading.encoding import decode
 from reconciler.loading.parsing import parse_text
 from reconciler.loading.results import LoadedManifest, LoadResult
 from reconciler.loading.validation import check_document, document_location
+from reconciler.manifests import ContainerManifest, Manifest
+from reconciler.manifests.container import BindMount, Mount
 
 __all__ = ["LoadResult", "LoadedManifest", "discover", "load", "load_text"]
 
@@ -61,6 +64,25 @@ def load_text(text: str | bytes, filename: str) -> LoadResult:
     return _finish((Path(filename),), loaded, problems, identities)
 
 
+def resolve_relative_paths(manifest: Manifest, base: Path) -> Manifest:
+    """The manifest with bind sources written as ``./x`` or ``../x`` made absolute against
+    ``base`` (the manifest file's directory), normalized but not resolved through symlinks
+    (the host-access policy does that, on the real path)."""
+    if not isinstance(manifest, ContainerManifest):
+        return manifest
+    def absolute(mount: Mount) -> Mount:
+        if isinstance(mount, BindMount) and not mount.source.startswith("/"):
+            path = os.path.normpath(os.path.join(os.path.abspath(base), mount.source))
+            return mount.model_copy(update={"source": path})
+        return mount
+
+    mounts = [absolute(m) for m in manifest.spec.mounts]
+    if mounts == manifest.spec.mounts:
+        return manifest
+    spec = manifest.spec.model_copy(update={"mounts": mounts})
+    return manifest.model_copy(update={"spec": spec})
+
+
 def _load_bytes(
     raw: bytes,
     filename: str,
@@ -82,7 +104,7 @@ def _load_bytes(
         if checked.manifest is not None:
             loaded.append(
                 LoadedManifest(
-                    manifest=checked.manifest,
+                    manifest=resolve_relative_paths(checked.manifest, Path(filename).parent),
                     location=document_location(doc),
                     positions=MappingProxyType(dict(doc.keys)),
                 )

@@ -80,7 +80,8 @@ Name = Annotated[str, AfterValidator(_check_name)]
 """A container, volume or network name as the Engine accepts it (and DNS can carry)."""
 
 
-def _check_abs_path(value: str) -> str:
+def check_abs_path(value: str) -> str:
+    """Refuse a path that is not absolute or holds a NUL or newline."""
     if not value.startswith("/"):
         raise PydanticCustomError(
             "not_absolute", "{path} must be an absolute path (start with /)", {"path": repr(value)}
@@ -90,7 +91,7 @@ def _check_abs_path(value: str) -> str:
     return value
 
 
-AbsPath = Annotated[str, AfterValidator(_check_abs_path)]
+AbsPath = Annotated[str, AfterValidator(check_abs_path)]
 
 
 def _to_str_scalar(value: Any) -> Any:

@@ -18,6 +18,7 @@ from reconciler.manifests.common import (
     Size,
     Strict,
     StrOrInt,
+    check_abs_path,
 )
 
 CAPABILITIES = frozenset(
@@ -103,11 +104,18 @@ class VolumeMount(Strict):
     read_only: bool = False
 
 
+def _check_bind_source(value: str) -> str:
+    if value.startswith(("./", "../")) or value in (".", ".."):
+        return check_abs_path("/" + value)[1:]
+    return check_abs_path(value)
+
+
 class BindMount(Strict):
-    """A host path mounted into the container. The source must exist; it is never created."""
+    """A host path mounted into the container. The source must exist; it is never created.
+    A source starting with ``./`` or ``../`` is relative to the manifest file's directory."""
 
     type: Literal["bind"]
-    source: AbsPath
+    source: Annotated[str, AfterValidator(_check_bind_source)]
     target: AbsPath
     read_only: bool = False
     propagation: Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"] | None = (
