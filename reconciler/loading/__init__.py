@@ -6,8 +6,10 @@ problem is collected, with file, line, column and field path, into a ``LoadResul
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -22,7 +24,51 @@ from reconciler.loading.validation import check_document, document_location
 from reconciler.manifests import ContainerManifest, Manifest
 from reconciler.manifests.container import BindMount, Mount
 
-__all__ = ["LoadResult", "LoadedManifest", "discover", "load", "load_text"]
+__all__ = [
+    "FileLoad",
+    "LoadResult",
+    "LoadedManifest",
+    "combine",
+    "discover",
+    "load",
+    "load_file",
+    "load_text",
+]
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """One file on its own: its valid documents, its problems (cross-file checks not yet run),
+    the identities (kind, name) it names even in invalid documents, and a digest of its bytes."""
+
+    path: Path
+    manifests: tuple[LoadedManifest, ...]
+    problems: tuple[Problem, ...]
+    identities: tuple[tuple[str, str], ...]
+    digest: str
+
+
+def load_file(path: Path) -> FileLoad:
+    """Read, parse and validate one file (no cross-file checks: see ``combine``)."""
+    loaded: list[LoadedManifest] = []
+    problems: list[Problem] = []
+    identities: list[tuple[str, str]] = []
+    raw = read_limited(path)
+    if isinstance(raw, Problem):
+        return FileLoad(path, (), (raw,), (), "")
+    _load_bytes(raw, str(path), loaded, problems, identities)
+    digest = hashlib.sha256(raw).hexdigest()
+    return FileLoad(path, tuple(loaded), tuple(problems), tuple(identities), digest)
+
+
+def combine(files: Sequence[FileLoad]) -> LoadResult:
+    """The files as one set, with the cross-file checks (unique names, references, cycles)."""
+    return _finish(
+        tuple(f.path for f in files),
+        [m for f in files for m in f.manifests],
+        [p for f in files for p in f.problems],
+        [i for f in files for i in f.identities],
+    )
 
 
 def load(paths: Sequence[str | Path], *, recursive: bool = False) -> LoadResult:
@@ -31,17 +77,7 @@ def load(paths: Sequence[str | Path], *, recursive: bool = False) -> LoadResult:
     Raises ``SourceUnavailable`` only when a path does not exist; everything wrong inside the
     files is returned as problems.
     """
-    files = discover(paths, recursive=recursive)
-    loaded: list[LoadedManifest] = []
-    problems: list[Problem] = []
-    identities: list[tuple[str, str]] = []
-    for path in files:
-        raw = read_limited(path)
-        if isinstance(raw, Problem):
-            problems.append(raw)
-            continue
-        _load_bytes(raw, str(path), loaded, problems, identities)
-    return _finish(tuple(files), loaded, problems, identities)
+    return combine([load_file(path) for path in discover(paths, recursive=recursive)])
 
 
 def load_text(text: str | bytes, filename: str) -> LoadResult:
@@ -70,6 +106,7 @@ def resolve_relative_paths(manifest: Manifest, base: Path) -> Manifest:
     (the host-access policy does that, on the real path)."""
     if not isinstance(manifest, ContainerManifest):
         return manifest
+
     def absolute(mount: Mount) -> Mount:
         if isinstance(mount, BindMount) and not mount.source.startswith("/"):
             path = os.path.normpath(os.path.join(os.path.abspath(base), mount.source))

@@ -19,7 +19,7 @@ from reconciler.configs import (
     ResourceConfig,
     VolumeConfig,
 )
-from reconciler.observed import ContainerStatus, ImageInfo, ObservedState
+from reconciler.observed import ContainerStatus, ImageInfo, ObservedContainer, ObservedState
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,60 @@ class EngineEvent:
     time_nano: int = 0
 
 
+class InspectCache:
+    """Inspected containers and images kept between the loop's passes.
+
+    A container entry stays valid while its list entry (name, state, health, image) is the
+    same and no Engine event has invalidated it; ``docker update`` and network changes do not
+    show in the list, so the loop invalidates on their events and clears everything on each
+    periodic resync. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._containers: dict[str, tuple[object, ObservedContainer]] = {}
+        self._images: dict[str, ImageInfo | None] = {}
+
+    def container(self, ident: str, fingerprint: object) -> ObservedContainer | None:
+        """The cached container ``ident`` if its list fingerprint is unchanged."""
+        with self._lock:
+            entry = self._containers.get(ident)
+        return entry[1] if entry is not None and entry[0] == fingerprint else None
+
+    def keep_container(self, ident: str, fingerprint: object, found: ObservedContainer) -> None:
+        """Remember an inspected container."""
+        with self._lock:
+            self._containers[ident] = (fingerprint, found)
+
+    def image(self, ref: str) -> tuple[bool, ImageInfo | None]:
+        """(known, info) for an image reference."""
+        with self._lock:
+            return (ref in self._images, self._images.get(ref))
+
+    def keep_image(self, ref: str, info: ImageInfo | None) -> None:
+        """Remember what an image reference resolved to."""
+        with self._lock:
+            self._images[ref] = info
+
+    def invalidate(self, ident_or_name: str) -> None:
+        """Forget a container by id (or id prefix) or name."""
+        with self._lock:
+            for ident, (_, found) in list(self._containers.items()):
+                if found.name == ident_or_name or ident.startswith(ident_or_name):
+                    del self._containers[ident]
+
+    def invalidate_images(self) -> None:
+        """Forget every image reference (an image was tagged, pulled, built or removed)."""
+        with self._lock:
+            self._images.clear()
+
+    def clear(self) -> None:
+        """Forget everything (a periodic resync)."""
+        with self._lock:
+            self._containers.clear()
+            self._images.clear()
+
+
 class Runtime(Protocol):
     """A container engine as reconcile needs it. Names are the resources' Engine names."""
 
@@ -52,8 +106,9 @@ class Runtime(Protocol):
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
         ...
 
-    def observe(self, request: ObserveRequest) -> ObservedState:
-        """One snapshot: list once per kind, inspect what matters. Never empty on error."""
+    def observe(self, request: ObserveRequest, cache: InspectCache | None = None) -> ObservedState:
+        """One snapshot: list once per kind, inspect what matters (what ``cache`` does not
+        already hold). Never empty on error."""
         ...
 
     def inspect_image(self, ref: str) -> ImageInfo | None:

@@ -45,6 +45,20 @@ def wanted(listed: Mapping[str, Any], request: ObserveRequest) -> bool:
     return name in request.container_names or base in request.container_names
 
 
+def fingerprint(listed: Mapping[str, Any]) -> tuple[str, ...]:
+    """What the container list says that inspect would also change with: name, state, health
+    (the "(healthy)" part of Status), image and creation time. Uptime text is left out."""
+    status = str(listed.get("Status") or "")
+    health = status[status.rfind("(") :] if status.endswith(")") else ""
+    return (
+        list_name(listed),
+        str(listed.get("State") or ""),
+        health,
+        str(listed.get("ImageID") or ""),
+        str(listed.get("Created") or ""),
+    )
+
+
 def _owned_or_named(raw: Mapping[str, Any], names: frozenset[str], project: str) -> bool:
     labels = raw.get("Labels") or {}
     return raw.get("Name") in names or labels.get(constants.LABEL_PROJECT) == project

@@ -30,7 +30,7 @@ from reconciler.observed import (
     ObservedContainer,
     ObservedState,
 )
-from reconciler.runtime.base import EngineEvent, ObserveRequest
+from reconciler.runtime.base import EngineEvent, InspectCache, ObserveRequest
 from reconciler.runtime.docker import normalize, observing, translate
 from reconciler.runtime.docker.engine import (
     DEFAULT_TIMEOUT,
@@ -94,7 +94,7 @@ class DockerRuntime:
             self.ping()
         return self._cgroupns_default or "host"
 
-    def observe(self, request: ObserveRequest) -> ObservedState:
+    def observe(self, request: ObserveRequest, cache: InspectCache | None = None) -> ObservedState:
         """One snapshot: one list per kind, one inspect per relevant container and image ref.
 
         Lists and image inspects run concurrently with the container list; container inspects
@@ -104,22 +104,32 @@ class DockerRuntime:
         with ThreadPoolExecutor(max_workers=INSPECT_WORKERS) as pool:
             volumes_f = pool.submit(self._list_volumes)
             networks_f = pool.submit(self._list_networks)
-            images_f = {ref: pool.submit(self.inspect_image, ref) for ref in request.image_refs}
+            images_f = {
+                ref: pool.submit(self._image_cached, ref, cache) for ref in request.image_refs
+            }
             listed = self._engine.call(
                 "list containers", "container.list", lambda api: api.containers(all=True)
             )
             id_to_name = {c["Id"]: observing.list_name(c) for c in listed}
-            wanted = [c for c in listed if observing.wanted(c, request)]
-            inspected = [
-                pool.submit(self._inspect_container, c["Id"], observing.list_name(c))
-                for c in wanted
-            ]
             containers: dict[str, ObservedContainer] = {}
-            for future in inspected:
+            inspected = []
+            for entry in listed:
+                if not observing.wanted(entry, request):
+                    continue
+                fingerprint = observing.fingerprint(entry)
+                hit = cache.container(entry["Id"], fingerprint) if cache is not None else None
+                if hit is not None:
+                    containers[hit.name] = hit
+                    continue
+                future = pool.submit(self._inspect_container, entry["Id"], id_to_name[entry["Id"]])
+                inspected.append((entry["Id"], fingerprint, future))
+            for ident, fingerprint, future in inspected:
                 raw = future.result()
                 if raw is not None:  # removed between list and inspect: it is gone
                     found = normalize.observed_container(raw, id_to_name, cgroupns_default)
                     containers[found.name] = found
+                    if cache is not None:
+                        cache.keep_container(ident, fingerprint, found)
             volumes = observing.select_volumes(volumes_f.result(), request)
             networks = observing.select_networks(networks_f.result(), listed, request)
             images = observing.images_by_ref(images_f)
@@ -144,6 +154,16 @@ class DockerRuntime:
         except NotFoundError:
             return None
         return raw
+
+    def _image_cached(self, ref: str, cache: InspectCache | None) -> ImageInfo | None:
+        if cache is not None:
+            known, info = cache.image(ref)
+            if known:
+                return info
+        info = self.inspect_image(ref)
+        if cache is not None:
+            cache.keep_image(ref, info)
+        return info
 
     def inspect_image(self, ref: str) -> ImageInfo | None:
         """The local image for ``ref``, or None when it is not present."""

@@ -1,0 +1,112 @@
+"""Manifest sources for the loop: a directory read as one complete snapshot per pass.
+
+Keep-last-good: a file that stops validating contributes its last valid version (its resources
+stay exactly as they were) and its problems are reported until it is fixed. A file that is
+invalid and was never valid in this process's life contributes nothing, and the snapshot says
+so: the loop must not prune while such a file exists, since it may declare anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler.errors import Problem, SourceUnavailable
+from reconciler.loading import FileLoad, LoadedManifest, LoadResult, combine, discover, load_file
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The effective manifest set of one pass, and what is wrong with the source."""
+
+    manifests: tuple[LoadedManifest, ...]
+    problems: tuple[Problem, ...]
+    stale_files: tuple[str, ...] = ()
+    unknown_files: tuple[str, ...] = ()
+    digest: str = ""
+
+    @property
+    def prune_safe(self) -> bool:
+        """False while some invalid file's resources are unknown: pruning could remove them."""
+        return not self.unknown_files
+
+
+class DirectorySource:
+    """A watched directory of manifests (top level only unless ``recursive``)."""
+
+    def __init__(self, directory: Path, *, recursive: bool = False) -> None:
+        self.directory = directory
+        self.recursive = recursive
+        self._last_good: dict[Path, FileLoad] = {}
+
+    def read(self) -> Snapshot:
+        """The current snapshot. Raises ``SourceUnavailable`` when the directory is missing or
+        unreadable: a missing source is never an empty one."""
+        if not self.directory.is_dir():
+            raise SourceUnavailable(
+                f"manifest directory {self.directory} is missing or not a directory"
+            )
+        try:
+            paths = discover([self.directory], recursive=self.recursive)
+        except OSError as exc:
+            raise SourceUnavailable(f"cannot read {self.directory}: {exc}") from exc
+        current = {p: load_file(p) for p in paths}
+        effective: dict[Path, FileLoad] = {}
+        stale: set[Path] = set()
+        unknown: set[Path] = set()
+        for path, loaded in current.items():
+            if loaded.problems:
+                self._fall_back(path, effective, stale, unknown)
+            else:
+                effective[path] = loaded
+        result = combine(list(effective.values()))
+        # Cross-file problems (a dangling reference, a name declared twice) make the files they
+        # point at fall back too; twice is enough, as a fallback only removes references.
+        for _ in range(2):
+            bad = {Path(p.location.file) for p in result.problems} & set(effective)
+            if not bad:
+                break
+            for path in bad:
+                if effective[path] is current.get(path):
+                    del effective[path]
+                    self._fall_back(path, effective, stale, unknown)
+                else:
+                    del effective[path]
+                    stale.discard(path)
+                    unknown.add(path)
+            result = combine(list(effective.values()))
+        for path, loaded in effective.items():
+            if loaded is current.get(path):
+                self._last_good[path] = loaded
+        for gone in set(self._last_good) - set(current):
+            del self._last_good[gone]
+        problems = {p for f in current.values() for p in f.problems}
+        problems |= set(combine(list(current.values())).problems)
+        return Snapshot(
+            manifests=_valid(result),
+            problems=tuple(sorted(problems)),
+            stale_files=tuple(sorted(str(p) for p in stale)),
+            unknown_files=tuple(sorted(str(p) for p in unknown)),
+            digest=_digest(effective),
+        )
+
+    def _fall_back(
+        self, path: Path, effective: dict[Path, FileLoad], stale: set[Path], unknown: set[Path]
+    ) -> None:
+        good = self._last_good.get(path)
+        if good is not None:
+            effective[path] = good
+            stale.add(path)
+        else:
+            unknown.add(path)
+
+
+def _valid(result: LoadResult) -> tuple[LoadedManifest, ...]:
+    bad = {p.location.file for p in result.problems}
+    return tuple(m for m in result.manifests if m.location.file not in bad)
+
+
+def _digest(files: dict[Path, FileLoad]) -> str:
+    content = "\n".join(sorted(f.digest for f in files.values()))
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
