@@ -144,3 +144,22 @@ def test_the_replacement_of_a_recreate_says_what_it_replaces() -> None:
     assert rt.containers["web"].labels == ownership("Container", "web", "shop.yaml:1", digest) | {
         constants.LABEL_REPLACES: "web"
     }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: the replaces label stays on the container after the rename (Engine "
+    "labels are immutable), and reconciling.owned_entries skips every container with that "
+    "label, so a recreated container is left out of an inventory rebuilt from labels and "
+    "can never be pruned",
+)
+def test_a_recreated_container_is_still_adopted_from_its_labels() -> None:
+    from reconciler.reconciling import owned_entries
+    from reconciler.runtime.base import ObserveRequest
+
+    want = state(container("web")).containers["web"]
+    rt = RecordingRuntime(images={IMAGE_REF: IMAGE})
+    rt.add_container("web", want.config, labels={})
+    assert applier(rt).run(one_step_plan(step(want, Action.RECREATE))).ok
+    observed = rt.observe(ObserveRequest("shop", container_names=frozenset({"web"})))
+    assert owned_entries("shop", observed) == [("Container", "web", "shop.yaml:1")]
