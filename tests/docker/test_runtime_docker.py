@@ -99,6 +99,8 @@ def test_rich_config_round_trips(
     runtime.create_volume(vol, VolumeConfig(), ownership_labels(project, vol))
     bind_dir = tmp_path / "conf"
     bind_dir.mkdir()
+    # Ports derived from the prefix: parallel tests and a running example must not collide.
+    port = 30000 + int(unique_prefix.removeprefix("rt-")[:4], 16) % 5000 * 2
     config = ContainerConfig(
         image=test_image,
         entrypoint=("/bin/sh", "-c"),
@@ -109,8 +111,8 @@ def test_rich_config_round_trips(
         hostname="rich-host",
         extra_hosts=("db.local:10.0.0.5", "cache.local:10.0.0.6"),
         ports=(
-            PortBinding(8080, "tcp", "127.0.0.1", 18080),
-            PortBinding(5353, "udp", "127.0.0.1", 15353),
+            PortBinding(8080, "tcp", "127.0.0.1", port),
+            PortBinding(5353, "udp", "127.0.0.1", port + 1),
             PortBinding(9000),
         ),
         mounts=(
