@@ -92,8 +92,12 @@ class Applier:
 
     # -- scheduling -----------------------------------------------------------------------
 
-    def run(self, plan: Plan) -> ApplyOutcome:
-        """Run every step of ``plan``, in parallel where the plan allows."""
+    def run(self, plan: Plan, stop: threading.Event | None = None) -> ApplyOutcome:
+        """Run every step of ``plan``, in parallel where the plan allows.
+
+        When ``stop`` is set, steps already running finish and no new one starts (the rest
+        are reported as skipped); the next pass picks up from whatever state that leaves.
+        """
         outcome = ApplyOutcome()
         pending = {s.key: s for s in plan.steps}
         planned = set(pending)
@@ -103,6 +107,10 @@ class Applier:
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="apply") as pool:
             while pending or running:
                 for key, step in list(pending.items()):
+                    if stop is not None and stop.is_set():
+                        del pending[key]
+                        outcome.skipped.append((step, "shutting down"))
+                        continue
                     known_after = [k for k in step.after if k in planned]
                     if any(k in finished and k not in succeeded for k in known_after):
                         del pending[key]
@@ -114,6 +122,11 @@ class Applier:
                         del pending[key]
                         running[pool.submit(self._timed, step)] = step
                 if not running:
+                    # Nothing runs and nothing can start: the rest wait on each other (a cycle
+                    # a hand-made plan could contain). Skip them rather than spin.
+                    for key, step in list(pending.items()):
+                        del pending[key]
+                        outcome.skipped.append((step, "waits on a step that can never run"))
                     continue
                 done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in done:
@@ -132,7 +145,7 @@ class Applier:
         started = self.clock()
         try:
             self.execute(step)
-        except ReconcileError as exc:
+        except Exception as exc:
             self.report(Progress(step, "failed", str(exc), self.clock() - started))
             raise
         self.report(Progress(step, "done", "", self.clock() - started))
@@ -163,6 +176,8 @@ class Applier:
             self._recreate(want)
         elif step.action is Action.UPDATE:
             self._update(want, step)
+        elif step.action is Action.RESTART:
+            self.runtime.stop_container(want.name)
         self.runtime.start_container(want.name)
 
     def _labels(self, want: DesiredContainer) -> dict[str, str]:

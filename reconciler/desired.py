@@ -43,6 +43,7 @@ class DesiredContainer:
     pull_policy: str = "IfNotPresent"
     depends_on: tuple[tuple[str, str], ...] = ()  # (name, started|healthy)
     secret_env: frozenset[str] = frozenset()
+    restart_on_unhealthy: bool = True
 
     @property
     def volumes(self) -> tuple[str, ...]:
@@ -151,7 +152,6 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
         cpu_shares=res.cpu_shares or 0,
         pids_limit=res.pids or 0,
     )
-    restart = "on-failure" if spec.restart_policy == "on-failure:0" else spec.restart_policy
     stop_signal = spec.stop_signal
     if stop_signal is not None and not stop_signal.isdigit() and not stop_signal.startswith("SIG"):
         stop_signal = "SIG" + stop_signal
@@ -197,7 +197,7 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
         uts_mode=spec.uts_mode,
         userns_mode=spec.userns_mode,
         cgroupns_mode=spec.cgroupns_mode,
-        restart_policy=restart,
+        restart_policy=spec.restart_policy,
         healthcheck=health,
         resources=resources,
         stop_signal=stop_signal,
@@ -219,6 +219,7 @@ def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
         pull_policy=spec.pull_policy,
         depends_on=tuple(sorted((d.name, d.condition) for d in spec.depends_on)),
         secret_env=frozenset(k for k in spec.env if is_secret_name(k)),
+        restart_on_unhealthy=spec.restart_on_unhealthy,
     )
 
 

@@ -4,6 +4,8 @@ in, observed snapshot, plan, and (when asked) execution with the inventory kept 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,12 +13,12 @@ from pathlib import Path
 from reconciler import desired as desired_mod
 from reconciler import planning
 from reconciler.applying import Applier, ApplyOutcome, Progress, Reporter
-from reconciler.constants import MAX_NAME_LENGTH
+from reconciler.constants import MAX_NAME_LENGTH, REPLACEMENT_SUFFIX
 from reconciler.desired import DesiredState
 from reconciler.loading import LoadResult
 from reconciler.observed import ObservedState
 from reconciler.plans import Action, Kind, Plan, Reason
-from reconciler.runtime.base import ObserveRequest, Runtime
+from reconciler.runtime.base import InspectCache, ObserveRequest, Runtime
 from reconciler.state import Event, State
 
 
@@ -34,7 +36,9 @@ def desired_state(project: str, loaded: LoadResult) -> DesiredState:
     return desired_mod.build(project, ((m.manifest, str(m.location)) for m in loaded.manifests))
 
 
-def observe(runtime: Runtime, desired: DesiredState) -> ObservedState:
+def observe(
+    runtime: Runtime, desired: DesiredState, cache: InspectCache | None = None
+) -> ObservedState:
     """One snapshot of everything the project owns or wants."""
     return runtime.observe(
         ObserveRequest(
@@ -43,7 +47,8 @@ def observe(runtime: Runtime, desired: DesiredState) -> ObservedState:
             volume_names=frozenset(desired.volumes),
             network_names=frozenset(desired.networks),
             image_refs=frozenset(c.config.image for c in desired.containers.values()),
-        )
+        ),
+        cache,
     )
 
 
@@ -57,7 +62,9 @@ def owned_entries(project: str, observed: ObservedState) -> list[tuple[str, str,
     ):
         for engine_name, obj in objects.items():
             o = obj.ownership
-            if o.project == project and o.replaces is None:
+            # A recreated container keeps its io.reconcile.replaces label after the rename;
+            # only a leftover replacement (still under its temporary name) is not adopted.
+            if o.project == project and not engine_name.endswith(REPLACEMENT_SUFFIX):
                 entries.append((kind.value, o.name or engine_name, o.source or ""))
     return entries
 
@@ -120,6 +127,24 @@ def converge(
         on_plan(plan, warnings)
     if dry_run:
         return PassResult(plan, None, warnings)
+    outcome = execute(applier, state, plan, observed, inventory)
+    return PassResult(plan, outcome, warnings)
+
+
+def execute(
+    applier: Applier,
+    state: State,
+    plan: Plan,
+    observed: ObservedState,
+    inventory: frozenset[tuple[str, str]] | None,
+    stop: threading.Event | None = None,
+) -> ApplyOutcome:
+    """Run ``plan`` and keep the inventory and the events journal in step with it.
+
+    The inventory gains what is about to be created before it is created, and loses what was
+    removed after it is gone, so a kill in between never hides anything from a later prune.
+    """
+    project = plan.project
     if inventory is None:
         state.adopt_labels(project, owned_entries(project, observed))
     declared = [
@@ -129,7 +154,7 @@ def converge(
     ]
     if declared:
         state.record(project, declared)
-    outcome = applier.run(plan)
+    outcome = applier.run(plan, stop)
     gone = [
         (s.kind.value, s.name)
         for s in outcome.done
@@ -138,7 +163,7 @@ def converge(
     if gone:
         state.forget(project, gone)
     state.add_events(_events(project, outcome))
-    return PassResult(plan, outcome, warnings)
+    return outcome
 
 
 def _quiet(_: Progress) -> None:
@@ -146,8 +171,6 @@ def _quiet(_: Progress) -> None:
 
 
 def _events(project: str, outcome: ApplyOutcome) -> list[Event]:
-    import time
-
     now = time.time()
     events = [
         Event(

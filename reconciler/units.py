@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from fractions import Fraction
 
 _SIZE_FACTORS = {
     "": 1,
@@ -49,7 +50,7 @@ def parse_size(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a size such as 256Mi or 1Gi, not a boolean")
     if isinstance(value, int):
-        number, factor = float(value), 1
+        number, factor = Fraction(value), 1
     elif isinstance(value, str):
         match = _SIZE_RE.match(value)
         if not match:
@@ -60,13 +61,14 @@ def parse_size(value: object) -> int:
                 f"{value!r} has an unknown unit {match.group(2)!r}; use Ki, Mi, Gi (1024) "
                 "or k, M, G (1000)"
             )
-        number, factor = float(match.group(1)), _SIZE_FACTORS[unit]
+        # Exact decimal arithmetic: 4.1M is 4100000 bytes, not 4099999.9999999995.
+        number, factor = Fraction(match.group(1)), _SIZE_FACTORS[unit]
     else:
         raise ValueError("expected a size such as 256Mi or 1Gi")
     result = number * factor
-    if not math.isfinite(result) or result > MAX_SIZE:
+    if result > MAX_SIZE:
         raise ValueError(f"{value!r} is too large")
-    if result != int(result):
+    if result.denominator != 1:
         raise ValueError(f"{value!r} is not a whole number of bytes")
     return int(result)
 
@@ -78,11 +80,11 @@ def parse_duration_ns(value: object) -> int:
     text = value.strip()
     if text == "0":
         return 0
-    pos, total = 0, 0.0
+    pos, total = 0, Fraction(0)
     for match in _DURATION_RE.finditer(text):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * _DURATION_NS[match.group(2)]
+        total += Fraction(match.group(1)) * _DURATION_NS[match.group(2)]
         pos = match.end()
     if pos == 0 or pos != len(text):
         raise ValueError(f"{value!r} is not a duration; write e.g. 10s, 500ms or 1m30s")
@@ -105,8 +107,10 @@ def parse_nano_cpus(value: object) -> int:
             raise ValueError(f'{value!r} is not a number of CPUs; write e.g. "0.5"') from None
     else:
         raise ValueError("expected a number of CPUs such as 0.5")
-    if not math.isfinite(number) or number <= 0 or number > 4096:
+    if not math.isfinite(number) or number <= 0:
         raise ValueError(f"{value!r} must be a number of CPUs above 0")
+    if number > 4096:
+        raise ValueError(f"{value!r} is more than the 4096 CPUs the Engine accepts")
     nano = round(number * 1e9)
     if nano < 1_000_000:
         raise ValueError(f"{value!r} is below the Engine's minimum of 0.001 CPUs")

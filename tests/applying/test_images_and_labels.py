@@ -146,13 +146,6 @@ def test_the_replacement_of_a_recreate_says_what_it_replaces() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the replaces label stays on the container after the rename (Engine "
-    "labels are immutable), and reconciling.owned_entries skips every container with that "
-    "label, so a recreated container is left out of an inventory rebuilt from labels and "
-    "can never be pruned",
-)
 def test_a_recreated_container_is_still_adopted_from_its_labels() -> None:
     from reconciler.reconciling import owned_entries
     from reconciler.runtime.base import ObserveRequest

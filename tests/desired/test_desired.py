@@ -21,7 +21,7 @@ from reconciler.configs import (
     SubnetConfig,
     VolumeConfig,
 )
-from reconciler.manifests import ANY_MANIFEST, ContainerManifest, Manifest
+from reconciler.manifests import ANY_MANIFEST, Manifest
 
 Mi = 1024**2
 S = 1_000_000_000
@@ -195,15 +195,6 @@ def test_memory_alone_caps_swap_at_memory(
 )
 def test_restart_policy_as_written(written: str, normalized: str) -> None:
     assert config(restartPolicy=written).restart_policy == normalized
-
-
-def test_restart_on_failure_0_is_normalized_by_container_config() -> None:
-    # The manifest refuses "on-failure:0" (next test), so this reaches container_config only
-    # through a spec built in code; the Engine reports it as plain "on-failure".
-    manifest = doc("Container", "web", {"image": "busybox"})
-    assert isinstance(manifest, ContainerManifest)
-    spec = manifest.spec.model_copy(update={"restart_policy": "on-failure:0"})
-    assert desired.container_config("web", spec, {}).restart_policy == "on-failure"
 
 
 def test_the_manifest_refuses_on_failure_0() -> None:

@@ -70,21 +70,11 @@ def test_parse_size_refuses(value: object, message: str) -> None:
     assert str(caught.value) == message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: parse_size multiplies a float, so exact decimal sizes such as 4.1M "
-    "(4,100,000 bytes) come out as 4099999.9999999995 and are refused as not whole",
-)
 @pytest.mark.parametrize(("text", "size"), [("4.1M", 4_100_000), ("4.1G", 4_100_000_000)])
 def test_parse_size_is_exact_for_decimal_fractions(text: str, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: parse_size converts a plain integer to float, losing precision "
-    "above 2**53",
-)
 def test_parse_size_keeps_large_integers_exact() -> None:
     assert parse_size(2**53 + 1) == 2**53 + 1
 
@@ -138,11 +128,6 @@ def test_parse_duration_refuses(value: object, message: str) -> None:
     assert str(caught.value) == message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: parse_duration_ns multiplies floats and truncates with int(), so "
-    "4.1s is 4099999999ns (and renders as 4s99ms999us999ns)",
-)
 @pytest.mark.parametrize(
     ("text", "ns"), [("4.1s", 4_100_000_000), ("2.3h", 8280 * S), ("0.57m", 34_200_000_000)]
 )
@@ -188,11 +173,6 @@ def test_parse_nano_cpus_refuses(value: object, message: str) -> None:
     assert str(caught.value) == message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='product bug: more than 4096 CPUs is refused with "must be a number of CPUs above '
-    '0", which names the wrong limit',
-)
 def test_too_many_cpus_names_the_limit() -> None:
     with pytest.raises(ValueError, match="4096"):
         parse_nano_cpus("5000")
