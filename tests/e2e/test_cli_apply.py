@@ -1,0 +1,328 @@
+"""``reconcile apply/diff/get/delete`` as a user runs them: exit codes, output, Engine state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from docker import DockerClient
+
+from reconciler.locking import project_lock
+from tests.docker.scenario import LOOP, Scenario
+from tests.e2e.conftest import RunReconcile
+
+CONTAINER = """\
+    apiVersion: reconcile/v1
+    kind: Container
+    metadata: {name: $p-$name}
+    spec:
+      image: $image
+      command: [sh, -c, '$loop']
+      env: {GENERATION: "$gen"}
+      stopGracePeriod: 1s
+    """
+
+
+@dataclass
+class Cli:
+    """Runs a command against one project, manifest directory and state directory."""
+
+    run: RunReconcile
+    sc: Scenario
+
+    def __call__(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            command,
+            "-f",
+            self.sc.directory,
+            "--project",
+            self.sc.project,
+            "--state-dir",
+            self.sc.state_dir,
+            *args,
+        )
+
+    def container(self, name: str, gen: int = 1) -> None:
+        """Declare the container ``<project>-<name>`` in its own file."""
+        self.sc.write(CONTAINER, f"{name}.yaml", name=name, loop=LOOP, gen=gen)
+
+
+@pytest.fixture
+def sc(
+    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path
+) -> Iterator[Scenario]:
+    directory = tmp_path / "manifests"
+    directory.mkdir()
+    scenario = Scenario(unique_prefix, test_image, directory, tmp_path / "state", docker_client)
+    yield scenario
+    scenario.runtime.close()
+
+
+@pytest.fixture
+def cli(run_reconcile: RunReconcile, sc: Scenario) -> Cli:
+    return Cli(run_reconcile, sc)
+
+
+def ok(result: subprocess.CompletedProcess[str], code: int = 0) -> str:
+    """Stdout of a command that must exit with ``code``; never a traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> None:
+    sc.write(
+        """\
+        apiVersion: reconcile/v1
+        kind: Network
+        metadata: {name: $p-net}
+        ---
+        apiVersion: reconcile/v1
+        kind: Volume
+        metadata: {name: $p-data}
+        """,
+        "storage.yaml",
+    )
+    cli.container("a")
+    cli.container("b")
+    assert ok(cli("diff"), 3).startswith(f'Plan for project "{sc.project}": 4 to create')
+    out = ok(cli("apply"))
+    assert "Apply complete: 4 done, 0 failed, 0 skipped, 0 conflicts" in out
+    assert sc.container_names() == [f"{sc.project}-a", f"{sc.project}-b"]
+
+    out = ok(cli("apply"))
+    assert out == f'Plan for project "{sc.project}": no changes; 4 in sync\n'
+    assert ok(cli("diff")) == out
+    assert json.loads(ok(cli("diff", "-o", "json")))["hasChanges"] is False
+
+    cli.container("b", gen=2)
+    out = ok(cli("diff"), 3)
+    assert f"-/+ recreate Container/{sc.project}-b  (config-changed)" in out
+    assert "env.GENERATION: 2 -> " not in out and "env.GENERATION: 1 -> 2" in out
+    plan = json.loads(ok(cli("diff", "-o", "json"), 3))
+    assert plan["summary"]["recreate"] == 1
+    assert [(s["name"], s["action"], s["reason"]) for s in plan["steps"]] == [
+        (f"{sc.project}-b", "recreate", "config-changed")
+    ]
+    assert ok(cli("apply", "--dry-run")).count("recreate") == 2  # the summary and the step
+    assert sc.container("b").attrs["Config"]["Env"].count("GENERATION=1") == 1
+    ok(cli("apply"))
+    ok(cli("diff"))
+
+
+def test_diff_and_apply_exit_1_on_an_invalid_manifest(cli: Cli, sc: Scenario) -> None:
+    cli.container("a")
+    sc.write(
+        """\
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-bad}
+        spec:
+          image: $image
+          restartPolcy: always
+        """,
+        "bad.yaml",
+    )
+    for command in ("diff", "apply"):
+        result = cli(command)
+        ok(result, 1)
+        assert f"{sc.directory / 'bad.yaml'}:6:3" in result.stderr, result.stderr
+        assert "did you mean restartPolicy?" in result.stderr
+    assert sc.container_names() == [], "nothing is applied from an invalid set"
+
+
+def test_diff_and_apply_exit_1_on_a_conflict(cli: Cli, sc: Scenario) -> None:
+    cli.container("a")
+    cli.container("b")
+    foreign = sc.client.containers.run(
+        sc.image, ["sleep", "300"], name=f"{sc.project}-b", detach=True
+    )
+    result = cli("diff")
+    assert "conflict Container/" in ok(result, 1)
+    result = cli("apply")
+    ok(result, 1)
+    assert f'error: Container/{sc.project}-b: a container named "{sc.project}-b"' in result.stderr
+    assert "Apply incomplete: 1 done" in result.stdout
+    assert sc.container("b").id == foreign.id
+    assert sc.container("a").status == "running"
+
+
+def test_get_json_reports_every_sync_state(cli: Cli, sc: Scenario) -> None:
+    for name in ("synced", "drifted", "stopped", "gone"):
+        cli.container(name)
+    ok(cli("apply"))
+    sc.container("stopped").stop(timeout=1)
+    cli.container("drifted", gen=2)
+    (sc.directory / "gone.yaml").unlink()
+    cli.container("new")
+    cli.container("taken")
+    sc.client.containers.run(sc.image, ["sleep", "300"], name=f"{sc.project}-taken", detach=True)
+
+    rows = json.loads(ok(cli("get", "-o", "json")))
+    by_name = {r["name"].removeprefix(f"{sc.project}-"): r for r in rows}
+    assert {n: (r["state"], r["sync"]) for n, r in by_name.items()} == {
+        "synced": ("running", "synced"),
+        "drifted": ("running", "drifted"),
+        "stopped": ("exited", "drifted"),
+        "gone": ("running", "not-declared"),
+        "new": ("missing", "missing"),
+        "taken": ("running", "conflict"),
+    }
+    assert all(r["kind"] == "Container" for r in rows)
+    assert by_name["synced"]["source"].endswith("synced.yaml:2:1")
+
+    # Without manifests: what the project owns, no sync verdict.
+    result = cli.run("get", "--project", sc.project, "--state-dir", sc.state_dir, "-o", "json")
+    rows = json.loads(ok(result))
+    assert {(r["name"], r["sync"]) for r in rows} == {
+        (f"{sc.project}-{n}", "-") for n in ("synced", "drifted", "stopped", "gone")
+    }
+    table = ok(cli("get"))
+    assert table.splitlines()[0].split() == ["KIND", "NAME", "STATE", "HEALTH", "SYNC", "SOURCE"]
+
+
+def _volume_file(sc: Scenario, volume: str) -> str:
+    out: bytes = sc.client.containers.run(
+        sc.image, ["cat", "/v/file"], volumes={volume: {"bind": "/v", "mode": "ro"}}, remove=True
+    )
+    return out.decode()
+
+
+def test_delete_removes_containers_and_networks_and_keeps_retain_volumes(
+    cli: Cli, sc: Scenario
+) -> None:
+    sc.write(
+        """\
+        apiVersion: reconcile/v1
+        kind: Network
+        metadata: {name: $p-net}
+        ---
+        apiVersion: reconcile/v1
+        kind: Volume
+        metadata: {name: $p-keep}
+        ---
+        apiVersion: reconcile/v1
+        kind: Volume
+        metadata: {name: $p-scratch}
+        spec: {deletionPolicy: Delete}
+        ---
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-app}
+        spec:
+          image: $image
+          command: [sh, -c, 'echo precious > /keep/file; echo temp > /scratch/file; $loop']
+          stopGracePeriod: 1s
+          networks: [$p-net]
+          mounts:
+            - {type: volume, source: $p-keep, target: /keep}
+            - {type: volume, source: $p-scratch, target: /scratch}
+        """,
+        loop=LOOP,
+    )
+    ok(cli("apply"))
+    assert _volume_file(sc, f"{sc.project}-keep") == "precious\n"
+
+    out = ok(cli("delete", "--dry-run"))
+    assert f"- remove   Container/{sc.project}-app  (delete-requested)" in out
+    assert sc.container_names() == [f"{sc.project}-app"]
+
+    out = ok(cli("delete"))
+    assert f"Volume/{sc.project}-keep: kept (deletionPolicy Retain)" in out
+    assert sc.container_names() == []
+    assert not sc.client.networks.list(names=[f"{sc.project}-net"])
+    volumes = {v.name for v in sc.client.volumes.list(filters={"name": sc.project})}
+    assert volumes == {f"{sc.project}-keep"}
+    assert _volume_file(sc, f"{sc.project}-keep") == "precious\n"
+
+    ok(cli("apply"))
+    assert sc.container("app").exec_run(["cat", "/keep/file"]).output == b"precious\n"
+    ok(cli("diff"))
+    ok(cli("delete"))
+    ok(cli("delete"))  # nothing left to delete is not an error
+
+
+def test_prune_guard_refuses_then_force_prune_removes(cli: Cli, sc: Scenario) -> None:
+    for name in ("a", "b", "c"):
+        cli.container(name)
+    ok(cli("apply"))
+    (sc.directory / "b.yaml").unlink()
+    (sc.directory / "c.yaml").unlink()
+
+    result = cli("apply", "--prune")
+    ok(result, 1)
+    assert "prune refused: it would remove more than half of the resources" in result.stderr
+    assert "--force-prune" in result.stderr
+    assert sc.container_names() == [f"{sc.project}-{n}" for n in ("a", "b", "c")]
+    ok(cli("diff", "--prune"), 1)
+    ok(cli("diff"))  # without --prune there is nothing to do
+
+    out = ok(cli("apply", "--prune", "--force-prune"))
+    assert f"Container/{sc.project}-b: removed" in out
+    assert sc.container_names() == [f"{sc.project}-a"]
+    ok(cli("diff", "--prune"))
+
+
+def test_a_held_project_lock_makes_apply_fail_naming_the_holder(cli: Cli, sc: Scenario) -> None:
+    cli.container("a")
+    with project_lock(sc.state_dir, sc.project, "test-holder"):
+        result = cli("apply")
+    ok(result, 1)
+    assert f'error: project "{sc.project}" is locked by pid {os.getpid()} (test-holder, since ' in (
+        result.stderr
+    )
+    assert sc.container_names() == []
+    ok(cli("apply"))
+
+
+def test_a_secret_env_value_never_appears_in_output_or_labels(cli: Cli, sc: Scenario) -> None:
+    manifest = """\
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-db}
+        spec:
+          image: $image
+          command: [sh, -c, '$loop']
+          env: {DB_PASSWORD: $password, API_TOKEN: tok-$password, PLAIN: visible}
+          stopGracePeriod: 1s
+        """
+    sc.write(manifest, loop=LOOP, password="hunter2")
+    outputs = [cli("diff"), cli("diff", "-o", "json"), cli("apply", "--dry-run"), cli("apply")]
+    outputs += [cli("get"), cli("get", "-o", "json"), cli("diff"), cli("diff", "-o", "json")]
+
+    sc.write(manifest, loop=LOOP, password="hunter3")
+    changed = cli("diff")
+    assert "env.DB_PASSWORD: *** -> ***" in ok(changed, 3)
+    assert "env.API_TOKEN: *** -> ***" in changed.stdout
+    outputs += [changed, cli("diff", "-o", "json"), cli("apply"), cli("get", "-o", "json")]
+
+    # A failing create must not leak the environment in its error either.
+    sc.write(
+        """\
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-broken}
+        spec:
+          image: $image
+          env: {DB_PASSWORD: hunter2}
+          mounts: [{type: bind, source: /nonexistent/$p, target: /x}]
+        """,
+        "broken.yaml",
+    )
+    failed = cli("apply")
+    assert "bind mount source does not exist" in ok(failed, 1) + failed.stderr
+    outputs.append(failed)
+
+    for result in outputs:
+        for text in (result.stdout, result.stderr):
+            assert "hunter2" not in text and "hunter3" not in text, (result.args, text)
+    labels = sc.container("db").labels
+    assert not any("hunter" in f"{k}={v}" for k, v in labels.items()), labels
+    assert "PLAIN=visible" in sc.container("db").attrs["Config"]["Env"]
+    state_files = b"".join(p.read_bytes() for p in sc.state_dir.rglob("*") if p.is_file())
+    assert b"hunter2" not in state_files and b"hunter3" not in state_files
