@@ -15,6 +15,7 @@ import click
 from reconciler import __version__
 from reconciler.cli_support import EXIT_FAILURE, reports_errors
 from reconciler.commands import apply, delete, diff, get
+from reconciler.loop_commands import events, run, status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -114,7 +115,7 @@ def schema() -> None:
     click.echo(render(), nl=False)
 
 
-for _command in (apply, diff, get, delete):
+for _command in (apply, diff, get, delete, run, status, events):
     cli.add_command(_command)
 
 

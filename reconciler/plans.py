@@ -29,6 +29,7 @@ class Action(StrEnum):
     RECREATE = "recreate"
     UPDATE = "update"
     START = "start"
+    RESTART = "restart"
     STOP = "stop"
     REMOVE = "remove"
     NOOP = "noop"
@@ -47,6 +48,7 @@ class Reason(StrEnum):
     INTERRUPTED_RECREATE = "interrupted-recreate"
     DUPLICATE = "duplicate"
     NETWORK_REPLACED = "network-replaced"
+    UNHEALTHY = "unhealthy"
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ _SYMBOLS = {
     Action.RECREATE: "-/+",
     Action.UPDATE: "~",
     Action.START: ">",
+    Action.RESTART: ">>",
     Action.STOP: "#",
     Action.REMOVE: "-",
     Action.NOOP: "=",
@@ -132,7 +135,14 @@ def summary(plan: Plan) -> str:
     """One line: counts by action."""
     parts = [
         f"{plan.count(a)} to {a.value}"
-        for a in (Action.CREATE, Action.RECREATE, Action.UPDATE, Action.START, Action.REMOVE)
+        for a in (
+            Action.CREATE,
+            Action.RECREATE,
+            Action.UPDATE,
+            Action.START,
+            Action.RESTART,
+            Action.REMOVE,
+        )
         if plan.count(a)
     ]
     text = ", ".join(parts) if parts else "no changes"

@@ -9,6 +9,7 @@ labels and never prune more than it could before.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
@@ -17,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import StateError
 
@@ -35,6 +37,9 @@ CREATE TABLE IF NOT EXISTS events (
     outcome TEXT NOT NULL, message TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_by_project ON events (project, id);
+CREATE TABLE IF NOT EXISTS status (
+    project TEXT PRIMARY KEY, updated_at REAL NOT NULL, data TEXT NOT NULL
+);
 """
 
 
@@ -174,6 +179,21 @@ class State:
                     for e in events
                 ],
             )
+
+    def save_status(self, project: str, data: dict[str, Any]) -> None:
+        """Replace the loop's status report of ``project`` (read by ``reconcile status``)."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO status VALUES (?, ?, ?)",
+                (project, time.time(), json.dumps(data, sort_keys=True)),
+            )
+
+    def load_status(self, project: str) -> tuple[float, dict[str, Any]] | None:
+        """(updated_at, data) of the last status report of ``project``, or None."""
+        row = self._conn.execute(
+            "SELECT updated_at, data FROM status WHERE project = ?", (project,)
+        ).fetchone()
+        return None if row is None else (float(row[0]), json.loads(row[1]))
 
     def events(self, project: str, limit: int = 100) -> list[Event]:
         """The latest ``limit`` events of ``project``, oldest first."""

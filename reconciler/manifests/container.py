@@ -351,6 +351,7 @@ class ContainerSpec(Strict):
     cgroupns_mode: Literal["host", "private"] | None = None
     restart_policy: str = Field(default="unless-stopped", pattern=_RESTART_RE)
     healthcheck: Healthcheck | None = None
+    restart_on_unhealthy: bool = True
     depends_on: list[
         Annotated[
             Dependency, BeforeValidator(_dependency_ref, json_schema_input_type=str | Dependency)

@@ -1,0 +1,72 @@
+"""Self-healing policy of the loop, pure and clock-free: which restarts to hold back in
+CrashLoopBackOff, and which unhealthy containers to restart (plain Docker never does)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from reconciler.backoff import CrashLoop
+from reconciler.desired import DesiredState
+from reconciler.observed import ObservedState
+from reconciler.plans import Action, FieldDiff, Kind, Plan, Reason, Step
+
+
+@dataclass
+class Healer:
+    """Remembers exits and unhealthy episodes it has counted, so one exit counts once."""
+
+    crash: CrashLoop = field(default_factory=CrashLoop)
+    _seen_exit: dict[str, str] = field(default_factory=dict)
+    _seen_unhealthy: dict[str, str] = field(default_factory=dict)
+
+    def guard(
+        self, plan: Plan, desired: DesiredState, observed: ObservedState, now: float
+    ) -> tuple[Plan, dict[str, float]]:
+        """The plan with restarts of crash-looping containers held back (and restarts of
+        unhealthy ones added), and the seconds each held-back container still waits."""
+        keep: list[Step] = []
+        waiting: dict[str, float] = {}
+        for step in plan.steps:
+            if step.kind is Kind.CONTAINER and step.action is Action.START:
+                have = observed.containers.get(step.name)
+                finished_at = have.status.finished_at if have is not None else ""
+                if finished_at and finished_at != self._seen_exit.get(step.name):
+                    self._seen_exit[step.name] = finished_at
+                    self.crash.failed(step.name, now)
+                if (wait := self.crash.waiting(step.name, now)) > 0:
+                    waiting[step.name] = wait
+                    continue
+            keep.append(step)
+        acted = {s.name for s in keep if s.kind is Kind.CONTAINER}
+        for name, want in sorted(desired.containers.items()):
+            have = observed.containers.get(name)
+            if (
+                have is None
+                or name in acted
+                or not want.restart_on_unhealthy
+                or have.status.health != "unhealthy"
+                or not have.status.running
+            ):
+                continue
+            if self._seen_unhealthy.get(name) != have.status.started_at:
+                self._seen_unhealthy[name] = have.status.started_at
+                self.crash.failed(name, now)
+            if (wait := self.crash.waiting(name, now)) > 0:
+                waiting[name] = wait
+                continue
+            keep.append(
+                Step(
+                    Kind.CONTAINER,
+                    name,
+                    Action.RESTART,
+                    Reason.UNHEALTHY,
+                    (FieldDiff("health", "unhealthy", "healthy"),),
+                    desired=want,
+                )
+            )
+        return dataclasses.replace(plan, steps=tuple(keep)), waiting
+
+    def started(self, name: str, now: float) -> None:
+        """Record that the loop (re)started or created ``name``."""
+        self.crash.restarted(name, now)

@@ -1,0 +1,426 @@
+"""The control loop behind ``reconcile run``: level-triggered convergence of a watched directory.
+
+File events (debounced), Engine events and a periodic resync only mark the set dirty; each pass
+reloads the directory and re-observes the Engine, then plans and applies. Triggers arriving
+during a pass collapse into one follow-up pass; there is never more than one pass at a time.
+Crash loops are restarted with the kubelet's backoff; an unavailable source or Engine is
+retried with a capped backoff and never reads as "nothing is declared".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reconciler import desired as desired_mod
+from reconciler import planning, reconciling
+from reconciler.applying import Applier, ApplyOutcome, Progress
+from reconciler.backoff import Retry
+from reconciler.errors import BackendError, EngineUnavailable, SourceUnavailable
+from reconciler.healing import Healer
+from reconciler.logs import LOGGER_NAME
+from reconciler.loopstatus import (
+    PassReport,
+    ResourceStatus,
+    resource_statuses,
+    status_document,
+)
+from reconciler.metrics import Metrics
+from reconciler.plans import Action, Kind, Plan
+from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
+from reconciler.sources import DirectorySource, Snapshot
+from reconciler.state import Event, State
+from reconciler.watching import DirectoryWatcher
+
+# Engine event actions that cannot change what we compare (healthchecks run as execs).
+_QUIET_ACTIONS = (
+    "exec_",
+    "top",
+    "attach",
+    "resize",
+    "commit",
+    "copy",
+    "archive-path",
+    "extract-to-dir",
+    "export",
+    "detach",
+)
+_IMAGE_ACTIONS = ("tag", "untag", "delete", "pull", "load", "import", "build")
+_IDLE_TICK = 1.0
+# Engine events come in bursts (kill, die, stop, destroy within milliseconds): settle briefly.
+ENGINE_SETTLE = 0.05
+
+
+def _identity(directory: Path) -> tuple[int, int] | None:
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How ``reconcile run`` behaves."""
+
+    directory: Path
+    project: str
+    prune: bool = False
+    recursive: bool = False
+    resync: float = 300.0
+    debounce: float = 0.5
+    parallelism: int = 8
+    health_timeout: float = 120.0
+
+
+class Loop:
+    """One project's control loop. ``run`` blocks until ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: LoopSettings,
+        runtime: Runtime,
+        state: State,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+        healer: Healer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.state = state
+        self.clock = clock
+        self.wall = wall
+        self.metrics = metrics
+        self.healer = healer or Healer()
+        self.cache = InspectCache()
+        self.source = DirectorySource(settings.directory, recursive=settings.recursive)
+        self.watcher = DirectoryWatcher(
+            settings.directory, self._on_file_event, recursive=settings.recursive
+        )
+        self.log = logging.getLogger(LOGGER_NAME)
+        self.passes = 0
+        self._cond = threading.Condition()
+        self._dirty = True
+        self._reasons: set[str] = {"start"}
+        self._pending: dict[str, float] = {}
+        self._directory_identity = _identity(settings.directory)
+        self._wake_at: float | None = None
+        self._retry = Retry()
+        self._retry_at = 0.0
+        self._unavailable: tuple[str, str] | None = None
+        self._names: frozenset[str] = frozenset()
+        self._stop = threading.Event()
+
+    # -- triggers (any thread) ------------------------------------------------------------
+
+    def trigger(self, reason: str) -> None:
+        """Mark the set dirty: a pass follows as soon as the current one (if any) ends."""
+        with self._cond:
+            self._dirty = True
+            self._reasons.add(reason)
+            self._cond.notify_all()
+
+    def _on_file_event(self, kind: str) -> None:
+        self._poke("files", self.settings.debounce)
+
+    def _poke(self, reason: str, quiet: float) -> None:
+        """Trigger a pass once ``reason`` has been quiet for ``quiet`` seconds (debounce)."""
+        with self._cond:
+            self._pending[reason] = self.clock() + quiet
+            self._cond.notify_all()
+
+    def on_engine_event(self, event: EngineEvent) -> None:
+        """Invalidate what an Engine event may have changed and trigger a pass if it is ours."""
+        if event.action.startswith(_QUIET_ACTIONS):
+            return
+        if event.type == "image":
+            if event.action in _IMAGE_ACTIONS:
+                self.cache.invalidate_images()
+                self.trigger(f"image {event.action}")
+            return
+        with self._cond:
+            names = self._names
+        if event.type == "container":
+            old = event.attributes.get("oldName", "").lstrip("/")
+            ours = event.project == self.settings.project or event.name in names or old in names
+            if ours:
+                for name in (event.name, old):
+                    if name:
+                        self.cache.invalidate(name)
+                self._poke(f"container {event.action}", ENGINE_SETTLE)
+        elif event.type == "network":
+            container = event.attributes.get("container", "")
+            if container:
+                self.cache.invalidate(container)
+            if event.name in names or event.project == self.settings.project:
+                self._poke(f"network {event.action}", ENGINE_SETTLE)
+        elif event.type == "volume" and (
+            event.name in names or event.project == self.settings.project
+        ):
+            self._poke(f"volume {event.action}", ENGINE_SETTLE)
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the current step (safe from a signal handler)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Converge until ``stop`` (or ``self.stop()``) is set."""
+        if stop is not None:
+            threading.Thread(target=self._forward_stop, args=(stop,), daemon=True).start()
+        self.watcher.start()
+        events = threading.Thread(target=self._engine_events, name="engine-events", daemon=True)
+        events.start()
+        next_resync = self.clock() + self.settings.resync
+        try:
+            while not self._stop.is_set():
+                with self._cond:
+                    now = self.clock()
+                    if not self._due(now, next_resync):
+                        self._cond.wait(timeout=self._timeout(now, next_resync))
+                    now = self.clock()
+                    for reason, due in list(self._pending.items()):
+                        if now >= due:
+                            del self._pending[reason]
+                            self._dirty = True
+                            self._reasons.add(reason)
+                    identity = _identity(self.settings.directory)
+                    if identity != self._directory_identity:
+                        # The directory appeared, vanished or was replaced: watch it anew.
+                        self._directory_identity = identity
+                        self.watcher.stop()
+                        self._dirty = True
+                        self._reasons.add("directory")
+                    if now >= next_resync:
+                        next_resync = now + self.settings.resync
+                        self.cache.clear()
+                        self._dirty = True
+                        self._reasons.add("resync")
+                    if self._wake_at is not None and now >= self._wake_at:
+                        self._wake_at = None
+                        self._dirty = True
+                        self._reasons.add("backoff")
+                    ready = self._dirty and now >= self._retry_at and not self._stop.is_set()
+                    reasons = sorted(self._reasons) if ready else []
+                    if ready:
+                        self._dirty = False
+                        self._reasons = set()
+                if ready:
+                    self.run_pass(reasons)
+        finally:
+            self.watcher.stop()
+            self._stop.set()
+            events.join(timeout=5)
+
+    def _forward_stop(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.stop()
+
+    def _due(self, now: float, next_resync: float) -> bool:
+        file_due = any(now >= due for due in self._pending.values())
+        wake_due = self._wake_at is not None and now >= self._wake_at
+        return (self._dirty and now >= self._retry_at) or file_due or wake_due or now >= next_resync
+
+    def _timeout(self, now: float, next_resync: float) -> float:
+        deadlines = [next_resync, now + _IDLE_TICK]
+        deadlines += self._pending.values()
+        if self._wake_at is not None:
+            deadlines.append(self._wake_at)
+        if self._dirty:
+            deadlines.append(self._retry_at)
+        return max(0.0, min(deadlines) - now)
+
+    def _engine_events(self) -> None:
+        retry = Retry(initial=0.5, cap=30.0)
+        while not self._stop.is_set():
+            try:
+                for event in self.runtime.events(self._stop):
+                    retry.reset()
+                    self.on_engine_event(event)
+            except BackendError as exc:
+                self.log.debug("engine events unavailable", extra={"error": str(exc)})
+                self._stop.wait(retry.next_delay())
+            else:
+                self._stop.wait(retry.next_delay())
+
+    # -- one pass -------------------------------------------------------------------------
+
+    def run_pass(self, reasons: list[str] | None = None) -> PassReport:
+        """Load, observe, plan and apply once; record status, events and metrics."""
+        started, wall_start = self.clock(), self.wall()
+        self.passes += 1
+        try:
+            snapshot = self.source.read()
+        except SourceUnavailable as exc:
+            return self._give_up("source-unavailable", str(exc), started, wall_start, reasons)
+        if not self.watcher.watching:
+            self.watcher.start()
+            self.cache.clear()
+        desired = desired_mod.build(
+            self.settings.project, ((m.manifest, str(m.location)) for m in snapshot.manifests)
+        )
+        with self._cond:
+            self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
+        try:
+            observed = reconciling.observe(self.runtime, desired, self.cache)
+            inventory = self.state.inventory(self.settings.project)
+            prune = self.settings.prune and snapshot.prune_safe and inventory is not None
+            plan = planning.plan(desired, observed, prune=prune, inventory=inventory)
+            now = self.clock()
+            plan, waiting = self.healer.guard(plan, desired, observed, now)
+            if waiting:
+                wake = now + min(waiting.values())
+                with self._cond:
+                    self._wake_at = wake if self._wake_at is None else min(self._wake_at, wake)
+            outcome = ApplyOutcome()
+            if plan.steps:
+                applier = Applier(
+                    self.runtime,
+                    self.settings.project,
+                    self.state.hash_key,
+                    parallelism=self.settings.parallelism,
+                    health_timeout=self.settings.health_timeout,
+                    report=self._log_progress,
+                )
+                outcome = reconciling.execute(
+                    applier, self.state, plan, observed, inventory, self._stop
+                )
+        except EngineUnavailable as exc:
+            return self._give_up("engine-unavailable", str(exc), started, wall_start, reasons)
+        except BackendError as exc:
+            return self._give_up("engine-error", str(exc), started, wall_start, reasons)
+        self._recovered()
+        finished = self.clock()
+        for step in outcome.done:
+            self.cache.invalidate(step.engine_name)
+            if step.kind is Kind.CONTAINER and step.action is not Action.REMOVE:
+                self.healer.started(step.name, finished)
+        if outcome.done or outcome.failed:
+            # What we just did shows up as Engine events too; a follow-up pass confirms it.
+            self.trigger("after-apply")
+        report = PassReport(
+            started_wall=wall_start,
+            seconds=finished - started,
+            reasons=tuple(reasons or ()),
+            outcome="ok" if outcome.ok and not plan.conflicts else "degraded",
+        )
+        statuses = resource_statuses(
+            desired, observed, snapshot, plan, outcome, waiting, self.healer.crash
+        )
+        self._save(report, snapshot, statuses, plan)
+        if self.metrics is not None:
+            counts: dict[str, int] = {}
+            for item in statuses:
+                counts[item.status] = counts.get(item.status, 0) + 1
+            self.metrics.record_pass(
+                report.seconds,
+                report.outcome,
+                self.wall(),
+                outcome.done,
+                [s for s, _ in outcome.failed],
+                counts,
+            )
+        self.log.debug(
+            "pass",
+            extra={
+                "seconds": round(report.seconds, 4),
+                "reasons": ",".join(report.reasons),
+                "steps": len(plan.steps),
+            },
+        )
+        return report
+
+    def _give_up(
+        self, what: str, error: str, started: float, wall_start: float, reasons: list[str] | None
+    ) -> PassReport:
+        delay = self._retry.next_delay()
+        with self._cond:
+            self._retry_at = self.clock() + delay
+            self._dirty = True
+            self._reasons.add("retry")
+        if self._unavailable != (what, error):
+            self.log.warning(
+                f"{what}: {error}; nothing is changed or pruned; retrying",
+                extra={"retry_in": round(delay, 1)},
+            )
+            self.state.add_events(
+                [
+                    Event(
+                        self.settings.project,
+                        self.wall(),
+                        "Project",
+                        self.settings.project,
+                        "wait",
+                        what,
+                        "failed",
+                        error,
+                    )
+                ]
+            )
+        self._unavailable = (what, error)
+        report = PassReport(
+            started_wall=wall_start,
+            seconds=self.clock() - started,
+            reasons=tuple(reasons or ()),
+            outcome=what,
+            error=error,
+            retry_in=delay,
+        )
+        previous = self.state.load_status(self.settings.project)
+        document = dict(previous[1]) if previous else {}
+        document.update(
+            status_document(
+                self.settings.project, self.settings.directory, report, None, None, None
+            )
+        )
+        self.state.save_status(self.settings.project, document)
+        if self.metrics is not None:
+            self.metrics.record_pass(report.seconds, what, self.wall(), (), (), {})
+        return report
+
+    def _recovered(self) -> None:
+        if self._unavailable is not None:
+            self.log.info(f"{self._unavailable[0]} resolved; converging")
+            self._unavailable = None
+        self._retry.reset()
+        with self._cond:
+            self._retry_at = 0.0
+
+    def _save(
+        self, report: PassReport, snapshot: Snapshot, statuses: list[ResourceStatus], plan: Plan
+    ) -> None:
+        self.state.save_status(
+            self.settings.project,
+            status_document(
+                self.settings.project, self.settings.directory, report, snapshot, statuses, plan
+            ),
+        )
+
+    def _log_progress(self, progress: Progress) -> None:
+        step = progress.step
+        if progress.phase == "start":
+            return
+        diffs = ", ".join(sorted({d.path for d in step.diffs}))
+        extra = {
+            "resource": step.key,
+            "action": step.action.value,
+            "reason": step.reason.value,
+            "fields": diffs,
+            "seconds": round(progress.seconds, 3),
+        }
+        if progress.phase == "done":
+            self.log.info(f"{step.action.value} {step.key} ({step.reason.value})", extra=extra)
+        else:
+            self.log.error(
+                f"{step.action.value} {step.key} {progress.phase}: {progress.message}", extra=extra
+            )
