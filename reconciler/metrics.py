@@ -80,7 +80,7 @@ class Metrics:
                 self.actions.labels(
                     self.project, step.kind.value, step.action.value, step.reason.value, result
                 ).inc()
-                if step.reason.value in ("config-changed", "not-running", "duplicate", "missing"):
+                if step.reason.value in ("config-changed", "not-running", "duplicate", "unhealthy"):
                     self.drift.labels(self.project, step.kind.value).inc()
         for status in (
             "synced",
