@@ -529,6 +529,10 @@ def test_prune_spares_a_container_with_labels_copied_from_a_pruned_member(sc: Sc
 def test_corrupt_state_warns_prunes_nothing_then_prunes_on_the_next_pass(sc: Scenario) -> None:
     _small_set(sc, "a", "b", "c", "d")
     sc.apply()
+    # d is recreated once: a recreated container must be adopted from its labels too.
+    slower = _SMALL.replace("stopGracePeriod: 1s", "stopGracePeriod: 2s")
+    sc.write(slower, "d.yaml", name="d", loop=LOOP)
+    assert sc.apply().plan.count(Action.RECREATE) == 1
     (sc.state_dir / "state.db").write_bytes(b"this is not an SQLite database\n" * 64)
     (sc.directory / "d.yaml").unlink()
 
