@@ -220,6 +220,7 @@ def _finish(
     started: float,
     wait_names: list[str] | None = None,
     wait_timeout: float = 0.0,
+    verb: str = "Apply",
 ) -> None:
     outcome = result.outcome
     assert outcome is not None
@@ -231,7 +232,7 @@ def _finish(
         problems += applier.wait_ready(wait_names, wait_timeout)
     conflicts = [f"{c.kind}/{c.name}: {c.message}" for c in result.plan.conflicts]
     click.echo(
-        f"Apply {'complete' if not (problems or conflicts or outcome.skipped) else 'incomplete'}: "
+        f"{verb} {'complete' if not (problems or conflicts or outcome.skipped) else 'incomplete'}: "
         f"{len(outcome.done)} done, {len(outcome.failed)} failed, {len(outcome.skipped)} skipped, "
         f"{len(result.plan.conflicts)} conflicts ({time.monotonic() - started:.1f}s)"
     )
@@ -339,7 +340,7 @@ def delete(source: Source, dry_run: bool) -> None:
     started = time.monotonic()
     result = _run_pass(source, dry_run=dry_run, delete=True, purpose="delete")
     if not dry_run:
-        _finish(result, started)
+        _finish(result, started, verb="Delete")
 
 
 @click.command()

@@ -210,6 +210,15 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
     )
 
 
+def _dependencies(spec: ContainerSpec) -> tuple[tuple[str, str], ...]:
+    """dependsOn, plus the containers whose namespaces this one joins (they must run first)."""
+    deps = {d.name: d.condition for d in spec.depends_on}
+    for mode in (spec.network_mode, spec.pid_mode, spec.ipc_mode):
+        if mode is not None and mode.startswith("container:"):
+            deps.setdefault(mode.removeprefix("container:"), "started")
+    return tuple(sorted(deps.items()))
+
+
 def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
     spec = manifest.spec
     return DesiredContainer(
@@ -217,7 +226,7 @@ def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
         source=source,
         config=container_config(manifest.metadata.name, spec, manifest.metadata.labels),
         pull_policy=spec.pull_policy,
-        depends_on=tuple(sorted((d.name, d.condition) for d in spec.depends_on)),
+        depends_on=_dependencies(spec),
         secret_env=frozenset(k for k in spec.env if is_secret_name(k)),
         restart_on_unhealthy=spec.restart_on_unhealthy,
     )

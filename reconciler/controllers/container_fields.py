@@ -30,14 +30,17 @@ from reconciler.units import format_duration, format_size
 
 T = TypeVar("T")
 
+# Diff paths of resources, as the manifest spells them.
+RESOURCE_PATHS = {
+    "memory": "resources.memory",
+    "memory_reservation": "resources.memoryReservation",
+    "memory_swap": "resources.memorySwap",
+    "nano_cpus": "resources.cpus",
+    "cpu_shares": "resources.cpuShares",
+    "pids_limit": "resources.pids",
+}
 # Fields the Engine changes in place: ``docker update`` and network connect/disconnect.
-IN_PLACE_FIELDS = frozenset(
-    {
-        "restartPolicy",
-        "networks",
-        *(f"resources.{f.name}" for f in dataclasses.fields(ResourceConfig)),
-    }
-)
+IN_PLACE_FIELDS = frozenset({"restartPolicy", "networks", *RESOURCE_PATHS.values()})
 
 
 # ``docker update`` reads 0 as "leave unchanged" for these, so lifting one needs a recreate.
@@ -243,7 +246,7 @@ def compare(
     for f in dataclasses.fields(ResourceConfig):
         old_v, new_v = getattr(have.resources, f.name), getattr(want.resources, f.name)
         if old_v != new_v:
-            path = f"resources.{f.name}"
+            path = RESOURCE_PATHS[f.name]
             diffs.append(
                 FieldDiff(
                     path,

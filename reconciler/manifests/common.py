@@ -6,7 +6,15 @@ import difflib
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -130,10 +138,19 @@ Size = Annotated[
     int, BeforeValidator(_size), Field(json_schema_extra={"type": ["string", "integer"]})
 ]
 """Bytes, written as ``256Mi``, ``1G`` or a plain integer."""
-Duration = Annotated[int, BeforeValidator(_duration), Field(json_schema_extra={"type": "string"})]
+Duration = Annotated[
+    int,
+    BeforeValidator(_duration),
+    PlainSerializer(units.format_duration, return_type=str),
+    Field(json_schema_extra={"type": "string"}),
+]
 """Nanoseconds, written as ``10s``, ``500ms``, ``1m30s``."""
 NanoCpus = Annotated[
-    int, BeforeValidator(_cpus), Field(json_schema_extra={"type": ["string", "number"]})
+    int,
+    BeforeValidator(_cpus),
+    # Serialized as written ("0.5"), so a dumped manifest validates again (history, rollback).
+    PlainSerializer(lambda nano: f"{nano / 1e9:.9g}", return_type=str),
+    Field(json_schema_extra={"type": ["string", "number"]}),
 ]
 """Nano-CPUs, written as ``"0.5"``, ``1.5`` or ``"500m"``."""
 

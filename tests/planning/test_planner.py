@@ -162,7 +162,7 @@ def test_docker_update_drift_is_repaired_in_place() -> None:
         "\n"
         "  ~ update   Container/web  (config-changed)\n"
         "      resources.memory: 128Mi -> 64Mi  [in place]\n"
-        "      resources.memory_swap: 256Mi -> 64Mi  [in place]\n"
+        "      resources.memorySwap: 256Mi -> 64Mi  [in place]\n"
         "      restartPolicy: no -> unless-stopped  [in place]\n"
     )
 

@@ -38,15 +38,8 @@ DEFAULT_IPC_MODES = ("", "private", "shareable")
 
 
 def ownership(labels: Mapping[str, str] | None) -> Ownership:
-    """Ownership parsed from a resource's labels."""
-    labels = labels or {}
-    return Ownership(
-        project=labels.get(constants.LABEL_PROJECT),
-        name=labels.get(constants.LABEL_NAME),
-        source=labels.get(constants.LABEL_SOURCE),
-        config_hash=labels.get(constants.LABEL_CONFIG_HASH),
-        replaces=labels.get(constants.LABEL_REPLACES),
-    )
+    """Ownership parsed from a resource's labels (one parser: ``Ownership.from_labels``)."""
+    return Ownership.from_labels(labels or {})
 
 
 def user_labels(labels: Mapping[str, str] | None) -> Pairs:
