@@ -15,6 +15,7 @@ import click
 from reconciler import __version__
 from reconciler.cli_support import EXIT_FAILURE, reports_errors
 from reconciler.commands import apply, delete, diff, get
+from reconciler.history_commands import history, rollback
 from reconciler.loop_commands import events, run, status
 
 
@@ -115,7 +116,7 @@ def schema() -> None:
     click.echo(render(), nl=False)
 
 
-for _command in (apply, diff, get, delete, run, status, events):
+for _command in (apply, diff, get, delete, run, status, events, history, rollback):
     cli.add_command(_command)
 
 

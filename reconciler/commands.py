@@ -108,7 +108,7 @@ def _desired(source: Source) -> DesiredState:
     return desired_state(project, _load(source))
 
 
-def _runtime() -> Runtime:
+def engine_runtime() -> Runtime:
     from reconciler.runtime.docker import DockerRuntime
 
     runtime = DockerRuntime.from_env()
@@ -151,7 +151,7 @@ def _colour(line: str) -> str:
     return line
 
 
-def _progress(progress: Progress) -> None:
+def print_progress(progress: Progress) -> None:
     step = progress.step
     if progress.phase == "start":
         return
@@ -170,14 +170,14 @@ def _progress(progress: Progress) -> None:
         click.echo(click.style(f"  {step.key}: {label}: {progress.message}", fg="red"), err=True)
 
 
-def _show_plan(plan: Plan, warnings: list[str]) -> None:
-    _warn(warnings)
+def show_plan(plan: Plan, warnings: list[str]) -> None:
+    warn(warnings)
     _echo_plan(plan, "text")
     if plan.has_changes:
         click.echo("")
 
 
-def _warn(warnings: list[str]) -> None:
+def warn(warnings: list[str]) -> None:
     for warning in warnings:
         click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
 
@@ -192,15 +192,18 @@ def _run_pass(
     report: bool = True,
     purpose: str,
 ) -> PassResult:
+    from reconciler import history
     from reconciler.locking import project_lock
-    from reconciler.reconciling import converge
+    from reconciler.reconciling import converge, desired_state, project_name
 
-    desired = _desired(source)
-    runtime = _runtime()
+    loaded = _load(source)
+    project = source.project or project_name(list(source.filenames))
+    desired = desired_state(project, loaded)
+    runtime = engine_runtime()
     state = _state(source.state_dir)
     try:
         with project_lock(_lock_dir(state), desired.project, purpose):
-            return converge(
+            result = converge(
                 runtime,
                 state,
                 desired,
@@ -208,14 +211,28 @@ def _run_pass(
                 force_prune=force_prune,
                 dry_run=dry_run,
                 delete=delete,
-                report=_progress if report else None,
-                on_plan=_show_plan if report else None,
+                report=print_progress if report else None,
+                on_plan=show_plan if report else None,
             )
+            if result.outcome is not None and not delete:
+                if state.clear_pin(project):
+                    warn(["an explicit apply lifts the rollback pin of this project"])
+                where = ",".join(str(Path(f).absolute()) for f in source.filenames)
+                history.record(
+                    state,
+                    project,
+                    f"files:{where}",
+                    loaded.manifests,
+                    result.images,
+                    "ok" if result.outcome.ok else "failed",
+                    "; ".join(f"{s.key}: {m}" for s, m in result.outcome.failed)[:2000],
+                )
+            return result
     finally:
         state.close()
 
 
-def _finish(
+def finish_report(
     result: PassResult,
     started: float,
     wait_names: list[str] | None = None,
@@ -228,7 +245,7 @@ def _finish(
     if wait_names and outcome.ok:
         from reconciler.applying import Applier
 
-        applier = Applier(_runtime(), result.plan.project, b"")
+        applier = Applier(engine_runtime(), result.plan.project, b"")
         problems += applier.wait_ready(wait_names, wait_timeout)
     conflicts = [f"{c.kind}/{c.name}: {c.message}" for c in result.plan.conflicts]
     click.echo(
@@ -290,7 +307,7 @@ def apply(
         }
         | set(_in_sync_containers(result.plan))
     )
-    _finish(result, started, names if wait_ready else None, wait_timeout)
+    finish_report(result, started, names if wait_ready else None, wait_timeout)
 
 
 def _in_sync_containers(plan: Plan) -> list[str]:
@@ -323,7 +340,7 @@ def diff(
         report=False,
         purpose="diff",
     )
-    _warn(result.warnings)
+    warn(result.warnings)
     _echo_plan(result.plan, output)
     if result.plan.conflicts:
         sys.exit(EXIT_FAILURE)
@@ -340,7 +357,7 @@ def delete(source: Source, dry_run: bool) -> None:
     started = time.monotonic()
     result = _run_pass(source, dry_run=dry_run, delete=True, purpose="delete")
     if not dry_run:
-        _finish(result, started, verb="Delete")
+        finish_report(result, started, verb="Delete")
 
 
 @click.command()
@@ -356,7 +373,7 @@ def get(source: Source, output: str) -> None:
 
     if not source.filenames and not source.project:
         raise click.UsageError("give --project, or the manifests with -f")
-    runtime = _runtime()
+    runtime = engine_runtime()
     state = _state(source.state_dir)
     try:
         desired = _desired(source) if source.filenames else None

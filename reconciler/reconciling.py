@@ -76,6 +76,7 @@ class PassResult:
     plan: Plan
     outcome: ApplyOutcome | None = None
     warnings: list[str] = field(default_factory=list)
+    images: dict[str, str] = field(default_factory=dict)  # image ref -> ID seen in the pass
 
 
 def converge(
@@ -126,9 +127,14 @@ def converge(
     if on_plan is not None:
         on_plan(plan, warnings)
     if dry_run:
-        return PassResult(plan, None, warnings)
+        return PassResult(plan, None, warnings, image_ids(observed))
     outcome = execute(applier, state, plan, observed, inventory)
-    return PassResult(plan, outcome, warnings)
+    return PassResult(plan, outcome, warnings, image_ids(observed))
+
+
+def image_ids(observed: ObservedState) -> dict[str, str]:
+    """The image ID each wanted reference resolved to (references not present are left out)."""
+    return {ref: info.id for ref, info in sorted(observed.images.items()) if info is not None}
 
 
 def execute(

@@ -37,6 +37,15 @@ CREATE TABLE IF NOT EXISTS events (
     outcome TEXT NOT NULL, message TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_by_project ON events (project, id);
+CREATE TABLE IF NOT EXISTS revisions (
+    project TEXT NOT NULL, number INTEGER NOT NULL, created_at REAL NOT NULL,
+    source TEXT NOT NULL, digest TEXT NOT NULL, documents TEXT NOT NULL, images TEXT NOT NULL,
+    outcome TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (project, number)
+);
+CREATE TABLE IF NOT EXISTS pins (
+    project TEXT PRIMARY KEY, revision INTEGER NOT NULL, upstream TEXT NOT NULL, at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS status (
     project TEXT PRIMARY KEY, updated_at REAL NOT NULL, data TEXT NOT NULL
 );
@@ -50,6 +59,36 @@ def default_state_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "reconcile"
+
+
+DEFAULT_HISTORY_LIMIT = 20
+EVENTS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One applied version of a set: its manifests (as JSON documents with their source
+    locations), where they came from, the image IDs they ran with, and how applying went."""
+
+    project: str
+    number: int
+    created_at: float
+    source: str
+    digest: str
+    documents: list[dict[str, Any]]
+    images: dict[str, str]
+    outcome: str  # ok | failed
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A rollback holding a set at ``revision`` until its source moves past ``upstream``."""
+
+    project: str
+    revision: int
+    upstream: str
+    at: float
 
 
 @dataclass(frozen=True)
@@ -169,7 +208,10 @@ class State:
         return [r[0] for r in self._conn.execute("SELECT project FROM projects ORDER BY project")]
 
     def add_events(self, events: Iterable[Event]) -> None:
-        """Append events to the journal."""
+        """Append events to the journal (the newest ``EVENTS_KEPT`` per project are kept)."""
+        events = list(events)
+        if not events:
+            return
         with _transaction(self._conn):
             self._conn.executemany(
                 "INSERT INTO events (project, at, kind, name, action, reason, outcome, message) "
@@ -179,6 +221,90 @@ class State:
                     for e in events
                 ],
             )
+            for project in {e.project for e in events}:
+                self._conn.execute(
+                    "DELETE FROM events WHERE project = ? AND id <= "
+                    "(SELECT MAX(id) FROM events WHERE project = ?) - ?",
+                    (project, project, EVENTS_KEPT),
+                )
+
+    def add_revision(
+        self,
+        project: str,
+        source: str,
+        digest: str,
+        documents: list[dict[str, Any]],
+        images: dict[str, str],
+        outcome: str,
+        message: str = "",
+        keep: int = DEFAULT_HISTORY_LIMIT,
+    ) -> int:
+        """Record a revision (numbered from 1 per project); keep only the newest ``keep``."""
+        with _transaction(self._conn):
+            row = self._conn.execute(
+                "SELECT COALESCE(MAX(number), 0) FROM revisions WHERE project = ?", (project,)
+            ).fetchone()
+            number = int(row[0]) + 1
+            self._conn.execute(
+                "INSERT INTO revisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    project,
+                    number,
+                    time.time(),
+                    source,
+                    digest,
+                    json.dumps(documents),
+                    json.dumps(images, sort_keys=True),
+                    outcome,
+                    message,
+                ),
+            )
+            self._conn.execute(
+                "DELETE FROM revisions WHERE project = ? AND number <= ?",
+                (project, number - max(1, keep)),
+            )
+        return number
+
+    def set_outcome(self, project: str, number: int, outcome: str, message: str = "") -> None:
+        """Update how applying a revision went (a later pass may succeed or fail)."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "UPDATE revisions SET outcome = ?, message = ? WHERE project = ? AND number = ?",
+                (outcome, message, project, number),
+            )
+
+    def revisions(self, project: str) -> list[Revision]:
+        """Every kept revision of ``project``, newest first."""
+        rows = self._conn.execute(
+            "SELECT * FROM revisions WHERE project = ? ORDER BY number DESC", (project,)
+        ).fetchall()
+        return [_revision(r) for r in rows]
+
+    def revision(self, project: str, number: int) -> Revision | None:
+        """One revision, or None when it does not exist (or was dropped by retention)."""
+        row = self._conn.execute(
+            "SELECT * FROM revisions WHERE project = ? AND number = ?", (project, number)
+        ).fetchone()
+        return None if row is None else _revision(row)
+
+    def pin(self, project: str) -> Pin | None:
+        """The rollback pin of ``project``, if any."""
+        row = self._conn.execute("SELECT * FROM pins WHERE project = ?", (project,)).fetchone()
+        return None if row is None else Pin(row[0], int(row[1]), row[2], float(row[3]))
+
+    def set_pin(self, project: str, revision: int, upstream: str) -> None:
+        """Pin ``project`` to ``revision`` while its source stays at ``upstream``."""
+        with _transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO pins VALUES (?, ?, ?, ?)",
+                (project, revision, upstream, time.time()),
+            )
+
+    def clear_pin(self, project: str) -> bool:
+        """Lift the pin; True when there was one."""
+        with _transaction(self._conn):
+            cursor = self._conn.execute("DELETE FROM pins WHERE project = ?", (project,))
+        return cursor.rowcount > 0
 
     def save_status(self, project: str, data: dict[str, Any]) -> None:
         """Replace the loop's status report of ``project`` (read by ``reconcile status``)."""
@@ -203,6 +329,20 @@ class State:
             (project, limit),
         ).fetchall()
         return [Event(*row) for row in reversed(rows)]
+
+
+def _revision(row: Any) -> Revision:
+    return Revision(
+        project=row[0],
+        number=int(row[1]),
+        created_at=float(row[2]),
+        source=row[3],
+        digest=row[4],
+        documents=json.loads(row[5]),
+        images=json.loads(row[6]),
+        outcome=row[7],
+        message=row[8],
+    )
 
 
 @contextmanager

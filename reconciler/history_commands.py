@@ -1,0 +1,193 @@
+"""``reconcile history`` and ``reconcile rollback``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli_support import EXIT_FAILURE, reports_errors
+
+if TYPE_CHECKING:
+    from reconciler.state import State
+
+
+def _open_state(state_dir: Path | None) -> State:
+    from reconciler.state import State, default_state_dir
+
+    return State.open(state_dir or default_state_dir())
+
+
+@click.group(invoke_without_command=True)
+@click.option("--project", "-p", required=True, help="The set whose history to show.")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+@reports_errors
+def history(ctx: click.Context, project: str, state_dir: Path | None, output: str) -> None:
+    """Revisions applied to a set, newest first (``history show N`` prints one)."""
+    ctx.obj = (project, state_dir, output)
+    if ctx.invoked_subcommand is not None:
+        return
+    state = _open_state(state_dir)
+    try:
+        revisions = state.revisions(project)
+        pin = state.pin(project)
+    finally:
+        state.close()
+    if output == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "number": r.number,
+                        "createdAt": r.created_at,
+                        "source": r.source,
+                        "digest": r.digest,
+                        "outcome": r.outcome,
+                        "message": r.message,
+                        "resources": len(r.documents),
+                        "images": r.images,
+                        "pinned": pin is not None and pin.revision == r.number,
+                    }
+                    for r in revisions
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not revisions:
+        click.echo(f'no revisions recorded for project "{project}"')
+        return
+    for r in revisions:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
+        mark = "  (pinned)" if pin is not None and pin.revision == r.number else ""
+        click.echo(
+            f"#{r.number:<4} {stamp}  {r.outcome:<6} {len(r.documents):>3} resources  "
+            f"{r.source}{mark}" + (f"\n       {r.message}" if r.message else "")
+        )
+
+
+@history.command("show")
+@click.argument("number", type=int)
+@click.pass_obj
+@reports_errors
+def show(obj: tuple[str, Path | None, str], number: int) -> None:
+    """Print one revision: its source, images, outcome and manifests."""
+    project, state_dir, _output = obj
+    state = _open_state(state_dir)
+    try:
+        revision = state.revision(project, number)
+    finally:
+        state.close()
+    if revision is None:
+        click.echo(
+            f'revision {number} of project "{project}" does not exist '
+            "(or was dropped by retention)",
+            err=True,
+        )
+        sys.exit(EXIT_FAILURE)
+    click.echo(
+        json.dumps(
+            {
+                "number": revision.number,
+                "createdAt": revision.created_at,
+                "source": revision.source,
+                "digest": revision.digest,
+                "outcome": revision.outcome,
+                "message": revision.message,
+                "images": revision.images,
+                "documents": revision.documents,
+            },
+            indent=2,
+        )
+    )
+
+
+@click.command()
+@click.argument("number", type=int, required=False)
+@click.option("--project", "-p", required=True, help="The set to roll back.")
+@click.option("--prune", is_flag=True, help="Also remove what the older revision lacks.")
+@click.option("--force-prune", is_flag=True)
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option(
+    "--unpin",
+    is_flag=True,
+    help="Lift a previous rollback's pin instead (the source applies again).",
+)
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@reports_errors
+def rollback(
+    number: int | None,
+    project: str,
+    prune: bool,
+    force_prune: bool,
+    dry_run: bool,
+    unpin: bool,
+    state_dir: Path | None,
+) -> None:
+    """Re-apply an earlier revision (default: the last good one) through the normal plan.
+
+    The set stays pinned to it while its source (directory or git branch) does not change;
+    `reconcile run` and `reconcile sync` say so in status.
+    """
+    from reconciler import history as hist
+    from reconciler.commands import engine_runtime, finish_report, print_progress, show_plan
+    from reconciler.desired import build
+    from reconciler.locking import project_lock
+    from reconciler.reconciling import converge
+
+    state = _open_state(state_dir)
+    try:
+        if unpin:
+            click.echo("pin lifted" if state.clear_pin(project) else "no pin to lift")
+            return
+        newest = hist.latest(state, project)
+        target = (
+            state.revision(project, number)
+            if number is not None
+            else hist.last_good(state, project)
+        )
+        if target is None or newest is None:
+            what = f"revision {number}" if number is not None else "an earlier good revision"
+            click.echo(f'error: project "{project}" has no {what} to roll back to', err=True)
+            sys.exit(EXIT_FAILURE)
+        runtime = engine_runtime()
+        manifests = hist.manifests_of(target)
+        current = {ref: getattr(runtime.inspect_image(ref), "id", None) for ref in target.images}
+        available = {i for i in target.images.values() if runtime.inspect_image(i) is not None}
+        manifests = hist.pin_images(manifests, target.images, current, available)
+        desired = build(project, ((m.manifest, str(m.location)) for m in manifests))
+        click.echo(f"Rolling back to revision #{target.number} ({target.source})")
+        started = time.monotonic()
+        with project_lock(state.path.parent, project, "rollback"):
+            result = converge(
+                runtime,
+                state,
+                desired,
+                prune=prune,
+                force_prune=force_prune,
+                dry_run=dry_run,
+                report=print_progress,
+                on_plan=show_plan,
+            )
+            if result.outcome is None:
+                return
+            outcome = "ok" if result.outcome.ok else "failed"
+            recorded = hist.record(
+                state, project, f"rollback:#{target.number}", manifests, result.images, outcome
+            )
+            state.set_pin(project, recorded, newest.digest)
+            click.echo(
+                f"Recorded as revision #{recorded}; pinned until the source changes "
+                "(lift with `reconcile rollback --unpin`)"
+            )
+        finish_report(result, started, verb="Rollback")
+    finally:
+        state.close()
