@@ -1,0 +1,279 @@
+"""``reconcile run`` driven by its manifest directory: drop, edit, delete, invalid edits, editor
+saves and a vanished directory, each observed on the real Engine, in the status document, the
+events journal and the JSON log."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from docker import DockerClient
+
+from tests.e2e.loop_helpers import LoopProcess, LoopRig, make_rig
+
+# A quiet period long enough for any trigger of the loop to have fired: three debounces
+# (500 ms each) plus the Engine's event settling. Used only to assert that nothing MORE happens.
+QUIET = 2.0
+
+
+@pytest.fixture
+def rig(
+    docker_client: DockerClient,
+    test_image: str,
+    unique_prefix: str,
+    reconcile_bin: Path,
+    tmp_path: Path,
+) -> Iterator[LoopRig]:
+    yield from make_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
+
+
+def settle(loop: LoopProcess, quiet: float = QUIET, timeout: float = 30.0) -> None:
+    """Wait until the loop has run no pass for ``quiet`` seconds."""
+    deadline = time.monotonic() + timeout
+    count, since = len(loop.passes()), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now_count = len(loop.passes())
+        if now_count != count:
+            count, since = now_count, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+    pytest.fail(f"the loop never went quiet for {quiet}s\n{loop.tail()}")
+
+
+def test_drop_edit_and_delete_files_converge_with_reasons(rig: LoopRig) -> None:
+    for name in ("a", "b", "c"):
+        rig.declare(name)
+    loop = rig.start()
+    rig.eventually(lambda: all(rig.running(n, gen=1) for n in "abc"), "a, b and c run")
+    rig.eventually(
+        lambda: {r["status"] for r in rig.status().get("resources", [])} == {"synced"},
+        "every resource is reported synced",
+    )
+    a_before = rig.started_at("a")
+
+    rig.declare("b", gen=2)
+    rig.eventually(lambda: rig.running("b", gen=2), "b is recreated with GENERATION=2")
+    (rig.directory / "c.yaml").unlink()
+    rig.eventually(lambda: rig.container("c") is None, "c is pruned")
+    rig.declare("d")
+    rig.eventually(lambda: rig.running("d"), "a dropped file d.yaml runs")
+    rig.eventually(lambda: rig.resource("d").get("status") == "synced", "d is reported synced")
+    assert rig.started_at("a") == a_before, "a was not touched"
+    assert rig.names() == ["a", "b", "d"]
+
+    done = {(e["name"], e["action"], e["reason"], e["outcome"]) for e in rig.events()}
+    p = rig.project
+    assert {
+        (f"{p}-a", "create", "missing", "done"),
+        (f"{p}-b", "recreate", "config-changed", "done"),
+        (f"{p}-c", "remove", "not-declared", "done"),
+        (f"{p}-d", "create", "missing", "done"),
+    } <= done
+    assert not any(e["outcome"] != "done" for e in rig.events()), rig.events()
+
+    # The same through the CLI, as text and as JSON.
+    text = rig.cli("events")
+    assert text.returncode == 0, text.stderr
+    assert f"Container/{p}-b  recreate (config-changed) done: env.GENERATION" in text.stdout
+    assert f"Container/{p}-c  remove (not-declared) done" in text.stdout
+    as_json = json.loads(rig.cli("events", "-o", "json").stdout)
+    assert {(e["name"], e["action"], e["reason"]) for e in as_json} == {
+        (n, a, r) for n, a, r, _ in done
+    }
+
+    # The JSON log says the same with a reason on every action line.
+    actions = {(line["resource"], line["action"], line["reason"]) for line in loop.actions()}
+    assert {
+        (f"Container/{p}-b", "recreate", "config-changed"),
+        (f"Container/{p}-c", "remove", "not-declared"),
+    } <= actions
+    b_line = next(line for line in loop.actions() if line["action"] == "recreate")
+    assert b_line["fields"] == "env.GENERATION"
+
+
+def test_invalid_edit_keeps_the_old_container_and_reports_the_error(rig: LoopRig) -> None:
+    path = rig.declare("a")
+    rig.declare("b")
+    loop = rig.start()
+    rig.eventually(lambda: rig.resource("a").get("status") == "synced", "a is synced")
+    before = rig.started_at("a")
+
+    text = rig.container_yaml("a", gen=2).replace("restartPolicy", "restartPolcy")
+    path.write_text(text)
+    rig.eventually(
+        lambda: rig.resource("a").get("status") == "invalid-manifest",
+        "a is reported invalid-manifest",
+    )
+    row = rig.resource("a")
+    assert f"{path}:8:3" in row["detail"], row
+    assert "did you mean restartPolicy?" in row["detail"]
+    assert row["detail"].endswith("(last good kept)")
+    status = rig.status()
+    assert status["source"]["staleFiles"] == [str(path)]
+    assert any(f"{path}:8:3" in p for p in status["source"]["problems"])
+    assert rig.resource("b")["status"] == "synced"
+    settle(loop)
+    assert rig.started_at("a") == before, "the old container is untouched"
+    assert rig.running("a", gen=1)
+
+    shown = rig.cli("status")
+    assert shown.returncode == 0, shown.stderr
+    assert f"invalid manifest: {path}:8:3" in shown.stdout
+    assert "invalid-manifest" in shown.stdout
+
+    # Fixing the file applies the edit it carried.
+    rig.declare("a", gen=2)
+    rig.eventually(lambda: rig.running("a", gen=2), "the fixed edit is applied")
+    rig.eventually(lambda: rig.status()["source"]["problems"] == [], "the problem is cleared")
+
+
+def test_a_never_valid_file_blocks_prune_until_it_is_fixed(rig: LoopRig) -> None:
+    for name in ("a", "b", "c"):
+        rig.declare(name)
+    rig.start()
+    rig.eventually(lambda: all(rig.running(n) for n in "abc"), "a, b and c run")
+
+    # bad.yaml might declare anything (c, say): while it is unreadable nothing is pruned.
+    bad = rig.directory / "bad.yaml"
+    bad.write_text(rig.container_yaml("c") + "  bogus: [\n")
+    rig.eventually(
+        lambda: rig.status().get("source", {}).get("unknownFiles") == [str(bad)],
+        "bad.yaml is reported as unknown",
+    )
+    (rig.directory / "c.yaml").unlink()
+    rig.eventually(
+        lambda: (
+            rig.status().get("source", {}).get("pruneSafe") is False and rig.resource("c") == {}
+        ),
+        "a pass without c.yaml ran",
+    )
+    assert rig.running("c"), "c is not pruned while bad.yaml is unknown"
+
+    bad.write_text(rig.container_yaml("e"))
+    rig.eventually(lambda: rig.running("e"), "the fixed file is applied")
+    rig.eventually(lambda: rig.container("c") is None, "c is pruned once the source is whole")
+
+
+def _vim_save(path: Path, content: str) -> None:
+    """What vim does on :w (backupcopy=no): swap file, backup by rename, write anew."""
+    swap = path.with_name(f".{path.name}.swp")
+    backup = path.with_name(f"{path.name}~")
+    swap.write_text("vim swap")
+    probe = path.with_name("4913")  # vim checks it may create files in the directory
+    probe.write_text("")
+    probe.unlink()
+    os.replace(path, backup)
+    path.write_text(content)
+    backup.unlink()
+    swap.unlink()
+
+
+def _rename_save(path: Path, content: str) -> None:
+    """What most editors and config tools do: write a temporary file, rename it over."""
+    tmp = path.with_name(f".{path.name}.tmp-1234")
+    tmp.write_text(content[: len(content) // 2])
+    tmp.write_text(content)
+    os.replace(tmp, path)
+
+
+@pytest.mark.parametrize("save", [_vim_save, _rename_save], ids=["vim", "rename"])
+def test_an_editor_save_of_the_same_content_is_one_pass_and_no_restart(
+    rig: LoopRig, save: Callable[[Path, str], None]
+) -> None:
+    path = rig.declare("a")
+    loop = rig.start()
+    rig.eventually(lambda: rig.resource("a").get("status") == "synced", "a is synced")
+    settle(loop)
+    before = rig.started_at("a")
+    files_before = len(loop.passes_for("files"))
+
+    started = time.monotonic()
+    save(path, path.read_text())
+    assert time.monotonic() - started < 0.2, "the save itself must fit in one debounce"
+    rig.eventually(lambda: len(loop.passes_for("files")) > files_before, "a files pass ran")
+    settle(loop)
+    passes = loop.passes_for("files")[files_before:]
+    assert len(passes) == 1, passes
+    assert passes[0]["steps"] == 0
+    assert rig.started_at("a") == before
+    assert not [line for line in loop.actions() if line["action"] != "create"]
+
+
+def test_an_editor_save_of_new_content_is_one_pass_and_one_recreate(rig: LoopRig) -> None:
+    path = rig.declare("a")
+    loop = rig.start()
+    rig.eventually(lambda: rig.resource("a").get("status") == "synced", "a is synced")
+    settle(loop)
+    files_before = len(loop.passes_for("files"))
+
+    _vim_save(path, rig.container_yaml("a", gen=2))
+    rig.eventually(lambda: rig.running("a", gen=2), "the saved edit is applied")
+    settle(loop)
+    passes = loop.passes_for("files")[files_before:]
+    assert [p["steps"] for p in passes] == [1], passes
+    assert [(a["action"], a["reason"]) for a in loop.actions()] == [
+        ("create", "missing"),
+        ("recreate", "config-changed"),
+    ]
+
+
+def test_renaming_a_manifest_file_restarts_nothing(rig: LoopRig) -> None:
+    path = rig.declare("a")
+    loop = rig.start()
+    rig.eventually(lambda: rig.resource("a").get("status") == "synced", "a is synced")
+    settle(loop)
+    before = rig.started_at("a")
+    files_before = len(loop.passes_for("files"))
+
+    os.replace(path, rig.directory / "renamed.yaml")
+    rig.eventually(lambda: len(loop.passes_for("files")) > files_before, "a files pass ran")
+    settle(loop)
+    assert len(loop.passes_for("files")) == files_before + 1
+    assert rig.started_at("a") == before
+    assert [a["action"] for a in loop.actions()] == ["create"]
+    assert rig.resource("a")["status"] == "synced"
+
+
+def test_a_removed_directory_prunes_nothing_and_its_return_converges(rig: LoopRig) -> None:
+    rig.declare("a")
+    rig.declare("b")
+    loop = rig.start()
+    rig.eventually(lambda: rig.resource("b").get("status") == "synced", "a and b are synced")
+    before = {n: rig.started_at(n) for n in "ab"}
+    saved = rig.work / "saved"
+    shutil.copytree(rig.directory, saved)
+
+    shutil.rmtree(rig.directory)
+    rig.eventually(
+        lambda: rig.status()["lastPass"]["outcome"] == "source-unavailable",
+        "the status says the source is unavailable",
+    )
+    status = rig.status()
+    assert "missing or not a directory" in status["lastPass"]["error"]
+    assert status["lastPass"]["retryIn"] > 0
+    # What the last good pass reported stays: the resources are not forgotten.
+    assert {r["name"] for r in status["resources"]} == {f"{rig.project}-{n}" for n in "ab"}
+    settle(loop, quiet=3.0)
+    assert {n: rig.started_at(n) for n in "ab"} == before, "nothing pruned or restarted"
+    waits = [e for e in rig.events() if e["reason"] == "source-unavailable"]
+    assert [(w["kind"], w["action"], w["outcome"]) for w in waits] == [
+        ("Project", "wait", "failed")
+    ]
+    assert any(
+        line.get("level") == "warning" and "nothing is changed or pruned" in line["msg"]
+        for line in loop.log()
+    )
+
+    # Back again (a new inode): converged without a restart, and watched anew.
+    shutil.copytree(saved, rig.directory)
+    rig.eventually(lambda: rig.status()["lastPass"]["outcome"] == "ok", "the loop converges again")
+    assert {n: rig.started_at(n) for n in "ab"} == before
+    rig.declare("b", gen=2)
+    rig.eventually(lambda: rig.running("b", gen=2), "an edit in the new directory is applied")
+    assert rig.started_at("a") == before["a"]
