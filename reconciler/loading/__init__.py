@@ -21,6 +21,7 @@ from reconciler.loading.encoding import decode
 from reconciler.loading.parsing import parse_text
 from reconciler.loading.results import LoadedManifest, LoadResult
 from reconciler.loading.validation import check_document, document_location
+from reconciler.loading.yamldoc import YamlDocument, parse_yaml, read_yaml, validate_yaml
 from reconciler.manifests import ContainerManifest, Manifest
 from reconciler.manifests.container import BindMount, Mount
 
@@ -28,11 +29,15 @@ __all__ = [
     "FileLoad",
     "LoadResult",
     "LoadedManifest",
+    "YamlDocument",
     "combine",
     "discover",
     "load",
     "load_file",
     "load_text",
+    "parse_yaml",
+    "read_yaml",
+    "validate_yaml",
 ]
 
 
