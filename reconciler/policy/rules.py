@@ -1,0 +1,249 @@
+"""The rule table of the host-access policy: ids, what each rule checks, and violations.
+
+A rule id is ``<profile>/<name>``: the profile that introduces the rule and a short name. The
+ids are API: they appear in every message, in policy files (per-rule overrides) and in docs.
+``restricted`` holds every ``baseline`` rule plus its own; ``privileged`` holds none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from reconciler.errors import Location
+
+Mode = Literal["enforce", "warn", "audit"]
+Profile = Literal["privileged", "baseline", "restricted"]
+
+MODES: tuple[Mode, ...] = ("enforce", "warn", "audit")
+PROFILES: tuple[Profile, ...] = ("privileged", "baseline", "restricted")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: its id, what it checks, the Docker field it maps to, and how to allow it."""
+
+    id: str
+    checks: str
+    field: str
+    docker: str
+    allow: str
+    default_mode: Mode | None = None  # the strictest mode this rule runs in unless overridden
+    supersedes: str | None = None  # a baseline rule this stricter rule replaces in its profile
+
+    @property
+    def profile(self) -> Profile:
+        """The profile that introduces the rule."""
+        profile = self.id.split("/", 1)[0]
+        assert profile in ("baseline", "restricted"), self.id
+        return "baseline" if profile == "baseline" else "restricted"
+
+    @property
+    def name(self) -> str:
+        """The short name (the id without its profile)."""
+        return self.id.split("/", 1)[1]
+
+
+_EXEMPT = "rules:\n  RULE: {exempt: [NAME]}   # or {mode: warn} for every resource"
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "baseline/privileged",
+            "the container is not privileged (every device, every capability, no confinement)",
+            "spec.privileged",
+            "HostConfig.Privileged",
+            _EXEMPT,
+        ),
+        Rule(
+            "baseline/host-namespaces",
+            "no host network, pid, ipc, uts, user or cgroup namespace; container:NAME only "
+            "for a container of the same set",
+            "spec.networkMode, pidMode, ipcMode, utsMode, usernsMode, cgroupnsMode",
+            "HostConfig.NetworkMode, PidMode, IpcMode, UTSMode, UsernsMode, CgroupnsMode",
+            _EXEMPT,
+        ),
+        Rule(
+            "baseline/capabilities",
+            "added capabilities are within the baseline set (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, "
+            "FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, "
+            "SYS_CHROOT)",
+            "spec.capabilities.add",
+            "HostConfig.CapAdd",
+            _EXEMPT,
+        ),
+        Rule(
+            "restricted/capabilities",
+            "every capability is dropped (drop: [ALL]) and only NET_BIND_SERVICE is added",
+            "spec.capabilities",
+            "HostConfig.CapDrop, HostConfig.CapAdd",
+            _EXEMPT,
+            supersedes="baseline/capabilities",
+        ),
+        Rule(
+            "baseline/bind-mounts",
+            "bind sources exist, resolve (through symlinks) outside the always-denied paths "
+            "and runtime sockets, and under an allowlisted prefix when the policy lists binds "
+            "(read-only unless the entry allows read-write); no shared propagation; named "
+            "volumes whose driver options make them a bind are judged the same way",
+            "spec.mounts[type=bind], Volume spec.driverOpts (o=bind, device)",
+            "HostConfig.Mounts (Type bind), volume DriverOpts",
+            "binds:\n  - {path: /srv/app}                  # read-only\n"
+            "  - {path: /srv/data, readWrite: true}",
+        ),
+        Rule(
+            "restricted/bind-mounts",
+            "no bind mounts at all (named volumes that are really binds included)",
+            "spec.mounts[type=bind], Volume spec.driverOpts",
+            "HostConfig.Mounts (Type bind)",
+            "profile: baseline   # restricted never allows binds; use a named volume",
+            supersedes="baseline/bind-mounts",
+        ),
+        Rule(
+            "baseline/volume-drivers",
+            "named volumes use the local driver or a driver the policy lists",
+            "Volume spec.driver",
+            "volume Driver",
+            "volumeDrivers: [DRIVER]",
+        ),
+        Rule(
+            "baseline/devices",
+            "host devices are allowlisted (by default only /dev/null, /dev/zero, /dev/full, "
+            "/dev/random, /dev/urandom), with permissions within the entry's; memory, port and "
+            "raw disk devices are always denied; block-device volumes are judged the same way",
+            "spec.devices, Volume spec.driverOpts.device",
+            "HostConfig.Devices",
+            "devices:\n  - {path: /dev/ttyUSB0, permissions: rw}",
+        ),
+        Rule(
+            "baseline/device-cgroup-rules",
+            "device cgroup rules are exactly allowlisted rules (permissions may be fewer); "
+            "never a wildcard or type a",
+            "spec.deviceCgroupRules",
+            "HostConfig.DeviceCgroupRules",
+            'deviceCgroupRules: ["c 188:0 rw"]',
+        ),
+        Rule(
+            "baseline/gpus",
+            "GPUs (gpus, or an NVIDIA_VISIBLE_DEVICES variable) only when the policy grants them",
+            "spec.gpus, spec.env.NVIDIA_VISIBLE_DEVICES",
+            "HostConfig.DeviceRequests, Config.Env",
+            "gpus: [NAME]    # or true for every container",
+        ),
+        Rule(
+            "baseline/security-opt",
+            "no unconfined seccomp, AppArmor or system paths, no label=disable, and SELinux "
+            "labels limited to the container types (no user or role)",
+            "spec.securityOpt",
+            "HostConfig.SecurityOpt",
+            _EXEMPT,
+        ),
+        Rule(
+            "restricted/no-new-privileges",
+            "securityOpt includes no-new-privileges",
+            "spec.securityOpt",
+            "HostConfig.SecurityOpt",
+            "spec:\n  securityOpt: [no-new-privileges]   # in the manifest",
+        ),
+        Rule(
+            "restricted/run-as-non-root",
+            "user is a numeric uid other than 0 (a name cannot be checked before the image runs)",
+            "spec.user",
+            "Config.User",
+            'spec:\n  user: "1000:1000"   # in the manifest',
+        ),
+        Rule(
+            "baseline/sysctls",
+            "sysctls are in the safe set (kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, "
+            "net.ipv4.ip_unprivileged_port_start, net.ipv4.tcp_syncookies, "
+            "net.ipv4.ping_group_range, net.ipv4.ip_local_reserved_ports, "
+            "net.ipv4.tcp_keepalive_time, net.ipv4.tcp_fin_timeout, "
+            "net.ipv4.tcp_keepalive_intvl, net.ipv4.tcp_keepalive_probes) or listed by the policy",
+            "spec.sysctls",
+            "HostConfig.Sysctls",
+            "sysctls: [net.core.somaxconn]",
+        ),
+        Rule(
+            "baseline/host-ports",
+            "published host ports and addresses are within the policy's ranges (when it sets any)",
+            "spec.ports[].hostPort, hostIP",
+            "HostConfig.PortBindings",
+            'ports:\n  ranges: ["8000-8999", "443"]\n  addresses: [127.0.0.1]',
+        ),
+        Rule(
+            "baseline/working-dir",
+            "the working directory is not under /proc/*/fd (a leaked host file descriptor)",
+            "spec.workingDir",
+            "Config.WorkingDir",
+            "spec:\n  workingDir: /app   # in the manifest; this is never allowed",
+        ),
+        Rule(
+            "baseline/manifest-permissions",
+            "the manifests directory, its subdirectories and manifest files are not writable "
+            "by group or others and are owned by the reconciler's user (or root)",
+            "the manifests directory",
+            "(none: host files)",
+            "chmod go-w DIR FILES; chown to the reconciler's user, or\n"
+            "rules:\n  baseline/manifest-permissions: {mode: audit}",
+            default_mode="warn",
+        ),
+    )
+}
+
+
+def active_rules(profile: Profile) -> tuple[Rule, ...]:
+    """The rules a profile runs, superseded baseline rules left out."""
+    if profile == "privileged":
+        return ()
+    chosen = [r for r in RULES.values() if profile == "restricted" or r.profile == "baseline"]
+    gone = {r.supersedes for r in chosen if r.supersedes}
+    return tuple(r for r in chosen if r.id not in gone)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One resource breaking one rule, and what the policy does about it (its mode)."""
+
+    rule_id: str
+    mode: Mode
+    resource: str
+    message: str
+    location: Location
+    field: str = ""
+
+    def __str__(self) -> str:
+        where = f" ({self.location})" if self.location.file else ""
+        return f"[{self.rule_id}] {self.resource}: {self.message}{where}"
+
+
+_MODE_WORDS: dict[Mode, str] = {
+    "enforce": "refused (enforce): nothing is created or changed for it",
+    "warn": "allowed with a warning (warn)",
+    "audit": "allowed and recorded (audit)",
+}
+
+
+def explain(violation: Violation) -> str:
+    """A few lines for people: the violation, the rule, its Docker field, and how to allow it."""
+    rule = RULES.get(violation.rule_id)
+    lines = [str(violation), f"  outcome: {_MODE_WORDS[violation.mode]}"]
+    if rule is None:
+        return "\n".join(lines)
+    allow = rule.allow.replace("RULE", rule.id)
+    lines += [
+        f"  rule:    {rule.id} ({rule.profile} profile): {rule.checks}",
+        f"  field:   {rule.field}  ->  Docker {rule.docker}",
+        "  to allow it, in the policy file (docs/policy.md):",
+        *(f"    {line}" for line in allow.splitlines()),
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule broken at a field of one manifest, before the policy's mode is applied."""
+
+    rule_id: str
+    path: tuple[str | int, ...]
+    message: str
