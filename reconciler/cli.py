@@ -17,6 +17,7 @@ from reconciler.cli_support import EXIT_FAILURE, reports_errors
 from reconciler.commands import apply, delete, diff, get
 from reconciler.history_commands import history, rollback
 from reconciler.loop_commands import events, run, status
+from reconciler.sync_command import sync
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,7 +117,7 @@ def schema() -> None:
     click.echo(render(), nl=False)
 
 
-for _command in (apply, diff, get, delete, run, status, events, history, rollback):
+for _command in (apply, diff, get, delete, run, sync, status, events, history, rollback):
     cli.add_command(_command)
 
 

@@ -32,8 +32,9 @@ from reconciler.loopstatus import (
 )
 from reconciler.metrics import Metrics
 from reconciler.plans import Action, Kind, Plan
+from reconciler.revisioning import RevisionKeeper
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
-from reconciler.sources import DirectorySource, Snapshot
+from reconciler.sources import DirectorySource, ManifestSource, Snapshot
 from reconciler.state import Event, State
 from reconciler.watching import DirectoryWatcher
 
@@ -76,6 +77,8 @@ class LoopSettings:
     debounce: float = 0.5
     parallelism: int = 8
     health_timeout: float = 120.0
+    rollback_on_failure: bool = False
+    rollback_window: float = 120.0
 
 
 class Loop:
@@ -91,6 +94,7 @@ class Loop:
         wall: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
         healer: Healer | None = None,
+        source: ManifestSource | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -100,10 +104,23 @@ class Loop:
         self.metrics = metrics
         self.healer = healer or Healer()
         self.cache = InspectCache()
-        self.source = DirectorySource(settings.directory, recursive=settings.recursive)
-        self.watcher = DirectoryWatcher(
-            settings.directory, self._on_file_event, recursive=settings.recursive
+        self.source: ManifestSource = source or DirectorySource(
+            settings.directory, recursive=settings.recursive
         )
+        # Only a local directory is watched; a git source is refreshed on resync and webhooks.
+        self.watcher = (
+            DirectoryWatcher(settings.directory, self._on_file_event, recursive=settings.recursive)
+            if isinstance(self.source, DirectorySource)
+            else None
+        )
+        self.keeper = RevisionKeeper(
+            state,
+            settings.project,
+            rollback_on_failure=settings.rollback_on_failure,
+            window=settings.rollback_window,
+            clock=clock,
+        )
+        self._refresh_wanted = True
         self.log = logging.getLogger(LOGGER_NAME)
         self.passes = 0
         self._cond = threading.Condition()
@@ -166,6 +183,11 @@ class Loop:
         ):
             self._poke(f"volume {event.action}", ENGINE_SETTLE)
 
+    def request_refresh(self) -> None:
+        """Ask for a fetch of the source before the next pass (a webhook), and that pass."""
+        self._refresh_wanted = True
+        self.trigger("refresh")
+
     def stop(self) -> None:
         """Ask ``run`` to return after the current step (safe from a signal handler)."""
         self._stop.set()
@@ -178,7 +200,8 @@ class Loop:
         """Converge until ``stop`` (or ``self.stop()``) is set."""
         if stop is not None:
             threading.Thread(target=self._forward_stop, args=(stop,), daemon=True).start()
-        self.watcher.start()
+        if self.watcher is not None:
+            self.watcher.start()
         events = threading.Thread(target=self._engine_events, name="engine-events", daemon=True)
         events.start()
         next_resync = self.clock() + self.settings.resync
@@ -194,8 +217,8 @@ class Loop:
                             del self._pending[reason]
                             self._dirty = True
                             self._reasons.add(reason)
-                    identity = _identity(self.settings.directory)
-                    if identity != self._directory_identity:
+                    identity = _identity(self.settings.directory) if self.watcher else None
+                    if self.watcher is not None and identity != self._directory_identity:
                         # The directory appeared, vanished or was replaced: watch it anew.
                         self._directory_identity = identity
                         self.watcher.stop()
@@ -204,6 +227,7 @@ class Loop:
                     if now >= next_resync:
                         next_resync = now + self.settings.resync
                         self.cache.clear()
+                        self._refresh_wanted = True
                         self._dirty = True
                         self._reasons.add("resync")
                     if self._wake_at is not None and now >= self._wake_at:
@@ -218,7 +242,8 @@ class Loop:
                 if ready:
                     self.run_pass(reasons)
         finally:
-            self.watcher.stop()
+            if self.watcher is not None:
+                self.watcher.stop()
             self._stop.set()
             events.join(timeout=5)
 
@@ -259,15 +284,19 @@ class Loop:
         """Load, observe, plan and apply once; record status, events and metrics."""
         started, wall_start = self.clock(), self.wall()
         self.passes += 1
+        refresh, self._refresh_wanted = self._refresh_wanted, False
         try:
-            snapshot = self.source.read()
+            if refresh:
+                self.source.refresh()
+            snapshot = self.source.read(force=refresh)
         except SourceUnavailable as exc:
             return self._give_up("source-unavailable", str(exc), started, wall_start, reasons)
-        if not self.watcher.watching:
+        if self.watcher is not None and not self.watcher.watching:
             self.watcher.start()
             self.cache.clear()
+        effective = self.keeper.effective(snapshot.manifests, self.source.description)
         desired = desired_mod.build(
-            self.settings.project, ((m.manifest, str(m.location)) for m in snapshot.manifests)
+            self.settings.project, ((m.manifest, str(m.location)) for m in effective.manifests)
         )
         with self._cond:
             self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
@@ -317,7 +346,20 @@ class Loop:
         statuses = resource_statuses(
             desired, observed, snapshot, plan, outcome, waiting, self.healer.crash
         )
-        self._save(report, snapshot, statuses, plan)
+        failures = "; ".join(f"{s.key}: {m}" for s, m in outcome.failed)[:2000]
+        revision = self.keeper.applied(
+            effective, reconciling.image_ids(observed), "ok" if outcome.ok else "failed", failures
+        )
+        rolled_back = self.keeper.judge(statuses, effective.digest)
+        if rolled_back:
+            self.trigger("rollback")
+        extra = {
+            "source": self.source.description,
+            "revision": revision,
+            "pinnedTo": effective.pinned,
+            "rollback": rolled_back,
+        }
+        self._save(report, snapshot, statuses, plan, extra)
         if self.metrics is not None:
             counts: dict[str, int] = {}
             for item in statuses:
@@ -397,14 +439,18 @@ class Loop:
             self._retry_at = 0.0
 
     def _save(
-        self, report: PassReport, snapshot: Snapshot, statuses: list[ResourceStatus], plan: Plan
+        self,
+        report: PassReport,
+        snapshot: Snapshot,
+        statuses: list[ResourceStatus],
+        plan: Plan,
+        extra: dict[str, object],
     ) -> None:
-        self.state.save_status(
-            self.settings.project,
-            status_document(
-                self.settings.project, self.settings.directory, report, snapshot, statuses, plan
-            ),
+        document = status_document(
+            self.settings.project, self.settings.directory, report, snapshot, statuses, plan
         )
+        document.update(extra)
+        self.state.save_status(self.settings.project, document)
 
     def _log_progress(self, progress: Progress) -> None:
         step = progress.step

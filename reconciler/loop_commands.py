@@ -17,7 +17,7 @@ from reconciler.cli_support import EXIT_FAILURE, reports_errors
 _DURATION = click.STRING
 
 
-def _seconds(value: str, option: str) -> float:
+def seconds(value: str, option: str) -> float:
     from reconciler.units import parse_duration_ns
 
     try:
@@ -103,9 +103,9 @@ def run(
         project=_project_of(directory, project),
         prune=prune,
         recursive=recursive,
-        resync=_seconds(resync, "--resync"),
-        debounce=_seconds(debounce, "--debounce"),
-        health_timeout=_seconds(health_timeout, "--health-timeout"),
+        resync=seconds(resync, "--resync"),
+        debounce=seconds(debounce, "--debounce"),
+        health_timeout=seconds(health_timeout, "--health-timeout"),
     )
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     state = State.open(state_dir or default_state_dir())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from reconciler.errors import Problem, SourceUnavailable
 from reconciler.loading import FileLoad, LoadedManifest, LoadResult, combine, discover, load_file
@@ -32,6 +33,23 @@ class Snapshot:
         return not self.unknown_files
 
 
+class ManifestSource(Protocol):
+    """Where a loop's manifests come from: a directory, a git branch."""
+
+    @property
+    def description(self) -> str:
+        """The source as history records it (``dir:/srv/m``, ``git:URL@SHA:path``)."""
+        ...
+
+    def read(self, *, force: bool = False) -> Snapshot:
+        """The current snapshot (cheap when nothing changed); ``SourceUnavailable`` if none."""
+        ...
+
+    def refresh(self) -> None:
+        """Look for news upstream (a git fetch); a no-op for a local directory."""
+        ...
+
+
 class DirectorySource:
     """A watched directory of manifests (top level only unless ``recursive``)."""
 
@@ -39,10 +57,25 @@ class DirectorySource:
         self.directory = directory
         self.recursive = recursive
         self._last_good: dict[Path, FileLoad] = {}
+        self._cache: dict[Path, tuple[tuple[int, int, int], FileLoad]] = {}
+        self._previous: tuple[tuple[str, ...], Snapshot] | None = None
 
-    def read(self) -> Snapshot:
+    @property
+    def description(self) -> str:
+        """``dir:`` and the directory's absolute path."""
+        return f"dir:{self.directory.absolute()}"
+
+    def refresh(self) -> None:
+        """Nothing to fetch: the directory is read on every pass."""
+
+    def read(self, *, force: bool = False) -> Snapshot:
         """The current snapshot. Raises ``SourceUnavailable`` when the directory is missing or
-        unreadable: a missing source is never an empty one."""
+        unreadable: a missing source is never an empty one.
+
+        Files whose size, mtime and inode are unchanged are not parsed again (``force``
+        re-reads everything: the loop does on each resync), and an unchanged directory gives
+        back the previous snapshot object.
+        """
         if not self.directory.is_dir():
             raise SourceUnavailable(
                 f"manifest directory {self.directory} is missing or not a directory"
@@ -51,7 +84,10 @@ class DirectorySource:
             paths = discover([self.directory], recursive=self.recursive)
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {self.directory}: {exc}") from exc
-        current = {p: load_file(p) for p in paths}
+        current = {p: self._load(p, force) for p in paths}
+        key = tuple(f.digest + str(f.path) for f in current.values())
+        if self._previous is not None and self._previous[0] == key:
+            return self._previous[1]
         effective: dict[Path, FileLoad] = {}
         stale: set[Path] = set()
         unknown: set[Path] = set()
@@ -81,15 +117,32 @@ class DirectorySource:
                 self._last_good[path] = loaded
         for gone in set(self._last_good) - set(current):
             del self._last_good[gone]
+        for gone in set(self._cache) - set(current):
+            del self._cache[gone]
         problems = {p for f in current.values() for p in f.problems}
         problems |= set(combine(list(current.values())).problems)
-        return Snapshot(
+        snapshot = Snapshot(
             manifests=_valid(result),
             problems=tuple(sorted(problems)),
             stale_files=tuple(sorted(str(p) for p in stale)),
             unknown_files=tuple(sorted(str(p) for p in unknown)),
             digest=_digest(effective),
         )
+        self._previous = (key, snapshot)
+        return snapshot
+
+    def _load(self, path: Path, force: bool) -> FileLoad:
+        try:
+            info = path.stat()
+        except OSError:
+            return load_file(path)  # reports the problem
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        cached = self._cache.get(path)
+        if not force and cached is not None and cached[0] == stamp:
+            return cached[1]
+        loaded = load_file(path)
+        self._cache[path] = (stamp, loaded)
+        return loaded
 
     def _fall_back(
         self, path: Path, effective: dict[Path, FileLoad], stale: set[Path], unknown: set[Path]
