@@ -6,7 +6,10 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconciler.applying import Progress
 
 LOGGER_NAME = "reconcile"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
@@ -52,3 +55,23 @@ def setup(fmt: str = "human", level: int = logging.INFO) -> logging.Logger:
     logger.setLevel(level)
     logger.propagate = False
     return logger
+
+
+def log_progress(logger: logging.Logger, progress: Progress) -> None:
+    """One line per finished step: what, why, which fields, how long."""
+    step = progress.step
+    if progress.phase == "start":
+        return
+    extra = {
+        "resource": step.key,
+        "action": step.action.value,
+        "reason": step.reason.value,
+        "fields": ", ".join(sorted({d.path for d in step.diffs})),
+        "seconds": round(progress.seconds, 3),
+    }
+    if progress.phase == "done":
+        logger.info(f"{step.action.value} {step.key} ({step.reason.value})", extra=extra)
+    else:
+        logger.error(
+            f"{step.action.value} {step.key} {progress.phase}: {progress.message}", extra=extra
+        )

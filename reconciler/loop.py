@@ -15,15 +15,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from reconciler import desired as desired_mod
 from reconciler import planning, reconciling
-from reconciler.applying import Applier, ApplyOutcome, Progress
+from reconciler.applying import Applier, ApplyOutcome
 from reconciler.backoff import Retry
+from reconciler.engine_events import meaning
 from reconciler.errors import BackendError, EngineUnavailable, SourceUnavailable
 from reconciler.healing import Healer
-from reconciler.logs import LOGGER_NAME
+from reconciler.logs import LOGGER_NAME, log_progress
 from reconciler.loopstatus import (
     PassReport,
     ResourceStatus,
@@ -38,20 +40,6 @@ from reconciler.sources import DirectorySource, ManifestSource, Snapshot
 from reconciler.state import Event, State
 from reconciler.watching import DirectoryWatcher
 
-# Engine event actions that cannot change what we compare (healthchecks run as execs).
-_QUIET_ACTIONS = (
-    "exec_",
-    "top",
-    "attach",
-    "resize",
-    "commit",
-    "copy",
-    "archive-path",
-    "extract-to-dir",
-    "export",
-    "detach",
-)
-_IMAGE_ACTIONS = ("tag", "untag", "delete", "pull", "load", "import", "build")
 _IDLE_TICK = 1.0
 # Engine events come in bursts (kill, die, stop, destroy within milliseconds): settle briefly.
 ENGINE_SETTLE = 0.05
@@ -155,33 +143,15 @@ class Loop:
 
     def on_engine_event(self, event: EngineEvent) -> None:
         """Invalidate what an Engine event may have changed and trigger a pass if it is ours."""
-        if event.action.startswith(_QUIET_ACTIONS):
-            return
-        if event.type == "image":
-            if event.action in _IMAGE_ACTIONS:
-                self.cache.invalidate_images()
-                self.trigger(f"image {event.action}")
-            return
         with self._cond:
             names = self._names
-        if event.type == "container":
-            old = event.attributes.get("oldName", "").lstrip("/")
-            ours = event.project == self.settings.project or event.name in names or old in names
-            if ours:
-                for name in (event.name, old):
-                    if name:
-                        self.cache.invalidate(name)
-                self._poke(f"container {event.action}", ENGINE_SETTLE)
-        elif event.type == "network":
-            container = event.attributes.get("container", "")
-            if container:
-                self.cache.invalidate(container)
-            if event.name in names or event.project == self.settings.project:
-                self._poke(f"network {event.action}", ENGINE_SETTLE)
-        elif event.type == "volume" and (
-            event.name in names or event.project == self.settings.project
-        ):
-            self._poke(f"volume {event.action}", ENGINE_SETTLE)
+        found = meaning(event, self.settings.project, names)
+        for stale in found.stale:
+            self.cache.invalidate(stale)
+        if found.stale_images:
+            self.cache.invalidate_images()
+        if found.trigger is not None:
+            self._poke(found.trigger, ENGINE_SETTLE)
 
     def request_refresh(self) -> None:
         """Ask for a fetch of the source before the next pass (a webhook), and that pass."""
@@ -319,7 +289,7 @@ class Loop:
                     self.state.hash_key,
                     parallelism=self.settings.parallelism,
                     health_timeout=self.settings.health_timeout,
-                    report=self._log_progress,
+                    report=partial(log_progress, self.log),
                 )
                 outcome = reconciling.execute(
                     applier, self.state, plan, observed, inventory, self._stop
@@ -451,22 +421,3 @@ class Loop:
         )
         document.update(extra)
         self.state.save_status(self.settings.project, document)
-
-    def _log_progress(self, progress: Progress) -> None:
-        step = progress.step
-        if progress.phase == "start":
-            return
-        diffs = ", ".join(sorted({d.path for d in step.diffs}))
-        extra = {
-            "resource": step.key,
-            "action": step.action.value,
-            "reason": step.reason.value,
-            "fields": diffs,
-            "seconds": round(progress.seconds, 3),
-        }
-        if progress.phase == "done":
-            self.log.info(f"{step.action.value} {step.key} ({step.reason.value})", extra=extra)
-        else:
-            self.log.error(
-                f"{step.action.value} {step.key} {progress.phase}: {progress.message}", extra=extra
-            )

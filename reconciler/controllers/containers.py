@@ -72,6 +72,8 @@ def _plan_one(
             )
         )
         return
+    if have is not None and have.status.state == "removing":
+        return  # the Engine is deleting it; its destroy event brings the next pass
     if have is None:
         reason = Reason.MISSING
         result.steps.append(Step(Kind.CONTAINER, name, Action.CREATE, reason, desired=want))

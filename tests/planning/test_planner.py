@@ -360,3 +360,11 @@ def test_json_plan_is_stable() -> None:
     data = render_json(plan(state, ObservedState(images={"busybox:test": IMAGE})))
     assert '"action": "create"' in data and '"hasChanges": true' in data
     assert data == render_json(plan(state, ObservedState(images={"busybox:test": IMAGE})))
+
+
+def test_a_container_being_removed_is_left_to_the_engine() -> None:
+    state = shop()
+    removing = dataclasses.replace(live(state.containers["db"]), status=ContainerStatus("removing"))
+    result = plan(state, converged(state, db=removing))
+    assert not result.has_changes
+    assert "Container/db" not in result.in_sync
