@@ -550,3 +550,106 @@ def test_corrupt_state_warns_prunes_nothing_then_prunes_on_the_next_pass(sc: Sce
     ]
     assert sc.container_names() == [f"{sc.project}-{n}" for n in ("a", "b", "c")]
     sc.assert_in_sync(prune=True)
+
+
+def test_prune_keeps_retain_volumes_with_their_data_and_removes_delete_volumes(
+    sc: Scenario,
+) -> None:
+    sc.write(
+        """\
+        apiVersion: reconcile/v1
+        kind: Volume
+        metadata: {name: $p-keep}
+        ---
+        apiVersion: reconcile/v1
+        kind: Volume
+        metadata: {name: $p-scratch}
+        spec: {deletionPolicy: Delete}
+        ---
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-app}
+        spec:
+          image: $image
+          command: [sh, -c, 'echo precious > /keep/file; $loop']
+          stopGracePeriod: 1s
+          mounts:
+            - {type: volume, source: $p-keep, target: /keep}
+            - {type: volume, source: $p-scratch, target: /scratch}
+        """,
+        "volumes.yaml",
+        loop=LOOP,
+    )
+    _small_set(sc, "a", "b", "c")
+    sc.apply()
+    assert wait_until(lambda: sc.exec("app", "cat", "/keep/file") == (0, "precious\n"))
+    (sc.directory / "volumes.yaml").unlink()
+
+    result = sc.apply(prune=True)
+    assert {(s.key, s.reason) for s in result.plan.steps} == {
+        (f"Container/{sc.project}-app", Reason.NOT_DECLARED),
+        (f"Volume/{sc.project}-scratch", Reason.NOT_DECLARED),
+    }
+    assert any(f"{sc.project}-keep" in w and "Retain" in w for w in result.plan.warnings), (
+        result.plan.warnings
+    )
+    volumes = {v.name for v in sc.client.volumes.list(filters={"name": sc.project})}
+    assert volumes == {f"{sc.project}-keep"}
+    out = sc.client.containers.run(
+        sc.image, ["cat", "/v/file"], volumes={f"{sc.project}-keep": {"bind": "/v"}}, remove=True
+    )
+    assert out == b"precious\n"
+    sc.assert_in_sync(prune=True)
+
+
+def test_network_change_recreates_it_and_reconnects_its_containers(sc: Scenario) -> None:
+    manifest = """\
+        apiVersion: reconcile/v1
+        kind: Network
+        metadata: {name: $p-net}
+        spec: {internal: $internal}
+        ---
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-server}
+        spec:
+          image: $image
+          command: [sh, -c, '$serve']
+          stopSignal: SIGKILL
+          networks: [{name: $p-net, aliases: [backend]}]
+        ---
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-client}
+        spec:
+          image: $image
+          command: [sh, -c, '$loop']
+          stopGracePeriod: 1s
+          networks: [$p-net]
+        """
+    sc.write(manifest, internal="false", loop=LOOP, serve=serve("pong", "ping"))
+    sc.apply()
+    old_net = sc.client.networks.get(f"{sc.project}-net").id
+    ids = {n: sc.container(n).id for n in ("server", "client")}
+
+    sc.write(manifest, internal="true", loop=LOOP, serve=serve("pong", "ping"))
+    result = sc.apply()
+    assert {(s.key, s.action, s.reason) for s in result.plan.steps} == {
+        (f"Network/{sc.project}-net", Action.RECREATE, Reason.CONFIG_CHANGED),
+        (f"Container/{sc.project}-server", Action.UPDATE, Reason.NETWORK_REPLACED),
+        (f"Container/{sc.project}-client", Action.UPDATE, Reason.NETWORK_REPLACED),
+    }
+    net = sc.client.networks.get(f"{sc.project}-net")
+    assert net.id != old_net and net.attrs["Internal"] is True
+    for name, ident in ids.items():
+        container = sc.container(name)
+        assert container.id == ident, "reconnected in place, not recreated"
+        assert container.attrs["NetworkSettings"]["Networks"][net.name]["NetworkID"] == net.id
+    answers: list[tuple[int, str]] = []
+
+    def get() -> bool:
+        answers.append(sc.exec("client", "wget", "-q", "-O", "-", "http://backend:8080/ping"))
+        return answers[-1] == (0, "pong\n")
+
+    assert wait_until(get, timeout=10, interval=0.3), answers[-1]
+    sc.assert_in_sync()

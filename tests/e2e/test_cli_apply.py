@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,19 @@ def ok(result: subprocess.CompletedProcess[str], code: int = 0) -> str:
     return result.stdout
 
 
+def _engine_events(sc: Scenario, since: int) -> list[str]:
+    """Actions the Engine reported since ``since`` on anything named with the project
+    (execs aside: the test's own look-ups)."""
+    found = []
+    for event in sc.client.events(since=since, until=int(time.time()) + 1, decode=True):
+        actor = event.get("Actor", {})
+        name = actor.get("Attributes", {}).get("name") or actor.get("ID", "")
+        action = str(event.get("Action", ""))
+        if name.startswith(sc.project) and not action.startswith("exec_"):
+            found.append(f"{event.get('Type')} {action} {name}")
+    return found
+
+
 def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> None:
     sc.write(
         """\
@@ -101,6 +115,7 @@ def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> No
     assert json.loads(ok(cli("diff", "-o", "json")))["hasChanges"] is False
 
     cli.container("b", gen=2)
+    since = int(time.time()) - 1
     out = ok(cli("diff"), 3)
     assert f"-/+ recreate Container/{sc.project}-b  (config-changed)" in out
     assert "env.GENERATION: 2 -> " not in out and "env.GENERATION: 1 -> 2" in out
@@ -110,6 +125,8 @@ def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> No
         (f"{sc.project}-b", "recreate", "config-changed")
     ]
     assert ok(cli("apply", "--dry-run")).count("recreate") == 2  # the summary and the step
+    ok(cli("delete", "--dry-run"))
+    assert _engine_events(sc, since) == [], "a dry run or diff changed something"
     assert sc.container("b").attrs["Config"]["Env"].count("GENERATION=1") == 1
     ok(cli("apply"))
     ok(cli("diff"))
