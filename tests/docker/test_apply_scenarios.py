@@ -5,6 +5,7 @@ again: the second plan must be empty.
 
 from __future__ import annotations
 
+import socket
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -652,4 +653,39 @@ def test_network_change_recreates_it_and_reconnects_its_containers(sc: Scenario)
         return answers[-1] == (0, "pong\n")
 
     assert wait_until(get, timeout=10, interval=0.3), answers[-1]
+    sc.assert_in_sync()
+
+
+def test_a_published_port_in_use_fails_clearly_and_the_next_pass_recovers(sc: Scenario) -> None:
+    port = host_port(sc.project, 1)
+    sc.write(
+        """\
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-web}
+        spec:
+          image: $image
+          command: [sh, -c, '$serve']
+          stopSignal: SIGKILL
+          ports: [{containerPort: 8080, hostPort: $port, hostIP: 127.0.0.1}]
+        """,
+        port=port,
+        serve=serve("up"),
+    )
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = sc.apply(expect_ok=False)
+    assert result.outcome is not None
+    [(step, message)] = result.outcome.failed
+    assert step.key == f"Container/{sc.project}-web"
+    assert str(port) in message and "Traceback" not in message, message
+
+    result = sc.apply()
+    assert [(s.action, s.reason) for s in result.plan.steps] in (
+        [(Action.START, Reason.NOT_RUNNING)],
+        [(Action.CREATE, Reason.MISSING)],
+    )
+    assert sc.container("web").status == "running"
     sc.assert_in_sync()
