@@ -6,7 +6,6 @@ what the Engine mounts; the resolved path is also what admission hands on to the
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,7 +22,7 @@ _REMOTE_TYPES = frozenset({"nfs", "nfs4", "cifs", "smb3", "ceph", "glusterfs", "
 
 
 def _shown(source: str, real: str) -> str:
-    if posixpath.normpath(source) == real:
+    if source == real:
         return source
     return f"{source} (resolves to {real})"
 

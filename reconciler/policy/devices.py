@@ -26,7 +26,7 @@ def judge_device(path: str, permissions: str, policy: Policy, host: HostFS) -> s
     allowlist entries are resolved too, so a symlink to an allowlisted device is that device.
     """
     real = host.realpath(path)
-    shown = path if posixpath.normpath(path) == real else f"{path} (resolves to {real})"
+    shown = path if path == real else f"{path} (resolves to {real})"
     reason = device_denial(real) or device_denial(posixpath.normpath(path))
     if reason is not None:
         return f"device {shown} {reason}"
