@@ -268,8 +268,18 @@ class LoopRig:
 
     def eventually(self, predicate: Callable[[], object], what: str, timeout: float = SOON) -> None:
         """``eventually`` with the tail of the newest loop's log in the failure message."""
-        context = self.processes[-1].tail if self.processes else None
-        eventually(predicate, what, timeout=timeout, context=context)
+        if not self.processes:
+            eventually(predicate, what, timeout=timeout)
+            return
+        loop = self.processes[-1]
+
+        def alive_and(this: Callable[[], object] = predicate) -> object:
+            # A loop that died will never get there: fail at once, with its log.
+            if not loop.alive:
+                pytest.fail(f"reconcile run exited ({loop.process.returncode})\n{loop.tail()}")
+            return this()
+
+        eventually(alive_and, what, timeout=timeout, context=loop.tail)
 
 
 def make_rig(
