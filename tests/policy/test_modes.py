@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reconciler.errors import Location, ManifestError, Problem
@@ -99,3 +101,9 @@ def test_every_rule_explains_itself(rule: str) -> None:
     assert f"rule:    {rule} (" in text
     assert "to allow it" in text
     assert "RULE" not in text
+
+
+def test_the_docs_table_lists_every_rule() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "policy.md").read_text()
+    ids = [line.split("`")[1] for line in docs.splitlines() if line.startswith("| `")]
+    assert sorted(i for i in ids if "/" in i) == sorted(RULES)
