@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import Location, ManifestError, Problem
-from reconciler.policy import BUILT_IN_SOURCE, DEFAULT_POLICY_PATH, load_policy, policy_path
+from reconciler.loading import load
+from reconciler.policy import BUILT_IN_SOURCE, DEFAULT_POLICY_PATH, admit, load_policy, policy_path
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "policy"
 HEAD = "apiVersion: reconcile/v1\nkind: Policy\n"
@@ -161,3 +162,9 @@ def test_a_policy_file_others_can_write_or_own_is_refused(tmp_path: Path) -> Non
     os.chown(path, 12345, 12345)
     with pytest.raises(ManifestError, match="owned by uid 12345"):
         load_policy(path, environ={})
+
+
+def test_the_repository_examples_pass_under_their_policy() -> None:
+    loaded = load([EXAMPLES.parents[1] / "manifests" / "examples"], recursive=True)
+    admission = admit(loaded.manifests, load_policy(EXAMPLES / "examples.yaml", environ={}))
+    assert [str(v) for v in admission.violations] == []
