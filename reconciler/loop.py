@@ -324,7 +324,7 @@ class Loop:
         if rolled_back:
             self.trigger("rollback")
         extra = {
-            "source": self.source.description,
+            "origin": self.source.description,
             "revision": revision,
             "pinnedTo": effective.pinned,
             "rollback": rolled_back,

@@ -189,7 +189,13 @@ def status(
         return
     last = doc.get("lastPass", {})
     running = f"running (pid {doc.get('pid')})" if doc["running"] else "not running"
-    click.echo(f'Project "{name}": loop {running}; watching {doc.get("directory")}')
+    click.echo(
+        f'Project "{name}": loop {running}; source {doc.get("origin") or doc.get("directory")}'
+    )
+    if doc.get("pinnedTo"):
+        click.echo(f"Pinned to revision #{doc['pinnedTo']} by a rollback, until the source changes")
+    if doc.get("rollback"):
+        click.echo(click.style(f"rollback: {doc['rollback']}", fg="red"))
     click.echo(
         f"Last pass: {_ago(last.get('startedAt', updated))}, {last.get('seconds', 0):.3f}s, "
         f"{last.get('outcome')}"

@@ -125,17 +125,6 @@ def test_invalid_edit_keeps_the_old_container_and_reports_the_error(rig: LoopRig
     rig.eventually(lambda: rig.resource("a").get("status") == "synced", "a is synced again")
 
 
-# Found by this test: Loop.run_pass (reconciler/loop.py:326-331) passes
-# extra={"source": self.source.description, ...} to _save, whose document.update(extra)
-# (loop.py:422) replaces the "source" object that loopstatus.status_document builds (problems,
-# staleFiles, unknownFiles, pruneSafe) with a string; `reconcile status` then fails in
-# loop_commands.py:201 (doc.get("source", {}).get(...) on a str).
-@pytest.mark.xfail(
-    strict=True,
-    reason="loop.py:327 overwrites the status document's 'source' object with the source "
-    "description string: problems/staleFiles/unknownFiles/pruneSafe are lost and "
-    "`reconcile status` crashes with AttributeError at loop_commands.py:201",
-)
 def test_status_reports_manifest_problems_in_json_and_text(rig: LoopRig) -> None:
     path = rig.declare("a")
     rig.start()
