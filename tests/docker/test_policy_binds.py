@@ -43,6 +43,7 @@ def start(client: DockerClient, image: str, name: str, source: str) -> Container
         ["sleep", "300"],
         name=name,
         detach=True,
+        network_mode="none",  # no network needed; keeps the test off the default bridge
         mounts=[Mount("/conf", source, type="bind", read_only=True)],
     )
     made.reload()

@@ -39,7 +39,11 @@ def admitted_device(path: str, permissions: str, pol: Policy) -> tuple[str, list
 
 def run_probe(client: DockerClient, image: str, name: str, device: str, path: str) -> list[str]:
     out = client.containers.run(
-        image, ["sh", "-c", OPEN_SCRIPT, "sh", path], name=name, devices=[device]
+        image,
+        ["sh", "-c", OPEN_SCRIPT, "sh", path],
+        name=name,
+        devices=[device],
+        network_mode="none",
     )
     assert isinstance(out, bytes)
     return out.decode().split()
@@ -57,7 +61,7 @@ def test_allowed_devices_reach_the_container_with_their_permissions(
     device, refused = admitted_device(path, permissions, pol)
     assert refused == []
     made = docker_client.containers.create(
-        test_image, ["true"], name=f"{unique_prefix}-dev", devices=[device]
+        test_image, ["true"], name=f"{unique_prefix}-dev", devices=[device], network_mode="none"
     )
     made.reload()
     assert made.attrs["HostConfig"]["Devices"] == [
