@@ -77,6 +77,7 @@ class Applier:
         report: Reporter = _ignore,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        post_create: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.runtime = runtime
         self.project = project
@@ -86,6 +87,7 @@ class Applier:
         self.report = report
         self.sleep = sleep
         self.clock = clock
+        self.post_create = post_create
         self._images: dict[str, ImageInfo] = {}
         self._image_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -172,6 +174,7 @@ class Applier:
         self._wait_for_dependencies(want)
         if step.action is Action.CREATE:
             self.runtime.create_container(want.name, want.config, self._labels(want))
+            self._verify(want.name)
         elif step.action is Action.RECREATE:
             self._recreate(want)
         elif step.action is Action.UPDATE:
@@ -192,8 +195,19 @@ class Applier:
         labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
         self.runtime.remove_container(temp)
         self.runtime.create_container(temp, want.config, labels)
+        self._verify(temp)
         self._stop_and_remove(want.name)
         self.runtime.rename_container(temp, want.name)
+
+    def _verify(self, name: str) -> None:
+        """Judge a created (not yet started) container again; remove it if it is refused:
+        a bind source may have been swapped for a symlink since admission."""
+        if self.post_create is None:
+            return
+        refused = self.post_create(name)
+        if refused:
+            self.runtime.remove_container(name)
+            raise StepFailed("; ".join(refused) + f" (container {name} removed)")
 
     def _update(self, want: DesiredContainer, step: Step) -> None:
         live = self.runtime.observe(

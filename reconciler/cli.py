@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
 from reconciler import __version__
-from reconciler.cli_support import EXIT_FAILURE, reports_errors
+from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
 from reconciler.commands import apply, delete, diff, get
 from reconciler.history_commands import history, rollback
 from reconciler.loop_commands import events, run, status
@@ -45,11 +46,17 @@ def cli() -> None:
     show_default=True,
     help="text: problems on stderr as file:line:col; json: one report on stdout.",
 )
+@policy_option
 @reports_errors
 def validate(
-    paths: tuple[str, ...], filenames: tuple[str, ...], recursive: bool, output: str
+    paths: tuple[str, ...],
+    filenames: tuple[str, ...],
+    recursive: bool,
+    output: str,
+    policy: Path | None,
 ) -> None:
-    """Check manifests without touching the Engine: syntax, fields, references, cycles.
+    """Check manifests without touching the Engine: syntax, fields, references, cycles, and
+    the host-access policy (each refusal explained).
 
     Exits 0 when everything is valid, 1 when anything is wrong (every problem is listed).
     """
@@ -58,6 +65,8 @@ def validate(
 
     from reconciler.errors import Location, ManifestError, Problem
     from reconciler.loading import load
+    from reconciler.policy import check_manifest_dir, explain, load_policy
+    from reconciler.reconciling import admit_set
 
     sources = [*filenames, *paths]
     if not sources:
@@ -67,6 +76,15 @@ def validate(
         raise ManifestError(
             [Problem(Location(", ".join(sources)), "", "no manifest files (*.yaml, *.yml) found")]
         )
+    rules = load_policy(policy)
+    violations = []
+    if result.ok:
+        result, admission = admit_set(result, rules)
+        violations = list(admission.violations)
+    violations += [
+        v for s in sources if Path(s).is_dir() for v in check_manifest_dir(Path(s), rules)
+    ]
+    refused = [v for v in violations if v.mode == "enforce"]
     kinds = Counter(m.kind for m in result.manifests)
     if output == "json":
         click.echo(
@@ -85,13 +103,31 @@ def validate(
                         }
                         for p in result.problems
                     ],
+                    "policy": {
+                        "source": rules.source,
+                        "profile": rules.profile,
+                        "violations": [
+                            {
+                                "rule": v.rule_id,
+                                "mode": v.mode,
+                                "resource": v.resource,
+                                "message": v.message,
+                                "file": v.location.file,
+                                "line": v.location.line,
+                                "column": v.location.column,
+                            }
+                            for v in violations
+                        ],
+                    },
                 },
                 indent=2,
             )
         )
-        if not result.ok:
+        if not result.ok or refused:
             sys.exit(EXIT_FAILURE)
         return
+    for violation in violations:
+        click.echo(explain(violation) + "\n", err=True)
     if result.problems:
         for problem in result.problems:
             click.echo(str(problem), err=True)
@@ -102,6 +138,9 @@ def validate(
             f"file{'s' if len(result.files) != 1 else ''}",
             err=True,
         )
+        sys.exit(EXIT_FAILURE)
+    if refused:
+        click.echo(f"{len(refused)} refused by the policy ({rules.source})", err=True)
         sys.exit(EXIT_FAILURE)
     summary = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
     files = len(result.files)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -34,3 +35,12 @@ def reports_errors(func: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+policy_option = click.option(
+    "--policy",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Host-access policy file (default: $RECONCILE_POLICY, else /etc/reconcile/policy.yaml "
+    "if it exists, else the built-in baseline profile).",
+)

@@ -18,14 +18,17 @@ import click
 from reconciler.cli_support import (
     EXIT_CHANGES_PENDING,
     EXIT_FAILURE,
+    policy_option,
     reports_errors,
 )
+from reconciler.errors import PolicyRefusal
 
 if TYPE_CHECKING:
     from reconciler.applying import Progress
     from reconciler.desired import DesiredState
     from reconciler.loading import LoadResult
     from reconciler.plans import Plan
+    from reconciler.policy import Policy
     from reconciler.reconciling import PassResult
     from reconciler.runtime.base import Runtime
     from reconciler.state import State
@@ -39,6 +42,7 @@ class Source:
     recursive: bool = False
     project: str | None = None
     state_dir: Path | None = None
+    policy: Path | None = None
 
 
 def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -52,11 +56,14 @@ def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Ca
             recursive: bool,
             project: str | None,
             state_dir: Path | None,
+            policy: Path | None,
             **kwargs: Any,
         ) -> Any:
-            return func(source=Source(filenames, recursive, project, state_dir), **kwargs)
+            source = Source(filenames, recursive, project, state_dir, policy)
+            return func(source=source, **kwargs)
 
         for option in (
+            policy_option,
             click.option(
                 "--state-dir",
                 type=click.Path(path_type=Path),
@@ -87,9 +94,12 @@ def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Ca
     return decorate
 
 
-def _load(source: Source) -> LoadResult:
+def _load(source: Source) -> tuple[LoadResult, Policy]:
+    """Load, validate and admit the manifests; raise on any problem (nothing is changed)."""
     from reconciler.errors import Location, ManifestError, Problem
     from reconciler.loading import load
+    from reconciler.policy import check_manifest_dir, load_policy
+    from reconciler.reconciling import admit_set
 
     result = load(list(source.filenames), recursive=source.recursive)
     if not result.files:
@@ -98,14 +108,23 @@ def _load(source: Source) -> LoadResult:
             [Problem(Location(where), "", "no manifest files (*.yaml, *.yml) found")]
         )
     result.raise_for_problems()
-    return result
+    policy = load_policy(source.policy)
+    result, admission = admit_set(result, policy)
+    notes = [v for f in source.filenames if f.is_dir() for v in check_manifest_dir(f, policy)]
+    notes += [*admission.warned, *admission.audited]
+    warn([f"policy ({v.mode}): {v}" for v in notes if v.mode != "enforce"])
+    refused = [str(v) for v in notes if v.mode == "enforce"]
+    if refused:
+        raise PolicyRefusal("\n".join(refused))
+    result.raise_for_problems()
+    return result, policy
 
 
 def _desired(source: Source) -> DesiredState:
     from reconciler.reconciling import desired_state, project_name
 
     project = source.project or project_name(list(source.filenames))
-    return desired_state(project, _load(source))
+    return desired_state(project, _load(source)[0])
 
 
 def engine_runtime() -> Runtime:
@@ -196,7 +215,7 @@ def _run_pass(
     from reconciler.locking import project_lock
     from reconciler.reconciling import converge, desired_state, project_name
 
-    loaded = _load(source)
+    loaded, policy = _load(source)
     project = source.project or project_name(list(source.filenames))
     desired = desired_state(project, loaded)
     runtime = engine_runtime()
@@ -213,6 +232,7 @@ def _run_pass(
                 delete=delete,
                 report=print_progress if report else None,
                 on_plan=show_plan if report else None,
+                policy=policy,
             )
             if result.outcome is not None and not delete:
                 if state.clear_pin(project):

@@ -94,3 +94,7 @@ class LockHeld(ReconcileError):
 
 class SourceUnavailable(ReconcileError):
     """A manifest source cannot be read (missing directory, failed fetch): never read as empty."""
+
+
+class PolicyRefusal(ReconcileError):
+    """The host-access policy refuses something outside the manifests (their directory)."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import Location, Problem, SourceUnavailable
+from reconciler.policy import Policy
 from reconciler.sources import DirectorySource, Snapshot
 
 TREES_KEPT = 3
@@ -58,6 +59,7 @@ class GitSource:
         recursive: bool = False,
         allow_empty: bool = False,
         allow_force_push: bool = False,
+        policy: Policy | None = None,
         run: Runner = subprocess.run,
     ) -> None:
         self.url = url
@@ -68,6 +70,7 @@ class GitSource:
         self.allow_empty = allow_empty
         self.allow_force_push = allow_force_push
         self._run = run
+        self.policy = policy
         self._repo = work_dir / "repo.git"
         self._applied_file = work_dir / "applied-commit"
         self._current: Commit | None = None
@@ -153,7 +156,7 @@ class GitSource:
             self._fail(sha, str(exc))
             return
         try:
-            snapshot = DirectorySource(tree, recursive=self.recursive).read()
+            snapshot = DirectorySource(tree, recursive=self.recursive, policy=self.policy).read()
         except SourceUnavailable as exc:
             self._fail(sha, str(exc))
             return

@@ -10,6 +10,7 @@ from reconciler.backoff import CrashLoop
 from reconciler.desired import DesiredState
 from reconciler.observed import ObservedState
 from reconciler.plans import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.policy import Policy, check_created
 
 
 @dataclass
@@ -70,3 +71,23 @@ class Healer:
     def started(self, name: str, now: float) -> None:
         """Record that the loop (re)started or created ``name``."""
         self.crash.restarted(name, now)
+
+
+def policy_removals(
+    desired: DesiredState, observed: ObservedState, policy: Policy
+) -> list[tuple[Step, str]]:
+    """Remove steps for running containers whose bind mounts the policy now refuses: a path
+    component swapped for a symlink after admission takes effect at the next (re)start, so
+    the loop judges the live mounts on every pass. Each step comes with the reason."""
+    removals = []
+    for name, have in sorted(observed.containers.items()):
+        if name not in desired.containers or have.config is None:
+            continue
+        pairs = [(m.source, m.target) for m in have.config.mounts if m.type == "bind"]
+        if not pairs:
+            continue
+        refused = [str(v) for v in check_created(name, pairs, policy) if v.mode == "enforce"]
+        if refused:
+            step = Step(Kind.CONTAINER, name, Action.REMOVE, Reason.POLICY_VIOLATION)
+            removals.append((step, "; ".join(refused)))
+    return removals

@@ -9,6 +9,7 @@ retried with a capped backoff and never reads as "nothing is declared".
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -24,7 +25,7 @@ from reconciler.applying import Applier, ApplyOutcome
 from reconciler.backoff import Retry
 from reconciler.engine_events import meaning
 from reconciler.errors import BackendError, EngineUnavailable, SourceUnavailable
-from reconciler.healing import Healer
+from reconciler.healing import Healer, policy_removals
 from reconciler.logs import LOGGER_NAME, log_progress
 from reconciler.loopstatus import (
     PassReport,
@@ -34,6 +35,7 @@ from reconciler.loopstatus import (
 )
 from reconciler.metrics import Metrics
 from reconciler.plans import Action, Kind, Plan
+from reconciler.policy import Policy
 from reconciler.revisioning import RevisionKeeper
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
 from reconciler.sources import DirectorySource, ManifestSource, Snapshot
@@ -67,6 +69,7 @@ class LoopSettings:
     health_timeout: float = 120.0
     rollback_on_failure: bool = False
     rollback_window: float = 120.0
+    policy: Policy | None = None
 
 
 class Loop:
@@ -93,7 +96,7 @@ class Loop:
         self.healer = healer or Healer()
         self.cache = InspectCache()
         self.source: ManifestSource = source or DirectorySource(
-            settings.directory, recursive=settings.recursive
+            settings.directory, recursive=settings.recursive, policy=settings.policy
         )
         # Only a local directory is watched; a git source is refreshed on resync and webhooks.
         self.watcher = (
@@ -277,6 +280,14 @@ class Loop:
             plan = planning.plan(desired, observed, prune=prune, inventory=inventory)
             now = self.clock()
             plan, waiting = self.healer.guard(plan, desired, observed, now)
+            if self.settings.policy is not None:
+                refused = policy_removals(desired, observed, self.settings.policy)
+                for step, why in refused:
+                    self.log.error(f"removing {step.key}: {why}")
+                    # Re-read and re-admit next pass, so the refused manifest is not recreated.
+                    self._refresh_wanted = True
+                steps = [s for s in plan.steps if s.name not in {r.name for r, _ in refused}]
+                plan = dataclasses.replace(plan, steps=(*(r for r, _ in refused), *steps))
             if waiting:
                 wake = now + min(waiting.values())
                 with self._cond:
@@ -290,6 +301,13 @@ class Loop:
                     parallelism=self.settings.parallelism,
                     health_timeout=self.settings.health_timeout,
                     report=partial(log_progress, self.log),
+                    post_create=(
+                        reconciling.post_create_check(
+                            self.runtime, self.settings.project, self.settings.policy
+                        )
+                        if self.settings.policy is not None
+                        else None
+                    ),
                 )
                 outcome = reconciling.execute(
                     applier, self.state, plan, observed, inventory, self._stop
@@ -304,6 +322,8 @@ class Loop:
             self.cache.invalidate(step.engine_name)
             if step.kind is Kind.CONTAINER and step.action is not Action.REMOVE:
                 self.healer.started(step.name, finished)
+        if outcome.failed:
+            self._refresh_wanted = True  # re-read (and re-admit) everything next pass
         if outcome.done or outcome.failed:
             # What we just did shows up as Engine events too; a follow-up pass confirms it.
             self.trigger("after-apply")

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from reconciler.cli_support import EXIT_FAILURE, reports_errors
+from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
+from reconciler.errors import PolicyRefusal
 
 _DURATION = click.STRING
 
@@ -74,6 +75,7 @@ def _project_of(directory: Path | None, project: str | None) -> str:
     help="Serve Prometheus metrics on this address (e.g. 127.0.0.1:9400).",
 )
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@policy_option
 @reports_errors
 def run(
     directory: Path,
@@ -87,6 +89,7 @@ def run(
     verbose: bool,
     metrics_addr: str | None,
     state_dir: Path | None,
+    policy: Path | None,
 ) -> None:
     """Keep the host converged with a watched directory until SIGTERM or SIGINT."""
     import logging
@@ -95,10 +98,17 @@ def run(
     from reconciler.locking import project_lock
     from reconciler.loop import Loop, LoopSettings
     from reconciler.metrics import Metrics
+    from reconciler.policy import check_manifest_dir, load_policy
     from reconciler.runtime.docker import DockerRuntime
     from reconciler.state import State, default_state_dir
 
+    rules = load_policy(policy)
+    for violation in check_manifest_dir(directory, rules):
+        if violation.mode == "enforce":
+            raise PolicyRefusal(str(violation))
+        click.echo(f"warning: policy ({violation.mode}): {violation}", err=True)
     settings = LoopSettings(
+        policy=rules,
         directory=directory.absolute(),
         project=_project_of(directory, project),
         prune=prune,

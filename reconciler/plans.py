@@ -49,6 +49,7 @@ class Reason(StrEnum):
     DUPLICATE = "duplicate"
     NETWORK_REPLACED = "network-replaced"
     UNHEALTHY = "unhealthy"
+    POLICY_VIOLATION = "policy-violation"
 
 
 @dataclass(frozen=True)

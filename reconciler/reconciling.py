@@ -3,6 +3,7 @@ in, observed snapshot, plan, and (when asked) execution with the inventory kept 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from reconciler.desired import DesiredState
 from reconciler.loading import LoadResult
 from reconciler.observed import ObservedState
 from reconciler.plans import Action, Kind, Plan, Reason
+from reconciler.policy import Admission, Policy, admit, check_created
 from reconciler.runtime.base import InspectCache, ObserveRequest, Runtime
 from reconciler.state import Event, State
 
@@ -92,6 +94,7 @@ def converge(
     health_timeout: float = 120.0,
     report: Reporter | None = None,
     on_plan: Callable[[Plan, list[str]], None] | None = None,
+    policy: Policy | None = None,
 ) -> PassResult:
     """Observe, plan, and unless ``dry_run`` apply. The caller holds the project lock.
 
@@ -105,6 +108,7 @@ def converge(
         parallelism=parallelism,
         health_timeout=health_timeout,
         report=report or _quiet,
+        post_create=post_create_check(runtime, project, policy) if policy else None,
     )
     warnings: list[str] = list(state.warnings)
     if not dry_run:
@@ -130,6 +134,33 @@ def converge(
         return PassResult(plan, None, warnings, image_ids(observed))
     outcome = execute(applier, state, plan, observed, inventory)
     return PassResult(plan, outcome, warnings, image_ids(observed))
+
+
+def post_create_check(runtime: Runtime, project: str, policy: Policy) -> Callable[[str], list[str]]:
+    """A check of a created container's bind mounts as the Engine reports them (the policy's
+    second look, after admission): the enforce-mode violations, as sentences."""
+
+    def check(name: str) -> list[str]:
+        live = runtime.observe(
+            ObserveRequest(project, container_names=frozenset({name}))
+        ).containers.get(name)
+        if live is None or live.config is None:
+            return []
+        pairs = [(m.source, m.target) for m in live.config.mounts if m.type == "bind"]
+        return [str(v) for v in check_created(name, pairs, policy) if v.mode == "enforce"]
+
+    return check
+
+
+def admit_set(loaded: LoadResult, policy: Policy) -> tuple[LoadResult, Admission]:
+    """The loaded set after admission: bind sources resolved, refused manifests as problems."""
+    admission = admit(loaded.manifests, policy)
+    result = dataclasses.replace(
+        loaded,
+        manifests=admission.manifests,
+        problems=tuple(sorted({*loaded.problems, *admission.problems()})),
+    )
+    return result, admission
 
 
 def image_ids(observed: ObservedState) -> dict[str, str]:

@@ -8,6 +8,7 @@ so: the loop must not prune while such a file exists, since it may declare anyth
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from reconciler.errors import Problem, SourceUnavailable
 from reconciler.loading import FileLoad, LoadedManifest, LoadResult, combine, discover, load_file
+from reconciler.policy import Policy, admit
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Snapshot:
     stale_files: tuple[str, ...] = ()
     unknown_files: tuple[str, ...] = ()
     digest: str = ""
+    notes: tuple[str, ...] = ()  # policy warnings and audit records
 
     @property
     def prune_safe(self) -> bool:
@@ -53,9 +56,12 @@ class ManifestSource(Protocol):
 class DirectorySource:
     """A watched directory of manifests (top level only unless ``recursive``)."""
 
-    def __init__(self, directory: Path, *, recursive: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, recursive: bool = False, policy: Policy | None = None
+    ) -> None:
         self.directory = directory
         self.recursive = recursive
+        self.policy = policy
         self._last_good: dict[Path, FileLoad] = {}
         self._cache: dict[Path, tuple[tuple[int, int, int], FileLoad]] = {}
         self._previous: tuple[tuple[str, ...], Snapshot] | None = None
@@ -86,7 +92,7 @@ class DirectorySource:
             raise SourceUnavailable(f"cannot read {self.directory}: {exc}") from exc
         current = {p: self._load(p, force) for p in paths}
         key = tuple(f.digest + str(f.path) for f in current.values())
-        if self._previous is not None and self._previous[0] == key:
+        if not force and self._previous is not None and self._previous[0] == key:
             return self._previous[1]
         effective: dict[Path, FileLoad] = {}
         stale: set[Path] = set()
@@ -96,7 +102,7 @@ class DirectorySource:
                 self._fall_back(path, effective, stale, unknown)
             else:
                 effective[path] = loaded
-        result = combine(list(effective.values()))
+        result, notes = self._judge(list(effective.values()))
         # Cross-file problems (a dangling reference, a name declared twice) make the files they
         # point at fall back too; twice is enough, as a fallback only removes references.
         for _ in range(2):
@@ -111,7 +117,7 @@ class DirectorySource:
                     del effective[path]
                     stale.discard(path)
                     unknown.add(path)
-            result = combine(list(effective.values()))
+            result, notes = self._judge(list(effective.values()))
         for path, loaded in effective.items():
             if loaded is current.get(path):
                 self._last_good[path] = loaded
@@ -120,13 +126,14 @@ class DirectorySource:
         for gone in set(self._cache) - set(current):
             del self._cache[gone]
         problems = {p for f in current.values() for p in f.problems}
-        problems |= set(combine(list(current.values())).problems)
+        problems |= set(self._judge(list(current.values()))[0].problems)
         snapshot = Snapshot(
             manifests=_valid(result),
             problems=tuple(sorted(problems)),
             stale_files=tuple(sorted(str(p) for p in stale)),
             unknown_files=tuple(sorted(str(p) for p in unknown)),
             digest=_digest(effective),
+            notes=notes,
         )
         self._previous = (key, snapshot)
         return snapshot
@@ -143,6 +150,21 @@ class DirectorySource:
         loaded = load_file(path)
         self._cache[path] = (stamp, loaded)
         return loaded
+
+    def _judge(self, files: list[FileLoad]) -> tuple[LoadResult, tuple[str, ...]]:
+        """The files as one set, admitted by the policy: refused manifests become problems of
+        their files (which then keep their last good version), bind sources are resolved."""
+        result = combine(files)
+        if self.policy is None:
+            return result, ()
+        admission = admit(result.manifests, self.policy)
+        notes = tuple(f"policy ({v.mode}): {v}" for v in (*admission.warned, *admission.audited))
+        judged = dataclasses.replace(
+            result,
+            manifests=admission.manifests,
+            problems=tuple(sorted({*result.problems, *admission.problems()})),
+        )
+        return judged, notes
 
     def _fall_back(
         self, path: Path, effective: dict[Path, FileLoad], stale: set[Path], unknown: set[Path]

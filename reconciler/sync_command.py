@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from reconciler.cli_support import EXIT_FAILURE, reports_errors
+from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
 from reconciler.loop_commands import seconds
 
 
@@ -83,6 +83,7 @@ def _default_project(url: str) -> str:
 @click.option("--verbose", "-v", is_flag=True)
 @click.option("--metrics-addr", default=None, metavar="HOST:PORT")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@policy_option
 @reports_errors
 def sync(
     url: str,
@@ -104,6 +105,7 @@ def sync(
     verbose: bool,
     metrics_addr: str | None,
     state_dir: Path | None,
+    policy: Path | None,
 ) -> None:
     """Follow a git branch: fetch on an interval, apply each new commit's manifests.
 
@@ -115,6 +117,7 @@ def sync(
     from reconciler.locking import project_lock
     from reconciler.loop import Loop, LoopSettings
     from reconciler.metrics import Metrics
+    from reconciler.policy import load_policy
     from reconciler.runtime.docker import DockerRuntime
     from reconciler.state import State, default_state_dir
 
@@ -126,6 +129,7 @@ def sync(
     name = project or _default_project(url)
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     state = State.open(state_dir or default_state_dir())
+    rules = load_policy(policy)
     source = GitSource(
         url,
         branch,
@@ -134,6 +138,7 @@ def sync(
         recursive=recursive,
         allow_empty=allow_empty,
         allow_force_push=allow_force_push,
+        policy=rules,
     )
     settings = LoopSettings(
         directory=Path(subpath),
@@ -144,6 +149,7 @@ def sync(
         health_timeout=seconds(health_timeout, "--health-timeout"),
         rollback_on_failure=rollback_on_failure,
         rollback_window=seconds(rollback_window, "--rollback-window"),
+        policy=rules,
     )
     metrics = Metrics(name) if metrics_addr else None
     try:
