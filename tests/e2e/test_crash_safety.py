@@ -75,7 +75,9 @@ def _ok(result: subprocess.CompletedProcess[str]) -> None:
 
 
 def _exists(sc: Scenario, name: str) -> bool:
-    return any(c.name == name for c in sc.client.containers.list(all=True, filters={"name": name}))
+    # One list call (the high-level list inspects every match): cheap enough to poll.
+    listed = sc.client.api.containers(all=True, filters={"name": name})
+    return any(f"/{name}" in c.get("Names", ()) for c in listed)
 
 
 def _stop_signalled(sc: Scenario, since: int, names: set[str]) -> bool:
