@@ -324,19 +324,24 @@ def built_images(docker_client: DockerClient, unique_prefix: str) -> Iterator[li
     remove_images(docker_client, ids)
 
 
+_IMAGE_DEFAULTS_BUG = (
+    "a new image whose defaults differ (LABEL, ENV) plans config-changed, not image-changed: "
+    "container_fields.effective() merges the NEW image's labels/env into the desired config and "
+    "compares them with the live values inherited from the OLD image (containers.py only_image)"
+)
+_DOCKERFILE_LINE = {
+    "content": "RUN echo {marker} > /marker",
+    "label": "LABEL io.test.marker={marker}",
+    "env": "ENV TEST_MARKER={marker}",
+}
+
+
 @pytest.mark.parametrize(
     "change",
     [
         "content",
-        pytest.param(
-            "label",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="a new image whose LABELs differ plans config-changed, not image-changed: "
-                "container_fields.effective() merges the NEW image's labels into the desired "
-                "config and compares them with the live labels inherited from the OLD image",
-            ),
-        ),
+        pytest.param("label", marks=pytest.mark.xfail(strict=True, reason=_IMAGE_DEFAULTS_BUG)),
+        pytest.param("env", marks=pytest.mark.xfail(strict=True, reason=_IMAGE_DEFAULTS_BUG)),
     ],
 )
 def test_tag_repointed_to_a_new_image_recreates_with_reason_image_changed(
@@ -345,9 +350,8 @@ def test_tag_repointed_to_a_new_image_recreates_with_reason_image_changed(
     tag = f"{sc.project}-img:1"
 
     def build(marker: str) -> str:
-        if change == "label":
-            return build_image(sc.client, sc.image, tag, f"LABEL io.test.marker={marker}")
-        return build_image(sc.client, sc.image, tag, f"RUN echo {marker} > /marker")
+        line = _DOCKERFILE_LINE[change].format(marker=marker)
+        return build_image(sc.client, sc.image, tag, line)
 
     built_images.append(build("one"))
     sc.write(
