@@ -39,9 +39,18 @@ class Running:
     state: State
 
     def reasons(self) -> list[str]:
+        """The triggers of the last pass that has finished ([] before the first)."""
         found = self.state.load_status(self.loop.settings.project)
-        assert found is not None
-        return list(found[1]["lastPass"]["reasons"])
+        return [] if found is None else list(found[1]["lastPass"]["reasons"])
+
+    def finished(self, passes: int, reasons: list[str]) -> None:
+        """Wait until pass number ``passes`` has run and saved its status with ``reasons``
+        (``passes`` counts from the start of a pass; the status is saved at its end)."""
+        _wait(
+            lambda: self.loop.passes == passes and self.reasons() == reasons,
+            f"pass {passes} ran for {reasons} (passes: {self.loop.passes}, "
+            f"last reasons: {self.reasons()})",
+        )
 
 
 def _wait(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
@@ -63,8 +72,9 @@ def running(tmp_path: Path) -> Iterator[Running]:
     thread = threading.Thread(target=loop.run, daemon=True)
     thread.start()
     try:
-        _wait(lambda: loop.passes == 1, "the start pass ran")
-        yield Running(loop, clock, state)
+        result = Running(loop, clock, state)
+        result.finished(1, ["start"])
+        yield result
     finally:
         loop.stop()
         thread.join(timeout=10)
@@ -74,7 +84,6 @@ def running(tmp_path: Path) -> Iterator[Running]:
 
 def test_a_burst_of_file_events_is_one_pass_after_the_quiet_period(running: Running) -> None:
     loop, clock = running.loop, running.clock
-    assert running.reasons() == ["start"]
     for kind, at in (("created", 110.0), ("modified", 110.2), ("moved", 110.4)):
         clock.now = at
         loop._on_file_event(kind)
@@ -83,8 +92,7 @@ def test_a_burst_of_file_events_is_one_pass_after_the_quiet_period(running: Runn
     assert loop.passes == 1
 
     clock.now = 110.9  # quiet for the whole debounce
-    _wait(lambda: loop.passes == 2, "the debounced pass ran")
-    assert running.reasons() == ["files"]
+    running.finished(2, ["files"])
     time.sleep(GRACE)
     assert loop.passes == 2, "the burst was one pass"
 
@@ -97,8 +105,7 @@ def test_engine_events_settle_briefly_and_collapse(running: Running) -> None:
     time.sleep(GRACE)
     assert loop.passes == 1, "not before the events settle"
     clock.now = 200.0 + ENGINE_SETTLE
-    _wait(lambda: loop.passes == 2, "the settled pass ran")
-    assert running.reasons() == ["container die", "container kill", "container stop"]
+    running.finished(2, ["container die", "container kill", "container stop"])
 
 
 def test_events_of_other_projects_and_quiet_actions_trigger_nothing(running: Running) -> None:
@@ -117,8 +124,6 @@ def test_a_trigger_during_the_debounce_does_not_wait_for_it(running: Running) ->
     clock.now = 500.0
     loop._on_file_event("modified")
     loop.trigger("manual")  # level-triggered: a pass now, which reads the files too
-    _wait(lambda: loop.passes == 2, "the triggered pass ran")
-    assert running.reasons() == ["manual"]
+    running.finished(2, ["manual"])
     clock.now = 500.5
-    _wait(lambda: loop.passes == 3, "the debounced files pass still runs")
-    assert running.reasons() == ["files"]
+    running.finished(3, ["files"])
