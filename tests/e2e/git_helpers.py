@@ -109,6 +109,9 @@ class SyncRig:
     rig: LoopRig
     remote: Remote
     env: dict[str, str] = field(default_factory=dict)
+    # What ``--repo`` says, when not the remote's own URL (an https URL that the git config
+    # rewrites to the remote, say).
+    repo_url: str | None = None
 
     @property
     def project(self) -> str:
@@ -139,7 +142,7 @@ class SyncRig:
             str(self.rig.reconcile_bin),
             "sync",
             "--repo",
-            self.remote.url,
+            self.repo_url or self.remote.url,
             "--branch",
             BRANCH,
             "--path",
