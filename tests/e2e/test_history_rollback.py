@@ -226,3 +226,27 @@ def test_retention_keeps_the_newest_revisions(sync: SyncRig) -> None:
     assert generations(sync) == {"a": "2"}
     assert sync.history()[0]["number"] == DEFAULT_HISTORY_LIMIT + 2
     assert len(sync.history()) == DEFAULT_HISTORY_LIMIT
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a pass whose plan has conflicts is recorded as outcome 'ok': Loop.run_pass passes "
+    "'ok' if outcome.ok (reconciler/loop.py, keeper.applied call) and _run_pass does the same "
+    "(reconciler/commands.py, history.record call), ignoring plan.conflicts; a revision that "
+    "never ran (missing image with pullPolicy Never) then counts as the last good one",
+)
+def test_a_revision_refused_by_a_conflict_is_not_recorded_as_good(sync: SyncRig) -> None:
+    sync.push("generation 1", a=1)
+    assert sync.once().returncode == 0
+    never = (
+        sync.container_yaml("a", 2)
+        .replace(sync.rig.image, BAD_IMAGE)
+        .replace("restartPolicy:", "pullPolicy: Never\n  restartPolicy:")
+    )
+    sync.remote.commit({"deploy/a.yaml": never}, "an image that is not here, never pulled")
+    done = sync.once()
+    assert done.returncode == 1, done.stderr
+    assert generations(sync) == {"a": "1"}
+    newest = sync.history()[0]
+    assert newest["number"] == 2
+    assert newest["outcome"] == "failed", newest
