@@ -35,6 +35,7 @@ import docker
 import docker.errors
 import pytest
 from docker import DockerClient
+from docker.models.containers import Container
 
 from reconciler.constants import LABEL_PROJECT
 
@@ -164,12 +165,20 @@ def remove_prefixed_resources(client: DockerClient, prefix: str) -> list[str]:
             problems.append(f"{kind} {name}: {exc}")
 
     # The Engine's name filter matches substrings, so filter by prefix here; the label filter
-    # narrows to resources carrying the project label at all.
-    containers = {
-        c.id: c
-        for filters in (by_name, by_label)
-        for c in client.containers.list(all=True, filters=filters)
-    }
+    # narrows to resources carrying the project label at all. The SDK inspects each listed
+    # container, which fails when one vanishes in between (a parallel test): list again.
+    containers: dict[str | None, Container] = {}
+    for attempt_no in range(5):
+        try:
+            containers = {
+                c.id: c
+                for filters in (by_name, by_label)
+                for c in client.containers.list(all=True, filters=filters)
+            }
+            break
+        except docker.errors.NotFound:
+            if attempt_no == 4:
+                raise
     for c in containers.values():
         if _owned_by(c.name or "", c.labels, prefix):
             remove = functools.partial(c.remove, force=True, v=True)

@@ -87,7 +87,12 @@ CLI_CREATED: dict[str, Any] = {
         "Cmd": ["sleep", "100"],
         "Entrypoint": None,
         "Image": "reconcile.local/busybox:latest",
-        "Labels": {"io.reconcile.project": "shop", "io.reconcile.name": "web", "app": "x"},
+        "Labels": {
+            "io.reconcile.managed-by": "reconcile",
+            "io.reconcile.project": "shop",
+            "io.reconcile.name": "web",
+            "app": "x",
+        },
     },
     "NetworkSettings": {"Networks": {"bridge": {"Aliases": None, "IPAMConfig": None}}},
 }

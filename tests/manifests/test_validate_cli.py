@@ -12,6 +12,9 @@ from reconciler.cli import cli
 
 HERE = Path(__file__).parent
 VALID, INVALID = HERE / "valid", HERE / "invalid"
+# These tests are about loading; the valid fixtures use devices and capabilities that the
+# default (baseline) host-access policy refuses, which tests/policy covers.
+NO_POLICY = str(HERE.parent / "fixtures" / "privileged-policy.yaml")
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -20,14 +23,14 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_valid_set_prints_counts_by_kind() -> None:
-    code, out, err = run("validate", "-R", "-f", str(VALID))
+    code, out, err = run("validate", "--policy", NO_POLICY, "-R", "-f", str(VALID))
     assert (code, err) == (0, "")
     assert out == "OK: 4 files, 3 Containers, 1 Network, 2 Volumes\n"
 
 
 def test_problems_go_to_stderr_with_a_summary_and_exit_1() -> None:
     bad = INVALID / "image-float.yaml"
-    code, out, err = run("validate", "-R", "-f", str(VALID), "-f", str(bad))
+    code, out, err = run("validate", "--policy", NO_POLICY, "-R", "-f", str(VALID), "-f", str(bad))
     assert (code, out) == (1, "")
     assert err.splitlines() == [
         f'{bad}:5:10: spec.image: must be a string; YAML read 3.10 as a number, quote it: "3.10"',
@@ -46,10 +49,15 @@ def test_json_output_for_ci() -> None:
     assert code == 1
     report = json.loads(out)
     assert report["ok"] is False
-    assert report["problems"] == [{
-        "file": str(bad), "line": 2, "column": 7, "field": "kind",
-        "message": "'Contaner' is not a known kind; did you mean Container?",
-    }]
+    assert report["problems"] == [
+        {
+            "file": str(bad),
+            "line": 2,
+            "column": 7,
+            "field": "kind",
+            "message": "'Contaner' is not a known kind; did you mean Container?",
+        }
+    ]
 
 
 def test_a_missing_path_is_an_error_without_traceback(tmp_path: Path) -> None:
