@@ -95,7 +95,7 @@ class GitSource:
         if self._current is None:
             self.refresh()
         if self._current is None:
-            message = self._error.message if self._error else "nothing fetched yet"
+            message = str(self._error) if self._error else "nothing fetched yet"
             raise SourceUnavailable(f"git source {redact(self.url)}: {message}")
         snapshot = self._current.snapshot
         if self._error is None:
@@ -252,7 +252,9 @@ class GitSource:
             raise GitError(redact(f"git {args[0]}: {exc}")) from None
         if done.returncode != 0:
             stderr = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            detail = stderr[-1] if stderr else f"exit {done.returncode}"
+            # The cause is on git's "fatal:"/"error:" line; advice lines follow it.
+            causes = [line for line in stderr if line.startswith(("fatal:", "error:"))]
+            detail = (causes or stderr or [f"exit {done.returncode}"])[0]
             if missing and ("did not match" in detail or "not a valid" in detail):
                 raise GitError(missing)
             raise GitError(redact(f"git {args[0]}: {detail}"))

@@ -70,6 +70,7 @@ class LoopSettings:
     rollback_on_failure: bool = False
     rollback_window: float = 120.0
     policy: Policy | None = None
+    force_prune: bool = False
 
 
 class Loop:
@@ -277,7 +278,13 @@ class Loop:
             observed = reconciling.observe(self.runtime, desired, self.cache)
             inventory = self.state.inventory(self.settings.project)
             prune = self.settings.prune and snapshot.prune_safe and inventory is not None
-            plan = planning.plan(desired, observed, prune=prune, inventory=inventory)
+            plan = planning.plan(
+                desired,
+                observed,
+                prune=prune,
+                force_prune=self.settings.force_prune,
+                inventory=inventory,
+            )
             now = self.clock()
             plan, waiting = self.healer.guard(plan, desired, observed, now)
             if self.settings.policy is not None:
@@ -337,8 +344,10 @@ class Loop:
             desired, observed, snapshot, plan, outcome, waiting, self.healer.crash
         )
         failures = "; ".join(f"{s.key}: {m}" for s, m in outcome.failed)[:2000]
+        clean = outcome.ok and not plan.conflicts
+        failures = failures or "; ".join(f"{c.kind}/{c.name}: {c.message}" for c in plan.conflicts)
         revision = self.keeper.applied(
-            effective, reconciling.image_ids(observed), "ok" if outcome.ok else "failed", failures
+            effective, reconciling.image_ids(observed), "ok" if clean else "failed", failures
         )
         rolled_back = self.keeper.judge(statuses, effective.digest)
         if rolled_back:

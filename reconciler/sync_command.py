@@ -150,6 +150,8 @@ def sync(
         rollback_on_failure=rollback_on_failure,
         rollback_window=seconds(rollback_window, "--rollback-window"),
         policy=rules,
+        # --allow-empty means "a commit may remove everything": the prune guard must not refuse.
+        force_prune=allow_empty,
     )
     metrics = Metrics(name) if metrics_addr else None
     try:

@@ -33,12 +33,35 @@ def _without_anonymous_volumes(
     return dataclasses.replace(have, mounts=tuple(m for m in have.mounts if keep(m)))
 
 
+def _as_image(live: ContainerConfig, image: ImageInfo) -> ImageInfo:
+    """The defaults a live container carries, as if they were its image's."""
+    exposed = tuple(f"{p.container_port}/{p.protocol}" for p in live.ports if p.host_port is None)
+    return dataclasses.replace(
+        image,
+        entrypoint=live.entrypoint,
+        cmd=live.cmd,
+        env=live.env,
+        user=live.user or "",
+        working_dir=live.working_dir or "",
+        healthcheck=live.healthcheck,
+        stop_signal=live.stop_signal,
+        labels=live.labels,
+        exposed_ports=exposed,
+    )
+
+
 def container_diffs(
     want: DesiredContainer, have: ObservedContainer, image: ImageInfo
 ) -> tuple[FieldDiff, ...]:
     """The field diffs between a desired container and a live one built from ``image``."""
     assert have.config is not None, "observe must inspect containers the project wants"
-    target = effective(want.config, image)
+    if have.image_id == image.id:
+        target = effective(want.config, image)
+    else:
+        # The image changed: what the manifest leaves to the image is judged against what the
+        # live container got from its old image, so only the manifest's own changes (and the
+        # image) show, and the reason stays image-changed. The recreate takes the new defaults.
+        target = effective(want.config, _as_image(have.config, image))
     live = _without_anonymous_volumes(have.config, target, image)
     diffs = list(compare(target, live, want.secret_env))
     if have.image_id != image.id:
@@ -145,7 +168,11 @@ def plan_containers(
             reason = Reason.INTERRUPTED_RECREATE
         elif declared_name in desired.containers:
             reason = Reason.DUPLICATE  # renamed out of band: a second copy of a wanted container
-        elif prune and prunable(KIND, declared_name, have.ownership, project, inventory):
+        elif (
+            prune
+            and engine_name == declared_name  # labels copied onto another container: not ours
+            and prunable(KIND, declared_name, have.ownership, project, inventory)
+        ):
             reason = Reason.NOT_DECLARED
         else:
             continue

@@ -129,7 +129,7 @@ class Runtime(Protocol):
         ...
 
     def start_container(self, name: str) -> None:
-        """Start a created or stopped container (a no-op when it runs)."""
+        """Start a created or stopped container (a no-op when it runs); unpause a paused one."""
         ...
 
     def stop_container(self, name: str, timeout: int | None = None) -> None:

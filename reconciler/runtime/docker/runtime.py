@@ -19,6 +19,7 @@ from reconciler.configs import (
     VolumeConfig,
 )
 from reconciler.errors import (
+    BackendError,
     EngineUnavailable,
     ImageNotFound,
     PermanentBackendError,
@@ -266,10 +267,17 @@ class DockerRuntime:
         return str(raw["Id"])
 
     def start_container(self, name: str) -> None:
-        """Start a created or stopped container (a no-op when it runs)."""
-        self._engine.call(
-            f"start container {name!r}", "container.start", lambda api: api.start(name)
-        )
+        """Start a created or stopped container (a no-op when it runs); unpause a paused one."""
+        try:
+            self._engine.call(
+                f"start container {name!r}", "container.start", lambda api: api.start(name)
+            )
+        except BackendError as exc:
+            if "paused" not in str(exc).lower():
+                raise
+            self._engine.call(
+                f"unpause container {name!r}", "container.unpause", lambda api: api.unpause(name)
+            )
 
     def stop_container(self, name: str, timeout: int | None = None) -> None:
         """Stop a container, waiting ``timeout`` seconds (its own setting when None)."""
