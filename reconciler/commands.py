@@ -244,8 +244,11 @@ def _run_pass(
                     f"files:{where}",
                     loaded.manifests,
                     result.images,
-                    "ok" if result.outcome.ok else "failed",
-                    "; ".join(f"{s.key}: {m}" for s, m in result.outcome.failed)[:2000],
+                    "ok" if result.outcome.ok and not result.plan.conflicts else "failed",
+                    "; ".join(
+                        [f"{s.key}: {m}" for s, m in result.outcome.failed]
+                        + [f"{c.kind}/{c.name}: {c.message}" for c in result.plan.conflicts]
+                    )[:2000],
                 )
             return result
     finally:

@@ -183,7 +183,10 @@ def rollback(
             recorded = hist.record(
                 state, project, f"rollback:#{target.number}", manifests, result.images, outcome
             )
-            state.set_pin(project, recorded, newest.digest)
+            # The pin holds while the source still declares what it declared before the first
+            # rollback: a rollback of a rollback keeps the original upstream.
+            previous = state.pin(project)
+            state.set_pin(project, recorded, previous.upstream if previous else newest.digest)
             click.echo(
                 f"Recorded as revision #{recorded}; pinned until the source changes "
                 "(lift with `reconcile rollback --unpin`)"

@@ -38,13 +38,15 @@ from reconciler.plans import Action, Kind, Plan
 from reconciler.policy import Policy
 from reconciler.revisioning import RevisionKeeper
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
+from reconciler.scheduling import Scheduler
 from reconciler.sources import DirectorySource, ManifestSource, Snapshot
 from reconciler.state import Event, State
 from reconciler.watching import DirectoryWatcher
 
-_IDLE_TICK = 1.0
 # Engine events come in bursts (kill, die, stop, destroy within milliseconds): settle briefly.
 ENGINE_SETTLE = 0.05
+# The least wait before retrying a step that failed (the crash-loop backoff may add more).
+FAILED_STEP_RETRY = 2.0
 
 
 def _identity(directory: Path) -> tuple[int, int] | None:
@@ -113,41 +115,30 @@ class Loop:
             clock=clock,
         )
         self._refresh_wanted = True
+        self._source_report: tuple[object, object] = ((), ())
         self.log = logging.getLogger(LOGGER_NAME)
         self.passes = 0
-        self._cond = threading.Condition()
-        self._dirty = True
-        self._reasons: set[str] = {"start"}
-        self._pending: dict[str, float] = {}
+        self.scheduler = Scheduler(clock)
+        self.scheduler.trigger("start")
+        self._names_lock = threading.Lock()
         self._directory_identity = _identity(settings.directory)
-        self._wake_at: float | None = None
         self._retry = Retry()
-        self._retry_at = 0.0
         self._unavailable: tuple[str, str] | None = None
         self._names: frozenset[str] = frozenset()
-        self._stop = threading.Event()
+        self._stop = self.scheduler.stopped
 
     # -- triggers (any thread) ------------------------------------------------------------
 
     def trigger(self, reason: str) -> None:
         """Mark the set dirty: a pass follows as soon as the current one (if any) ends."""
-        with self._cond:
-            self._dirty = True
-            self._reasons.add(reason)
-            self._cond.notify_all()
+        self.scheduler.trigger(reason)
 
     def _on_file_event(self, kind: str) -> None:
-        self._poke("files", self.settings.debounce)
-
-    def _poke(self, reason: str, quiet: float) -> None:
-        """Trigger a pass once ``reason`` has been quiet for ``quiet`` seconds (debounce)."""
-        with self._cond:
-            self._pending[reason] = self.clock() + quiet
-            self._cond.notify_all()
+        self.scheduler.poke("files", self.settings.debounce)
 
     def on_engine_event(self, event: EngineEvent) -> None:
         """Invalidate what an Engine event may have changed and trigger a pass if it is ours."""
-        with self._cond:
+        with self._names_lock:
             names = self._names
         found = meaning(event, self.settings.project, names)
         for stale in found.stale:
@@ -155,7 +146,7 @@ class Loop:
         if found.stale_images:
             self.cache.invalidate_images()
         if found.trigger is not None:
-            self._poke(found.trigger, ENGINE_SETTLE)
+            self.scheduler.poke(found.trigger, ENGINE_SETTLE)
 
     def request_refresh(self) -> None:
         """Ask for a fetch of the source before the next pass (a webhook), and that pass."""
@@ -164,9 +155,7 @@ class Loop:
 
     def stop(self) -> None:
         """Ask ``run`` to return after the current step (safe from a signal handler)."""
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self.scheduler.stop()
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -180,64 +169,31 @@ class Loop:
         events.start()
         next_resync = self.clock() + self.settings.resync
         try:
-            while not self._stop.is_set():
-                with self._cond:
-                    now = self.clock()
-                    if not self._due(now, next_resync):
-                        self._cond.wait(timeout=self._timeout(now, next_resync))
-                    now = self.clock()
-                    for reason, due in list(self._pending.items()):
-                        if now >= due:
-                            del self._pending[reason]
-                            self._dirty = True
-                            self._reasons.add(reason)
-                    identity = _identity(self.settings.directory) if self.watcher else None
-                    if self.watcher is not None and identity != self._directory_identity:
+            while (reasons := self.scheduler.next_pass(next_resync)) is not None:
+                now = self.clock()
+                if now >= next_resync:
+                    next_resync = now + self.settings.resync
+                    self.cache.clear()
+                    self._refresh_wanted = True
+                    self.scheduler.trigger("resync")
+                if self.watcher is not None:
+                    identity = _identity(self.settings.directory)
+                    if identity != self._directory_identity:
                         # The directory appeared, vanished or was replaced: watch it anew.
                         self._directory_identity = identity
                         self.watcher.stop()
-                        self._dirty = True
-                        self._reasons.add("directory")
-                    if now >= next_resync:
-                        next_resync = now + self.settings.resync
-                        self.cache.clear()
-                        self._refresh_wanted = True
-                        self._dirty = True
-                        self._reasons.add("resync")
-                    if self._wake_at is not None and now >= self._wake_at:
-                        self._wake_at = None
-                        self._dirty = True
-                        self._reasons.add("backoff")
-                    ready = self._dirty and now >= self._retry_at and not self._stop.is_set()
-                    reasons = sorted(self._reasons) if ready else []
-                    if ready:
-                        self._dirty = False
-                        self._reasons = set()
-                if ready:
+                        self.scheduler.trigger("directory")
+                if reasons:
                     self.run_pass(reasons)
         finally:
             if self.watcher is not None:
                 self.watcher.stop()
-            self._stop.set()
+            self.scheduler.stop()
             events.join(timeout=5)
 
     def _forward_stop(self, stop: threading.Event) -> None:
         stop.wait()
         self.stop()
-
-    def _due(self, now: float, next_resync: float) -> bool:
-        file_due = any(now >= due for due in self._pending.values())
-        wake_due = self._wake_at is not None and now >= self._wake_at
-        return (self._dirty and now >= self._retry_at) or file_due or wake_due or now >= next_resync
-
-    def _timeout(self, now: float, next_resync: float) -> float:
-        deadlines = [next_resync, now + _IDLE_TICK]
-        deadlines += self._pending.values()
-        if self._wake_at is not None:
-            deadlines.append(self._wake_at)
-        if self._dirty:
-            deadlines.append(self._retry_at)
-        return max(0.0, min(deadlines) - now)
 
     def _engine_events(self) -> None:
         retry = Retry(initial=0.5, cap=30.0)
@@ -265,6 +221,7 @@ class Loop:
             snapshot = self.source.read(force=refresh)
         except SourceUnavailable as exc:
             return self._give_up("source-unavailable", str(exc), started, wall_start, reasons)
+        self._report_source(snapshot)
         if self.watcher is not None and not self.watcher.watching:
             self.watcher.start()
             self.cache.clear()
@@ -272,7 +229,7 @@ class Loop:
         desired = desired_mod.build(
             self.settings.project, ((m.manifest, str(m.location)) for m in effective.manifests)
         )
-        with self._cond:
+        with self._names_lock:
             self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
         try:
             observed = reconciling.observe(self.runtime, desired, self.cache)
@@ -296,9 +253,7 @@ class Loop:
                 steps = [s for s in plan.steps if s.name not in {r.name for r, _ in refused}]
                 plan = dataclasses.replace(plan, steps=(*(r for r, _ in refused), *steps))
             if waiting:
-                wake = now + min(waiting.values())
-                with self._cond:
-                    self._wake_at = wake if self._wake_at is None else min(self._wake_at, wake)
+                self._wake(now + min(waiting.values()))
             outcome = ApplyOutcome()
             if plan.steps:
                 applier = Applier(
@@ -329,9 +284,13 @@ class Loop:
             self.cache.invalidate(step.engine_name)
             if step.kind is Kind.CONTAINER and step.action is not Action.REMOVE:
                 self.healer.started(step.name, finished)
-        if outcome.failed:
+        for step, _ in outcome.failed:
             self._refresh_wanted = True  # re-read (and re-admit) everything next pass
-        if outcome.done or outcome.failed:
+            if step.kind is Kind.CONTAINER:
+                # A failing step backs off like a crash loop instead of being retried at once.
+                wait = self.healer.crash.failed(step.name, finished) - finished
+                self._wake(finished + max(wait, FAILED_STEP_RETRY))
+        if outcome.done:
             # What we just did shows up as Engine events too; a follow-up pass confirms it.
             self.trigger("after-apply")
         report = PassReport(
@@ -381,14 +340,26 @@ class Loop:
         )
         return report
 
+    def _wake(self, at: float) -> None:
+        self.scheduler.wake(at)
+
+    def _report_source(self, snapshot: Snapshot) -> None:
+        """Log the source's problems and policy notes when they change (status has them too)."""
+        current = (snapshot.problems, snapshot.notes)
+        if current == self._source_report:
+            return
+        self._source_report = current
+        for problem in snapshot.problems:
+            self.log.error(f"manifest source: {problem}", extra={"kept": "last good"})
+        for note in snapshot.notes:
+            self.log.warning(note)
+
     def _give_up(
         self, what: str, error: str, started: float, wall_start: float, reasons: list[str] | None
     ) -> PassReport:
         delay = self._retry.next_delay()
-        with self._cond:
-            self._retry_at = self.clock() + delay
-            self._dirty = True
-            self._reasons.add("retry")
+        self.scheduler.defer(self.clock() + delay)
+        self.scheduler.trigger("retry")
         if self._unavailable != (what, error):
             self.log.warning(
                 f"{what}: {error}; nothing is changed or pruned; retrying",
@@ -434,8 +405,7 @@ class Loop:
             self.log.info(f"{self._unavailable[0]} resolved; converging")
             self._unavailable = None
         self._retry.reset()
-        with self._cond:
-            self._retry_at = 0.0
+        self.scheduler.clear_deferral()
 
     def _save(
         self,
