@@ -126,11 +126,6 @@ DRIFTS = {
     ),
 }
 
-_PAUSED_BUG = (
-    "a paused container plans start (state 'paused' is not running) but the Engine refuses to "
-    "start a paused container; applying.py _container() calls start_container and never unpauses"
-)
-
 
 @pytest.fixture
 def sc(
@@ -158,15 +153,7 @@ def _assert_base_state(sc: Scenario) -> None:
     assert "web-alias" in networks[f"{sc.project}-net"]["Aliases"]
 
 
-@pytest.mark.parametrize(
-    "drift",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_PAUSED_BUG))
-        if name == "paused"
-        else name
-        for name in DRIFTS
-    ],
-)
+@pytest.mark.parametrize("drift", list(DRIFTS))
 def test_drift_is_repaired_and_the_next_plan_is_empty(sc: Scenario, drift: str) -> None:
     case = DRIFTS[drift]
     before = sc.container("web").id

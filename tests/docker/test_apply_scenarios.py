@@ -324,11 +324,6 @@ def built_images(docker_client: DockerClient, unique_prefix: str) -> Iterator[li
     remove_images(docker_client, ids)
 
 
-_IMAGE_DEFAULTS_BUG = (
-    "a new image whose defaults differ (LABEL, ENV) plans config-changed, not image-changed: "
-    "container_fields.effective() merges the NEW image's labels/env into the desired config and "
-    "compares them with the live values inherited from the OLD image (containers.py only_image)"
-)
 _DOCKERFILE_LINE = {
     "content": "RUN echo {marker} > /marker",
     "label": "LABEL io.test.marker={marker}",
@@ -336,14 +331,7 @@ _DOCKERFILE_LINE = {
 }
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        "content",
-        pytest.param("label", marks=pytest.mark.xfail(strict=True, reason=_IMAGE_DEFAULTS_BUG)),
-        pytest.param("env", marks=pytest.mark.xfail(strict=True, reason=_IMAGE_DEFAULTS_BUG)),
-    ],
-)
+@pytest.mark.parametrize("change", sorted(_DOCKERFILE_LINE))
 def test_tag_repointed_to_a_new_image_recreates_with_reason_image_changed(
     sc: Scenario, built_images: list[str], change: str
 ) -> None:
@@ -508,12 +496,6 @@ def test_prune_removes_only_members_of_the_inventory(sc: Scenario) -> None:
     sc.assert_in_sync(prune=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prune checks the inventory by the io.reconcile.name LABEL, not the Engine name: a "
-    "container with labels copied from an inventory member (c) is pruned as if it were c "
-    "(controllers/containers.py plan_containers -> prunable(KIND, declared_name, ...))",
-)
 def test_prune_spares_a_container_with_labels_copied_from_a_pruned_member(sc: Scenario) -> None:
     _small_set(sc, "a", "b", "c", "d")
     sc.apply()
