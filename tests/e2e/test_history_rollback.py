@@ -169,13 +169,6 @@ def test_rollback_after_a_bad_image_pins_until_a_new_commit(sync: SyncRig) -> No
     assert (again.returncode, again.stdout.strip()) == (0, "no pin to lift")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rollback after a rollback pins with the wrong upstream: history_commands.rollback "
-    "sets the pin's upstream to hist.latest().digest, which after the first rollback is the "
-    "rolled-back-to set, not the source's; the next sync/run pass sees the source digest "
-    "differ, lifts the pin and re-applies the bad head",
-)
 def test_a_second_rollback_stays_pinned_too(sync: SyncRig) -> None:
     sync.push("generation 1", a=1)
     assert sync.once().returncode == 0
@@ -228,13 +221,6 @@ def test_retention_keeps_the_newest_revisions(sync: SyncRig) -> None:
     assert len(sync.history()) == DEFAULT_HISTORY_LIMIT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a pass whose plan has conflicts is recorded as outcome 'ok': Loop.run_pass passes "
-    "'ok' if outcome.ok (reconciler/loop.py, keeper.applied call) and _run_pass does the same "
-    "(reconciler/commands.py, history.record call), ignoring plan.conflicts; a revision that "
-    "never ran (missing image with pullPolicy Never) then counts as the last good one",
-)
 def test_a_revision_refused_by_a_conflict_is_not_recorded_as_good(sync: SyncRig) -> None:
     sync.push("generation 1", a=1)
     assert sync.once().returncode == 0
