@@ -155,7 +155,7 @@ def rollback(
             else hist.last_good(state, project)
         )
         if target is None or newest is None:
-            what = f"revision {number}" if number is not None else "an earlier good revision"
+            what = f"revision {number}" if number is not None else "earlier good revision"
             click.echo(f'error: project "{project}" has no {what} to roll back to', err=True)
             sys.exit(EXIT_FAILURE)
         runtime = engine_runtime()
@@ -164,9 +164,9 @@ def rollback(
         available = {i for i in target.images.values() if runtime.inspect_image(i) is not None}
         manifests = hist.pin_images(manifests, target.images, current, available)
         desired = build(project, ((m.manifest, str(m.location)) for m in manifests))
-        click.echo(f"Rolling back to revision #{target.number} ({target.source})")
         started = time.monotonic()
         with project_lock(state.path.parent, project, "rollback"):
+            click.echo(f"Rolling back to revision #{target.number} ({target.source})")
             result = converge(
                 runtime,
                 state,
