@@ -141,6 +141,20 @@ class Scenario:
         return code, out.decode(errors="replace")
 
 
+def read_volume_file(sc: Scenario, volume: str, path: str = "file") -> str:
+    """The content of ``path`` in a volume, read by a throwaway container (named with the
+    project, so cleanup finds it even if the run fails half-way)."""
+    out = sc.client.containers.run(
+        sc.image,
+        ["cat", f"/v/{path}"],
+        name=f"{sc.project}-reader",
+        volumes={volume: {"bind": "/v", "mode": "ro"}},
+        remove=True,
+    )
+    assert isinstance(out, bytes)
+    return out.decode()
+
+
 def project_containers(client: DockerClient, project: str) -> list[str]:
     """Sorted names of all containers labelled with ``project`` or named with it as prefix."""
     by: list[dict[str, str | list[str] | bool]] = [

@@ -14,7 +14,7 @@ import pytest
 from docker import DockerClient
 
 from reconciler.locking import project_lock
-from tests.docker.scenario import LOOP, Scenario
+from tests.docker.scenario import LOOP, Scenario, read_volume_file
 from tests.e2e.conftest import RunReconcile
 
 CONTAINER = """\
@@ -203,13 +203,6 @@ def test_get_json_reports_every_sync_state(cli: Cli, sc: Scenario) -> None:
     assert table.splitlines()[0].split() == ["KIND", "NAME", "STATE", "HEALTH", "SYNC", "SOURCE"]
 
 
-def _volume_file(sc: Scenario, volume: str) -> str:
-    out: bytes = sc.client.containers.run(
-        sc.image, ["cat", "/v/file"], volumes={volume: {"bind": "/v", "mode": "ro"}}, remove=True
-    )
-    return out.decode()
-
-
 def test_delete_removes_containers_and_networks_and_keeps_retain_volumes(
     cli: Cli, sc: Scenario
 ) -> None:
@@ -243,7 +236,7 @@ def test_delete_removes_containers_and_networks_and_keeps_retain_volumes(
         loop=LOOP,
     )
     ok(cli("apply"))
-    assert _volume_file(sc, f"{sc.project}-keep") == "precious\n"
+    assert read_volume_file(sc, f"{sc.project}-keep") == "precious\n"
 
     out = ok(cli("delete", "--dry-run"))
     assert f"- remove   Container/{sc.project}-app  (delete-requested)" in out
@@ -255,7 +248,7 @@ def test_delete_removes_containers_and_networks_and_keeps_retain_volumes(
     assert not sc.client.networks.list(names=[f"{sc.project}-net"])
     volumes = {v.name for v in sc.client.volumes.list(filters={"name": sc.project})}
     assert volumes == {f"{sc.project}-keep"}
-    assert _volume_file(sc, f"{sc.project}-keep") == "precious\n"
+    assert read_volume_file(sc, f"{sc.project}-keep") == "precious\n"
 
     ok(cli("apply"))
     assert sc.container("app").exec_run(["cat", "/keep/file"]).output == b"precious\n"
