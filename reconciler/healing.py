@@ -12,6 +12,8 @@ from reconciler.observed import ObservedState
 from reconciler.plans import Action, FieldDiff, Kind, Plan, Reason, Step
 from reconciler.policy import Policy, check_created
 
+RECREATE_AFTER_FAILED_STARTS = 2
+
 
 @dataclass
 class Healer:
@@ -20,6 +22,7 @@ class Healer:
     crash: CrashLoop = field(default_factory=CrashLoop)
     _seen_exit: dict[str, str] = field(default_factory=dict)
     _seen_unhealthy: dict[str, str] = field(default_factory=dict)
+    _failed_starts: dict[str, int] = field(default_factory=dict)
 
     def guard(
         self, plan: Plan, desired: DesiredState, observed: ObservedState, now: float
@@ -28,8 +31,10 @@ class Healer:
         unhealthy ones added), and the seconds each held-back container still waits."""
         keep: list[Step] = []
         waiting: dict[str, float] = {}
-        for step in plan.steps:
-            if step.kind is Kind.CONTAINER and step.action is Action.START:
+        for planned in plan.steps:
+            step = self._escalate(planned)
+            restarting = planned.action is Action.START  # escalated or not: a restart
+            if step.kind is Kind.CONTAINER and restarting:
                 have = observed.containers.get(step.name)
                 finished_at = have.status.finished_at if have is not None else ""
                 if finished_at and finished_at != self._seen_exit.get(step.name):
@@ -68,9 +73,26 @@ class Healer:
             )
         return dataclasses.replace(plan, steps=tuple(keep)), waiting
 
+    def _escalate(self, step: Step) -> Step:
+        """A start the Engine keeps refusing (a task left behind by a dockerd restart, say)
+        becomes a recreate: a fresh container is the way out."""
+        failed = self._failed_starts.get(step.name, 0)
+        if step.action is not Action.START or failed < RECREATE_AFTER_FAILED_STARTS:
+            return step
+        return dataclasses.replace(
+            step,
+            action=Action.RECREATE,
+            diffs=(*step.diffs, FieldDiff("start", f"failed {failed} times", "recreate")),
+        )
+
     def started(self, name: str, now: float) -> None:
         """Record that the loop (re)started or created ``name``."""
         self.crash.restarted(name, now)
+        self._failed_starts.pop(name, None)
+
+    def start_failed(self, name: str) -> None:
+        """Record that starting ``name`` failed (after a few, it is recreated instead)."""
+        self._failed_starts[name] = self._failed_starts.get(name, 0) + 1
 
 
 def policy_removals(

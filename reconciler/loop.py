@@ -287,6 +287,8 @@ class Loop:
         for step, _ in outcome.failed:
             self._refresh_wanted = True  # re-read (and re-admit) everything next pass
             if step.kind is Kind.CONTAINER:
+                if step.action in (Action.START, Action.RESTART):
+                    self.healer.start_failed(step.name)
                 # A failing step backs off like a crash loop instead of being retried at once.
                 wait = self.healer.crash.failed(step.name, finished) - finished
                 self._wake(finished + max(wait, FAILED_STEP_RETRY))

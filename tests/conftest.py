@@ -35,7 +35,6 @@ import docker
 import docker.errors
 import pytest
 from docker import DockerClient
-from docker.models.containers import Container
 
 from reconciler.constants import LABEL_PROJECT
 
@@ -165,38 +164,27 @@ def remove_prefixed_resources(client: DockerClient, prefix: str) -> list[str]:
             problems.append(f"{kind} {name}: {exc}")
 
     # The Engine's name filter matches substrings, so filter by prefix here; the label filter
-    # narrows to resources carrying the project label at all. The SDK inspects each listed
-    # container, which fails when one vanishes in between (a parallel test): list again.
-    containers: dict[str | None, Container] = {}
-    for attempt_no in range(5):
-        try:
-            containers = {
-                c.id: c
-                for filters in (by_name, by_label)
-                for c in client.containers.list(all=True, filters=filters)
-            }
-            break
-        except docker.errors.NotFound:
-            if attempt_no == 4:
-                raise
+    # narrows to resources carrying the project label at all. ignore_removed: the SDK
+    # inspects each listed container, and a parallel test may remove one in between.
+    containers = {
+        c.id: c
+        for filters in (by_name, by_label)
+        for c in client.containers.list(all=True, filters=filters, ignore_removed=True)
+    }
     for c in containers.values():
         if _owned_by(c.name or "", c.labels, prefix):
             remove = functools.partial(c.remove, force=True, v=True)
             attempt("container", c.name or str(c.id), remove)
 
     networks = {
-        n.id: n
-        for filters in (by_name, by_label)
-        for n in client.networks.list(filters=filters)
+        n.id: n for filters in (by_name, by_label) for n in client.networks.list(filters=filters)
     }
     for n in networks.values():
         if _owned_by(n.name or "", n.attrs.get("Labels"), prefix):
             attempt("network", n.name or str(n.id), functools.partial(n.remove))
 
     volumes = {
-        v.id: v
-        for filters in (by_name, by_label)
-        for v in client.volumes.list(filters=filters)
+        v.id: v for filters in (by_name, by_label) for v in client.volumes.list(filters=filters)
     }
     for v in volumes.values():
         if _owned_by(v.name or "", v.attrs.get("Labels"), prefix):
