@@ -210,6 +210,7 @@ def _run_pass(
     delete: bool = False,
     report: bool = True,
     purpose: str,
+    health_timeout: float = 120.0,
 ) -> PassResult:
     from reconciler import history
     from reconciler.locking import project_lock
@@ -233,6 +234,7 @@ def _run_pass(
                 report=print_progress if report else None,
                 on_plan=show_plan if report else None,
                 policy=policy,
+                health_timeout=health_timeout,
             )
             if result.outcome is not None and not delete:
                 if state.clear_pin(project):
@@ -299,6 +301,13 @@ def finish_report(
 @click.option(
     "--wait-timeout", type=float, default=120.0, show_default=True, help="Seconds --wait waits."
 )
+@click.option(
+    "--health-timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds a container waits for a dependency to become healthy (dependsOn).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @reports_errors
 def apply(
@@ -307,6 +316,7 @@ def apply(
     force_prune: bool,
     wait_ready: bool,
     wait_timeout: float,
+    health_timeout: float,
     dry_run: bool,
 ) -> None:
     """Make the Engine match the manifests, once."""
@@ -317,6 +327,7 @@ def apply(
         prune=prune,
         force_prune=force_prune,
         purpose="apply",
+        health_timeout=health_timeout,
     )
     if dry_run or not (result.plan.has_changes or result.plan.conflicts or wait_ready):
         if result.plan.conflicts:
