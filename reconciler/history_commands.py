@@ -103,11 +103,27 @@ def show(obj: tuple[str, Path | None, str], number: int) -> None:
                 "outcome": revision.outcome,
                 "message": revision.message,
                 "images": revision.images,
-                "documents": revision.documents,
+                "documents": _masked(revision.documents),
             },
             indent=2,
         )
     )
+
+
+def _masked(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents with secret-looking env values shown as ***, like every other output."""
+    from reconciler.constants import MASK
+    from reconciler.desired import is_secret_name
+
+    out = []
+    for doc in documents:
+        manifest = doc.get("manifest", {})
+        env = manifest.get("spec", {}).get("env")
+        if isinstance(env, dict):
+            masked = {k: MASK if is_secret_name(k) else v for k, v in env.items()}
+            manifest = {**manifest, "spec": {**manifest["spec"], "env": masked}}
+        out.append({**doc, "manifest": manifest})
+    return out
 
 
 @click.command()
