@@ -1,0 +1,106 @@
+"""Networks and volumes on the Docker Engine, and joining containers to networks: the
+resource operations ``DockerRuntime`` inherits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import docker
+
+from reconciler.configs import NetworkAttachmentConfig, NetworkConfig, VolumeConfig
+from reconciler.errors import PermanentBackendError
+from reconciler.runtime.docker import translate
+from reconciler.runtime.docker.engine import Engine, NotFoundError, raw_post
+
+
+class NetworkAndVolumeOps:
+    """Operations on networks and volumes through ``self._engine``."""
+
+    _engine: Engine
+
+    def connect_network(self, container: str, attachment: NetworkAttachmentConfig) -> None:
+        """Join a network with the given aliases and address."""
+        endpoint = translate.endpoint(attachment)
+        self._engine.call(
+            f"connect container {container!r} to network {attachment.name!r}",
+            "network.connect",
+            lambda api: raw_post(
+                api,
+                "/networks/{0}/connect",
+                {"Container": container, "EndpointConfig": endpoint},
+                attachment.name,
+            ),
+        )
+
+    def disconnect_network(self, container: str, network: str) -> None:
+        """Leave a network (forcefully); not being attached is not an error."""
+        try:
+            self._engine.call(
+                f"disconnect container {container!r} from network {network!r}",
+                "network.disconnect",
+                lambda api: api.disconnect_container_from_network(container, network, force=True),
+            )
+        except NotFoundError:
+            return
+        except PermanentBackendError as exc:
+            # 20.10 answers 500 "is not connected to the network" for both missing cases.
+            if "is not connected to" not in str(exc):
+                raise
+
+    # -- volumes and networks ------------------------------------------------------------
+
+    def create_volume(self, name: str, config: VolumeConfig, labels: Mapping[str, str]) -> None:
+        """Create a named volume (the Engine returns an existing local volume unchanged)."""
+        body = translate.volume_body(name, config, labels)
+        self._engine.call(
+            f"create volume {name!r}",
+            "volume.create",
+            lambda api: raw_post(api, "/volumes/create", body),
+        )
+
+    def remove_volume(self, name: str) -> None:
+        """Remove a named volume; a missing one is not an error, one in use is refused."""
+        try:
+            self._engine.call(
+                f"remove volume {name!r}", "volume.remove", lambda api: api.remove_volume(name)
+            )
+        except NotFoundError:
+            return
+        except PermanentBackendError as exc:
+            if "in use" in str(exc):
+                users = after(str(exc), "in use - ").split(" (HTTP")[0]
+                raise PermanentBackendError(
+                    f"cannot remove volume {name!r}: it is in use by containers {users}"
+                ) from exc
+            raise
+
+    def create_network(self, name: str, config: NetworkConfig, labels: Mapping[str, str]) -> None:
+        """Create a network; a network of that name existing already is an error, except
+        when a retried create finds the one its timed-out first attempt made."""
+        body = translate.network_body(name, config, labels)
+        attempts = 0
+
+        def create(api: docker.APIClient) -> None:
+            nonlocal attempts
+            attempts += 1
+            raw_post(api, "/networks/create", body)
+
+        try:
+            self._engine.call(f"create network {name!r}", "network.create", create)
+        except PermanentBackendError as exc:
+            if attempts < 2 or "already exists" not in str(exc):
+                raise
+
+    def remove_network(self, name: str) -> None:
+        """Remove a network; a missing one is not an error."""
+        try:
+            self._engine.call(
+                f"remove network {name!r}", "network.remove", lambda api: api.remove_network(name)
+            )
+        except NotFoundError:
+            return
+
+
+def after(text: str, marker: str) -> str:
+    """What follows ``marker`` in an Engine message (the whole text when it is absent)."""
+    return text.partition(marker)[2] or text
