@@ -7,15 +7,19 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
 from reconciler.errors import PolicyRefusal
 
-_DURATION = click.STRING
+if TYPE_CHECKING:
+    import logging
+
+    from reconciler.loop import Loop
 
 
 def seconds(value: str, option: str) -> float:
@@ -125,24 +129,30 @@ def run(
     try:
         with project_lock(state.path.parent, settings.project, "run"):
             loop = Loop(settings, DockerRuntime.from_env(), state, metrics=metrics)
-            server = metrics.serve(metrics_addr) if metrics and metrics_addr else None
-
-            def _stop(signum: int, _frame: Any) -> None:
-                log.info(f"received {signal.Signals(signum).name}; finishing the current step")
-                loop.stop()
-
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
+            servers = [metrics.serve(metrics_addr)] if metrics and metrics_addr else []
             log.info(
                 f'watching {settings.directory} for project "{settings.project}"',
                 extra={"prune": prune, "resync": resync, "state": str(state.path)},
             )
-            loop.run()
-            if server is not None:
-                server.shutdown()
-            log.info("stopped")
+            run_until_signalled(loop, log, servers)
     finally:
         state.close()
+
+
+def run_until_signalled(loop: Loop, log: logging.Logger, servers: Sequence[Any]) -> None:
+    """Run ``loop`` until SIGTERM or SIGINT (the step in progress finishes), then shut the
+    side servers (metrics, webhook) down."""
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info(f"received {signal.Signals(signum).name}; finishing the current step")
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    loop.run()
+    for server in servers:
+        server.shutdown()
+    log.info("stopped")
 
 
 def _ago(stamp: float) -> str:

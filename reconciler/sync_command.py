@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import click
 
 from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
-from reconciler.loop_commands import seconds
+from reconciler.loop_commands import run_until_signalled, seconds
 
 
 def _default_project(url: str) -> str:
@@ -174,19 +173,10 @@ def sync(
 
                 servers.append(serve(webhook_addr, secret.encode(), loop.request_refresh))
 
-            def _stop(signum: int, _frame: Any) -> None:
-                log.info(f"received {signal.Signals(signum).name}; finishing the current step")
-                loop.stop()
-
-            signal.signal(signal.SIGTERM, _stop)
-            signal.signal(signal.SIGINT, _stop)
             log.info(
                 f'following {redact(url)} branch {branch} path {subpath} as project "{name}"',
                 extra={"interval": interval, "prune": prune},
             )
-            loop.run()
-            for server in servers:
-                server.shutdown()
-            log.info("stopped")
+            run_until_signalled(loop, log, servers)
     finally:
         state.close()
