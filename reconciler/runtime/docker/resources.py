@@ -3,6 +3,7 @@ resource operations ``DockerRuntime`` inherits."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 import docker
@@ -11,6 +12,10 @@ from reconciler.configs import NetworkAttachmentConfig, NetworkConfig, VolumeCon
 from reconciler.errors import PermanentBackendError
 from reconciler.runtime.docker import translate
 from reconciler.runtime.docker.engine import Engine, NotFoundError, raw_post
+
+
+# Waits before retrying the removal of a network whose endpoints are still being torn down.
+ENDPOINT_WAITS = (0.2, 0.5, 1.0, 2.0)
 
 
 class NetworkAndVolumeOps:
@@ -92,13 +97,31 @@ class NetworkAndVolumeOps:
                 raise
 
     def remove_network(self, name: str) -> None:
-        """Remove a network; a missing one is not an error."""
-        try:
-            self._engine.call(
-                f"remove network {name!r}", "network.remove", lambda api: api.remove_network(name)
-            )
-        except NotFoundError:
-            return
+        """Remove a network; a missing one is not an error.
+
+        Right after its containers are removed the Engine may still report active endpoints
+        while it tears them down: that is waited out for a few seconds. Endpoints that stay
+        (a known 20.10 race, moby#42119) are reported with the way out."""
+        for delay in (*ENDPOINT_WAITS, None):
+            try:
+                self._engine.call(
+                    f"remove network {name!r}",
+                    "network.remove",
+                    lambda api: api.remove_network(name),
+                )
+                return
+            except NotFoundError:
+                return
+            except PermanentBackendError as exc:
+                if "active endpoints" not in str(exc):
+                    raise
+                if delay is None:
+                    raise PermanentBackendError(
+                        f"cannot remove network {name!r}: the Engine still lists endpoints on it "
+                        "although no container is attached (a known Engine race; restarting "
+                        "dockerd clears them)"
+                    ) from exc
+                time.sleep(delay)
 
 
 def after(text: str, marker: str) -> str:
