@@ -13,7 +13,6 @@ from reconciler.errors import PermanentBackendError
 from reconciler.runtime.docker import translate
 from reconciler.runtime.docker.engine import Engine, NotFoundError, raw_post
 
-
 # Waits before retrying the removal of a network whose endpoints are still being torn down.
 ENDPOINT_WAITS = (0.2, 0.5, 1.0, 2.0)
 
