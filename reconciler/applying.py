@@ -27,6 +27,10 @@ from reconciler.observed import ImageInfo
 from reconciler.plans import Action, Kind, Plan, Step
 from reconciler.runtime.base import ObserveRequest, Runtime
 
+# Steps in flight at once. The Engine serializes much of its own work; removals gain most from
+# more (50 containers: 5.4 s at 8, 4.4 s at 16, 3.5 s at 32), creates little.
+DEFAULT_PARALLELISM = 16
+
 
 class StepFailed(ReconcileError):
     """A step could not be completed (the reason is the message)."""
@@ -72,12 +76,12 @@ class Applier:
         project: str,
         hash_key: bytes,
         *,
-        parallelism: int = 8,
+        parallelism: int = DEFAULT_PARALLELISM,
         health_timeout: float = 120.0,
         report: Reporter = _ignore,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        post_create: Callable[[str], list[str]] | None = None,
+        post_create: Callable[[str, DesiredContainer], list[str]] | None = None,
     ) -> None:
         self.runtime = runtime
         self.project = project
@@ -174,7 +178,7 @@ class Applier:
         self._wait_for_dependencies(want)
         if step.action is Action.CREATE:
             self.runtime.create_container(want.name, want.config, self._labels(want))
-            self._verify(want.name)
+            self._verify(want.name, want)
         elif step.action is Action.RECREATE:
             self._recreate(want)
         elif step.action is Action.UPDATE:
@@ -195,16 +199,16 @@ class Applier:
         labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
         self.runtime.remove_container(temp)
         self.runtime.create_container(temp, want.config, labels)
-        self._verify(temp)
+        self._verify(temp, want)
         self._stop_and_remove(want.name)
         self.runtime.rename_container(temp, want.name)
 
-    def _verify(self, name: str) -> None:
+    def _verify(self, name: str, want: DesiredContainer) -> None:
         """Judge a created (not yet started) container again; remove it if it is refused:
         a bind source may have been swapped for a symlink since admission."""
         if self.post_create is None:
             return
-        refused = self.post_create(name)
+        refused = self.post_create(name, want)
         if refused:
             self.runtime.remove_container(name)
             raise StepFailed("; ".join(refused) + f" (container {name} removed)")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from reconciler import desired as desired_mod
 from reconciler import planning, reconciling
-from reconciler.applying import Applier, ApplyOutcome
+from reconciler.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome
 from reconciler.backoff import Retry
 from reconciler.engine_events import meaning
 from reconciler.errors import BackendError, EngineUnavailable, SourceUnavailable
@@ -67,7 +67,7 @@ class LoopSettings:
     recursive: bool = False
     resync: float = 300.0
     debounce: float = 0.5
-    parallelism: int = 8
+    parallelism: int = DEFAULT_PARALLELISM
     health_timeout: float = 120.0
     rollback_on_failure: bool = False
     rollback_window: float = 120.0
