@@ -318,7 +318,8 @@ class _Composer:
 def _c_events(text: str) -> Iterator[Event]:
     """Events from libyaml's parser (ruamel.yaml.clib), spelled as the pure parser spells them
     (a plain scalar's style is None, not '')."""
-    for event in _C_YAML.parse(text):  # type: ignore[union-attr]
+    assert _C_YAML is not None, "only called when libyaml is available"
+    for event in _C_YAML.parse(text):
         if isinstance(event, ScalarEvent) and event.style == "":
             event.style = None
         yield event
