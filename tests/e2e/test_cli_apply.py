@@ -76,11 +76,15 @@ def ok(result: subprocess.CompletedProcess[str], code: int = 0) -> str:
     return result.stdout
 
 
-def _engine_events(sc: Scenario, since: int) -> list[str]:
-    """Actions the Engine reported since ``since`` on anything named with the project
-    (execs aside: the test's own look-ups)."""
+def _engine_events(sc: Scenario, since_ns: int) -> list[str]:
+    """Actions the Engine reported since ``since_ns`` (time.time_ns()) on anything named with
+    the project (execs aside: the test's own look-ups). Filtered by the events' own
+    nanosecond stamps: a whole-second ``since`` would catch the apply just before."""
     found = []
-    for event in sc.client.events(since=since, until=int(time.time()) + 1, decode=True):
+    start = since_ns // 1_000_000_000 - 1
+    for event in sc.client.events(since=start, until=int(time.time()) + 1, decode=True):
+        if int(event.get("timeNano", 0)) < since_ns:
+            continue
         actor = event.get("Actor", {})
         name = actor.get("Attributes", {}).get("name") or actor.get("ID", "")
         action = str(event.get("Action", ""))
@@ -115,7 +119,7 @@ def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> No
     assert json.loads(ok(cli("diff", "-o", "json")))["hasChanges"] is False
 
     cli.container("b", gen=2)
-    since = int(time.time()) - 1
+    since = time.time_ns()
     out = ok(cli("diff"), 3)
     assert f"-/+ recreate Container/{sc.project}-b  (config-changed)" in out
     assert "env.GENERATION: 2 -> " not in out and "env.GENERATION: 1 -> 2" in out
