@@ -37,6 +37,7 @@ import pytest
 from docker import DockerClient
 
 from reconciler.constants import LABEL_PROJECT
+from tests.docker.scenario import Scenario
 
 # Built by scripts/build-images (its IMAGE constant is the same string): FROM scratch plus
 # Debian's static busybox, with the applets on PATH, a 1777 /tmp and minimal /etc/passwd, group.
@@ -219,3 +220,16 @@ def state_dir(tmp_path: Path) -> Path:
     path = tmp_path / "state"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def sc(
+    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path
+) -> Iterator[Scenario]:
+    """A ``Scenario`` (tests/docker/scenario.py): manifests in ``tmp_path/manifests``, its own
+    state directory, resources named with the unique prefix (cleaned up by that fixture)."""
+    directory = tmp_path / "manifests"
+    directory.mkdir()
+    scenario = Scenario(unique_prefix, test_image, directory, tmp_path / "state", docker_client)
+    yield scenario
+    scenario.runtime.close()

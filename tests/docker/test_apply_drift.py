@@ -6,12 +6,10 @@ plan names exactly the expected steps, applies, checks the Engine, and plans aga
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from docker import DockerClient
 
 from reconciler.constants import REPLACEMENT_SUFFIX
 from reconciler.plans import Action, Reason
@@ -128,17 +126,12 @@ DRIFTS = {
 
 
 @pytest.fixture
-def sc(
-    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path
-) -> Iterator[Scenario]:
-    directory = tmp_path / "manifests"
-    directory.mkdir()
-    scenario = Scenario(unique_prefix, test_image, directory, tmp_path / "state", docker_client)
-    scenario.write(BASE, loop=LOOP)
-    scenario.apply()
-    scenario.assert_in_sync()
-    yield scenario
-    scenario.runtime.close()
+def sc(sc: Scenario) -> Scenario:
+    """The shared scenario with the base set applied and in sync."""
+    sc.write(BASE, loop=LOOP)
+    sc.apply()
+    sc.assert_in_sync()
+    return sc
 
 
 def _assert_base_state(sc: Scenario) -> None:

@@ -31,17 +31,6 @@ from tests.docker.scenario import (
 )
 
 
-@pytest.fixture
-def sc(
-    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path
-) -> Iterator[Scenario]:
-    directory = tmp_path / "manifests"
-    directory.mkdir()
-    scenario = Scenario(unique_prefix, test_image, directory, tmp_path / "state", docker_client)
-    yield scenario
-    scenario.runtime.close()
-
-
 def _started_at(raw: str) -> datetime:
     # The Engine writes nanoseconds; fromisoformat takes at most microseconds.
     head, _, frac = raw.rstrip("Z").partition(".")

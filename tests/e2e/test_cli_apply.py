@@ -6,12 +6,9 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from docker import DockerClient
 
 from reconciler.locking import project_lock
 from tests.docker.scenario import LOOP, Scenario, read_volume_file
@@ -53,15 +50,6 @@ class Cli:
         self.sc.write(CONTAINER, f"{name}.yaml", name=name, loop=LOOP, gen=gen)
 
 
-@pytest.fixture
-def sc(
-    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path
-) -> Iterator[Scenario]:
-    directory = tmp_path / "manifests"
-    directory.mkdir()
-    scenario = Scenario(unique_prefix, test_image, directory, tmp_path / "state", docker_client)
-    yield scenario
-    scenario.runtime.close()
 
 
 @pytest.fixture

@@ -11,11 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-from docker import DockerClient
 
 from reconciler import constants
 from reconciler.constants import REPLACEMENT_SUFFIX
@@ -35,15 +31,6 @@ CONTAINER = """\
     """
 
 
-@pytest.fixture
-def sc(
-    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path
-) -> Iterator[Scenario]:
-    directory = tmp_path / "manifests"
-    directory.mkdir()
-    scenario = Scenario(unique_prefix, test_image, directory, tmp_path / "state", docker_client)
-    yield scenario
-    scenario.runtime.close()
 
 
 def _declare(sc: Scenario, name: str, *, stubborn: bool = False, gen: int = 1) -> None:
