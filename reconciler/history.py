@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.errors import Location
 from reconciler.loading import LoadedManifest
-from reconciler.manifests import ANY_MANIFEST, ContainerManifest
+from reconciler.manifests import ContainerManifest, any_manifest
 from reconciler.state import DEFAULT_HISTORY_LIMIT, Revision, State
 
 _LOCATION = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")
@@ -27,7 +27,7 @@ def documents_of(manifests: Iterable[LoadedManifest]) -> list[dict[str, Any]]:
     docs = [
         {
             "source": str(m.location),
-            "manifest": m.manifest.model_dump(by_alias=True, mode="json", exclude_defaults=True),
+            "manifest": m.document,
         }
         for m in manifests
     ]
@@ -50,7 +50,7 @@ def manifests_of(revision: Revision) -> list[LoadedManifest]:
             location = Location(
                 match.group("file"), int(match.group("line") or 0), int(match.group("col") or 0)
             )
-        loaded.append(LoadedManifest(ANY_MANIFEST.validate_python(doc["manifest"]), location))
+        loaded.append(LoadedManifest(any_manifest().validate_python(doc["manifest"]), location))
     return loaded
 
 

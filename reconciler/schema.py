@@ -17,9 +17,9 @@ SHIPPED_PATH = "schema/manifest.schema.json"
 
 def manifest_schema() -> dict[str, Any]:
     """The schema of one manifest document (any kind), as a JSON-compatible dict."""
-    from reconciler.manifests import ANY_MANIFEST
+    from reconciler.manifests import any_manifest
 
-    body = ANY_MANIFEST.json_schema(by_alias=True)
+    body = any_manifest().json_schema(by_alias=True)
     _close_objects(body)
     return {
         "$schema": SCHEMA_DIALECT,

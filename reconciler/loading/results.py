@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import Location, ManifestError, Problem
 from reconciler.manifests import Manifest
@@ -45,6 +47,12 @@ class LoadedManifest:
             if found is not None:
                 return found
         return self.location
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The manifest as the JSON document a revision keeps (aliases, defaults left out),
+        computed once: the load cache stores it, so a cached load never serializes."""
+        return self.manifest.model_dump(by_alias=True, mode="json", exclude_defaults=True)
 
     @property
     def kind(self) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field, TypeAdapter
+from functools import cache
+from typing import TYPE_CHECKING, Annotated
 
 from reconciler.manifests.container import ContainerManifest
 from reconciler.manifests.storage import NetworkManifest, VolumeManifest
@@ -16,13 +15,23 @@ KINDS: dict[str, type[Manifest]] = {
     "Network": NetworkManifest,
 }
 
-ANY_MANIFEST: TypeAdapter[Manifest] = TypeAdapter(Annotated[Manifest, Field(discriminator="kind")])
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
+
+@cache
+def any_manifest() -> TypeAdapter[Manifest]:
+    """A validator for a manifest of any kind (chosen by ``kind``), built on first use."""
+    from pydantic import Field, TypeAdapter
+
+    return TypeAdapter(Annotated[Manifest, Field(discriminator="kind")])
+
 
 __all__ = [
-    "ANY_MANIFEST",
     "KINDS",
     "ContainerManifest",
     "Manifest",
     "NetworkManifest",
     "VolumeManifest",
+    "any_manifest",
 ]

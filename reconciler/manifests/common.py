@@ -30,6 +30,9 @@ class Strict(BaseModel):
     """
 
     model_config = ConfigDict(
+        # Validators and serializers are built on first use, not at import: a command whose
+        # manifests come from the load cache never validates and skips that cost (~150 ms).
+        defer_build=True,
         extra="ignore",
         frozen=True,
         strict=True,

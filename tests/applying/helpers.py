@@ -6,7 +6,7 @@ from typing import Any
 
 from reconciler import desired as desired_mod
 from reconciler.applying import Applier, Reporter
-from reconciler.manifests import ANY_MANIFEST, Manifest
+from reconciler.manifests import Manifest, any_manifest
 from reconciler.observed import ImageInfo
 from reconciler.plans import Action, Kind, Plan, Reason, Step
 from tests.applying.recording_runtime import FakeClock, RecordingRuntime
@@ -22,7 +22,7 @@ def doc(kind: str, name: str, spec: dict[str, Any] | None = None) -> Manifest:
     body: dict[str, Any] = {"apiVersion": "reconcile/v1", "kind": kind, "metadata": {"name": name}}
     if spec is not None:
         body["spec"] = spec
-    return ANY_MANIFEST.validate_python(body)
+    return any_manifest().validate_python(body)
 
 
 def container(name: str, **spec: Any) -> Manifest:

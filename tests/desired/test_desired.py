@@ -21,7 +21,7 @@ from reconciler.configs import (
     SubnetConfig,
     VolumeConfig,
 )
-from reconciler.manifests import ANY_MANIFEST, Manifest
+from reconciler.manifests import Manifest, any_manifest
 
 Mi = 1024**2
 S = 1_000_000_000
@@ -35,7 +35,7 @@ def doc(kind: str, name: str, spec: dict[str, Any] | None = None, **meta: Any) -
     }
     if spec is not None:
         body["spec"] = spec
-    return ANY_MANIFEST.validate_python(body)
+    return any_manifest().validate_python(body)
 
 
 def build(*docs: Manifest) -> desired.DesiredState:

@@ -14,7 +14,7 @@ from reconciler.configs import (
     VolumeConfig,
 )
 from reconciler.controllers.container_fields import effective
-from reconciler.manifests import ANY_MANIFEST
+from reconciler.manifests import any_manifest
 from reconciler.observed import (
     ContainerStatus,
     ImageInfo,
@@ -40,7 +40,7 @@ def doc(kind: str, name: str, spec: dict[str, Any] | None = None) -> Any:
     body: dict[str, Any] = {"apiVersion": "reconcile/v1", "kind": kind, "metadata": {"name": name}}
     if spec is not None:
         body["spec"] = spec
-    return ANY_MANIFEST.validate_python(body)
+    return any_manifest().validate_python(body)
 
 
 def shop(**web_extra: Any) -> desired_mod.DesiredState:
