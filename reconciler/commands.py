@@ -94,14 +94,17 @@ def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Ca
     return decorate
 
 
-def _load(source: Source) -> tuple[LoadResult, Policy]:
-    """Load, validate and admit the manifests; raise on any problem (nothing is changed)."""
+def _load(source: Source, cache_dir: Path | None = None) -> tuple[LoadResult, Policy]:
+    """Load, validate and admit the manifests; raise on any problem (nothing is changed).
+
+    ``cache_dir`` (the state directory) keeps validated files between commands."""
     from reconciler.errors import Location, ManifestError, Problem
-    from reconciler.loading import load
+    from reconciler.loading import LoadCache, load
     from reconciler.policy import check_manifest_dir, load_policy
     from reconciler.reconciling import admit_set
 
-    result = load(list(source.filenames), recursive=source.recursive)
+    cache = LoadCache.open(cache_dir) if cache_dir is not None else None
+    result = load(list(source.filenames), recursive=source.recursive, cache=cache)
     if not result.files:
         where = ", ".join(str(f) for f in source.filenames)
         raise ManifestError(
@@ -120,11 +123,11 @@ def _load(source: Source) -> tuple[LoadResult, Policy]:
     return result, policy
 
 
-def _desired(source: Source) -> DesiredState:
+def _desired(source: Source, cache_dir: Path | None = None) -> DesiredState:
     from reconciler.reconciling import desired_state, project_name
 
     project = source.project or project_name(list(source.filenames))
-    return desired_state(project, _load(source)[0])
+    return desired_state(project, _load(source, cache_dir)[0])
 
 
 def engine_runtime() -> Runtime:
@@ -216,12 +219,12 @@ def _run_pass(
     from reconciler.locking import project_lock
     from reconciler.reconciling import converge, desired_state, project_name
 
-    loaded, policy = _load(source)
-    project = source.project or project_name(list(source.filenames))
-    desired = desired_state(project, loaded)
-    runtime = engine_runtime()
     state = _state(source.state_dir)
     try:
+        loaded, policy = _load(source, _lock_dir(state))
+        project = source.project or project_name(list(source.filenames))
+        desired = desired_state(project, loaded)
+        runtime = engine_runtime()
         with project_lock(_lock_dir(state), desired.project, purpose):
             result = converge(
                 runtime,
@@ -410,7 +413,7 @@ def get(source: Source, output: str) -> None:
     runtime = engine_runtime()
     state = _state(source.state_dir)
     try:
-        desired = _desired(source) if source.filenames else None
+        desired = _desired(source, _lock_dir(state)) if source.filenames else None
         rows = rows_for(runtime, state, desired, source.project)
     finally:
         state.close()

@@ -12,21 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 from reconciler import crossrefs
 from reconciler.constants import MAX_FILE_BYTES
 from reconciler.errors import Location, Problem
+from reconciler.loading.cache import LoadCache
 from reconciler.loading.discovery import discover, read_limited
 from reconciler.loading.encoding import decode
-from reconciler.loading.parsing import parse_text
 from reconciler.loading.results import LoadedManifest, LoadResult
-from reconciler.loading.validation import check_document, document_location
-from reconciler.loading.yamldoc import YamlDocument, parse_yaml, read_yaml, validate_yaml
 from reconciler.manifests import ContainerManifest, Manifest
 from reconciler.manifests.container import BindMount, Mount
 
+if TYPE_CHECKING:
+    from reconciler.loading.yamldoc import YamlDocument, parse_yaml, read_yaml, validate_yaml
+
 __all__ = [
     "FileLoad",
+    "LoadCache",
     "LoadResult",
     "LoadedManifest",
     "YamlDocument",
@@ -39,6 +42,18 @@ __all__ = [
     "read_yaml",
     "validate_yaml",
 ]
+
+# The YAML side (ruamel, ~50 ms to import) is loaded on first use: a load whose files all come
+# from the cache never parses.
+_YAMLDOC = frozenset({"YamlDocument", "parse_yaml", "read_yaml", "validate_yaml"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _YAMLDOC:
+        from reconciler.loading import yamldoc
+
+        return getattr(yamldoc, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -53,16 +68,23 @@ class FileLoad:
     digest: str
 
 
-def load_file(path: Path) -> FileLoad:
-    """Read, parse and validate one file (no cross-file checks: see ``combine``)."""
+def load_file(path: Path, cache: LoadCache | None = None) -> FileLoad:
+    """Read, parse and validate one file (no cross-file checks: see ``combine``).
+
+    With a ``cache``, a file whose bytes loaded cleanly before is taken from it."""
     loaded: list[LoadedManifest] = []
     problems: list[Problem] = []
     identities: list[tuple[str, str]] = []
     raw = read_limited(path)
     if isinstance(raw, Problem):
         return FileLoad(path, (), (raw,), (), "")
-    _load_bytes(raw, str(path), loaded, problems, identities)
     digest = hashlib.sha256(raw).hexdigest()
+    cached = cache.get(path, digest) if cache is not None else None
+    if cached is not None:
+        return FileLoad(path, cached.manifests, (), cached.identities, digest)
+    _load_bytes(raw, str(path), loaded, problems, identities)
+    if cache is not None and not problems:
+        cache.put(path, digest, tuple(loaded), tuple(identities))
     return FileLoad(path, tuple(loaded), tuple(problems), tuple(identities), digest)
 
 
@@ -76,13 +98,18 @@ def combine(files: Sequence[FileLoad]) -> LoadResult:
     )
 
 
-def load(paths: Sequence[str | Path], *, recursive: bool = False) -> LoadResult:
+def load(
+    paths: Sequence[str | Path], *, recursive: bool = False, cache: LoadCache | None = None
+) -> LoadResult:
     """Load every manifest file under ``paths`` (see ``discover``) as one set.
 
     Raises ``SourceUnavailable`` only when a path does not exist; everything wrong inside the
-    files is returned as problems.
+    files is returned as problems. A ``cache`` is consulted per file and saved afterwards.
     """
-    return combine([load_file(path) for path in discover(paths, recursive=recursive)])
+    files = [load_file(path, cache) for path in discover(paths, recursive=recursive)]
+    if cache is not None:
+        cache.save()
+    return combine(files)
 
 
 def load_text(text: str | bytes, filename: str) -> LoadResult:
@@ -132,6 +159,9 @@ def _load_bytes(
     problems: list[Problem],
     identities: list[tuple[str, str]],
 ) -> None:
+    from reconciler.loading.parsing import parse_text
+    from reconciler.loading.validation import check_document, document_location
+
     text = decode(raw, filename)
     if isinstance(text, Problem):
         problems.append(text)

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.errors import Location, ManifestError, Problem
-from reconciler.loading import read_yaml, validate_yaml
 from reconciler.policy.model import Policy, PolicyFile, from_file
 
 DEFAULT_POLICY_PATH = Path("/etc/reconcile/policy.yaml")
@@ -47,6 +46,8 @@ def load_policy(path: Path | None, environ: Mapping[str, str] | None = None) -> 
     unsafe = _unsafe(chosen)
     if unsafe:
         raise ManifestError([Problem(where, "", unsafe)])
+    from reconciler.loading.yamldoc import read_yaml, validate_yaml
+
     model, problems = validate_yaml(PolicyFile, read_yaml(chosen))
     if problems or model is None:
         raise ManifestError(problems)
