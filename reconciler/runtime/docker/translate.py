@@ -182,6 +182,18 @@ def container_body(config: ContainerConfig, labels: Mapping[str, str]) -> Body:
     return body
 
 
+def repository_and_tag(ref: str) -> tuple[str, str]:
+    """What a pull asks for: ``repo@sha256:..`` -> the digest, ``repo:tag`` -> the tag, a
+    bare repository -> ``latest``. A colon before the last slash is a registry's port."""
+    repository, at, digest = ref.rpartition("@")
+    if at:
+        return repository, digest
+    repository, colon, tag = ref.rpartition(":")
+    if colon and "/" not in tag:
+        return repository, tag
+    return ref, "latest"
+
+
 def volume_body(name: str, config: VolumeConfig, labels: Mapping[str, str]) -> Body:
     """A ``/volumes/create`` body."""
     return {
