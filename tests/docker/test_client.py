@@ -25,8 +25,8 @@ from reconciler.errors import (
     PermanentBackendError,
     TransientBackendError,
 )
-from reconciler.runtime.docker import client, engine, observing, translate
-from reconciler.runtime.docker.client import Address, Tls
+from reconciler.runtime.docker import addresses, client, engine, observing, translate
+from reconciler.runtime.docker.addresses import Address, Tls
 
 # -- against the real Engine ---------------------------------------------------------------
 
@@ -395,7 +395,7 @@ def test_a_pull_sends_the_registry_credentials_of_the_docker_config(
     ],
 )
 def test_docker_host_forms(url: str, expected: Address) -> None:
-    address = client.address_from_env({"DOCKER_HOST": url})
+    address = addresses.from_env({"DOCKER_HOST": url})
     assert address.socket_path == expected.socket_path
     assert (address.host, address.port, address.tls) == (expected.host, expected.port, expected.tls)
     assert address.url == (expected.url or url)
@@ -414,8 +414,8 @@ def test_docker_host_forms(url: str, expected: Address) -> None:
     ],
 )
 def test_docker_host_refusals(url: str, message: str) -> None:
-    with pytest.raises(client.AddressError, match=message):
-        client.address_from_env({"DOCKER_HOST": url})
+    with pytest.raises(addresses.AddressError, match=message):
+        addresses.from_env({"DOCKER_HOST": url})
 
 
 def pem_dir(directory: Path, *names: str) -> Path:
@@ -427,7 +427,7 @@ def pem_dir(directory: Path, *names: str) -> Path:
 
 def test_tls_from_the_environment(tmp_path: Path) -> None:
     certs = pem_dir(tmp_path / "certs", "ca.pem", "cert.pem", "key.pem")
-    verified = client.address_from_env(
+    verified = addresses.from_env(
         {
             "DOCKER_HOST": "tcp://engine:2376",
             "DOCKER_TLS_VERIFY": "1",
@@ -441,23 +441,23 @@ def test_tls_from_the_environment(tmp_path: Path) -> None:
         key_file=str(certs / "key.pem"),
     )
     # DOCKER_CERT_PATH alone: TLS with the client certificate, the Engine's not checked.
-    unverified = client.address_from_env(
+    unverified = addresses.from_env(
         {"DOCKER_HOST": "tcp://engine:2376", "DOCKER_CERT_PATH": str(certs)}
     )
     assert unverified.tls == Tls(
         verify=False, cert_file=str(certs / "cert.pem"), key_file=str(certs / "key.pem")
     )
     # An empty DOCKER_TLS_VERIFY is false; without DOCKER_CERT_PATH that means plain tcp.
-    plain = client.address_from_env({"DOCKER_HOST": "tcp://engine:2375", "DOCKER_TLS_VERIFY": ""})
+    plain = addresses.from_env({"DOCKER_HOST": "tcp://engine:2375", "DOCKER_TLS_VERIFY": ""})
     assert plain.tls is None
     # TLS settings do not apply to a unix socket.
-    local = client.address_from_env({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/nowhere"})
+    local = addresses.from_env({"DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/nowhere"})
     assert (local.socket_path, local.tls) == ("/var/run/docker.sock", None)
 
 
 def test_tls_files_default_to_the_home_docker_directory(tmp_path: Path) -> None:
     pem_dir(tmp_path / ".docker", "ca.pem", "cert.pem", "key.pem")
-    address = client.address_from_env(
+    address = addresses.from_env(
         {"DOCKER_HOST": "tcp://engine:2376", "DOCKER_TLS_VERIFY": "1"}, home=str(tmp_path)
     )
     assert address.tls is not None
@@ -466,8 +466,8 @@ def test_tls_files_default_to_the_home_docker_directory(tmp_path: Path) -> None:
 
 def test_missing_tls_files_are_named(tmp_path: Path) -> None:
     certs = pem_dir(tmp_path / "certs", "cert.pem")
-    with pytest.raises(client.AddressError, match=r"ca.pem, .*key.pem does not exist"):
-        client.address_from_env(
+    with pytest.raises(addresses.AddressError, match=r"ca.pem, .*key.pem does not exist"):
+        addresses.from_env(
             {
                 "DOCKER_HOST": "tcp://engine:2376",
                 "DOCKER_TLS_VERIFY": "1",

@@ -22,7 +22,7 @@ from reconciler.errors import (
     PermanentBackendError,
     TransientBackendError,
 )
-from reconciler.runtime.docker import client
+from reconciler.runtime.docker import addresses, client
 
 T = TypeVar("T")
 
@@ -89,7 +89,7 @@ def translate_error(
         if status >= 500 and not any(m in detail.lower() for m in PERMANENT_500_MARKERS):
             return TransientBackendError(message)
         return PermanentBackendError(message)
-    if isinstance(exc, client.ConnectionFailed | client.AddressError):
+    if isinstance(exc, client.ConnectionFailed):
         return EngineUnavailable(f"cannot reach the Docker Engine at {host}: {_short(exc)}")
     if isinstance(exc, client.ResponseTimeout):
         return TransientBackendError(f"cannot {what}: the Docker Engine timed out ({_short(exc)})")
@@ -117,7 +117,7 @@ class Engine:
         attempts: int = ATTEMPTS,
     ) -> None:
         env = dict(os.environ if environment is None else environment)
-        self.host = env.get("DOCKER_HOST") or client.DEFAULT_HOST
+        self.host = env.get("DOCKER_HOST") or addresses.DEFAULT_HOST
         self.calls: Counter[str] = Counter()
         self._environment = env
         self._timeout = timeout
@@ -134,10 +134,10 @@ class Engine:
                 api: client.Client | None = None
                 try:
                     api = client.Client(
-                        client.address_from_env(self._environment), timeout=self._timeout
+                        addresses.from_env(self._environment), timeout=self._timeout
                     )
                     api.negotiate()
-                except client.ClientError as exc:
+                except (addresses.AddressError, client.ClientError) as exc:
                     if api is not None:
                         api.close()
                     # Whatever stops the negotiation (no socket, a bad DOCKER_HOST, an odd
