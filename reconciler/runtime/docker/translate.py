@@ -1,8 +1,8 @@
 """The project's config values -> Engine API request bodies (the inverse of ``normalize``).
 
-Bodies are built as raw API JSON rather than through the SDK's helpers so that exactly what a
-ContainerConfig says is sent, nothing more: every field the config leaves unset is omitted and
-the Engine's default applies, which ``normalize`` reads back as unset.
+Bodies are raw API JSON, so that exactly what a ContainerConfig says is sent, nothing more:
+every field the config leaves unset is omitted and the Engine's default applies, which
+``normalize`` reads back as unset.
 """
 
 from __future__ import annotations
