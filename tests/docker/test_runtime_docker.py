@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests.exceptions
 from docker import DockerClient
 
 from reconciler import constants
@@ -33,7 +32,7 @@ from reconciler.configs import (
 from reconciler.errors import EngineUnavailable, ImageNotFound, PermanentBackendError
 from reconciler.observed import ImageInfo, ObservedContainer
 from reconciler.runtime.base import EngineEvent, ObserveRequest, Runtime
-from reconciler.runtime.docker import DockerRuntime
+from reconciler.runtime.docker import DockerRuntime, client
 
 SECOND = 1_000_000_000
 
@@ -433,17 +432,19 @@ def test_create_retried_after_a_timeout_adopts_its_own_container(
 ) -> None:
     """The Engine created the container but the answer was lost: the retry adopts it."""
     api = runtime._engine.api
-    real: Any = api.create_container_from_config
+    real = api.post
     lost: list[str] = []
 
-    def create_then_time_out(config: object, name: str) -> Any:
-        answer = real(config, name)
-        if not lost:
+    def create_then_time_out(
+        path: str, body: Any = None, params: Any = None, *, timeout: float | None = None
+    ) -> Any:
+        answer = real(path, body, params, timeout=timeout)
+        if path == "/containers/create" and not lost:
             lost.append(answer["Id"])
-            raise requests.exceptions.ReadTimeout("read timed out")
+            raise client.ResponseTimeout("no answer within 30 s")
         return answer
 
-    monkeypatch.setattr(api, "create_container_from_config", create_then_time_out)
+    monkeypatch.setattr(api, "post", create_then_time_out)
     name = f"{unique_prefix}-retry"
     labels = ownership_labels(unique_prefix, name)
     ident = runtime.create_container(name, ContainerConfig(image=test_image), labels)
@@ -454,6 +455,6 @@ def test_create_retried_after_a_timeout_adopts_its_own_container(
     lost.clear()
     other = f"{unique_prefix}-retry2"
     runtime.create_container(other, ContainerConfig(image=test_image), {})
-    monkeypatch.setattr(api, "create_container_from_config", real)
+    monkeypatch.setattr(api, "post", real)
     with pytest.raises(PermanentBackendError, match="already exists"):
         runtime.create_container(other, ContainerConfig(image=test_image), labels)

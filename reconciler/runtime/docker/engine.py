@@ -1,4 +1,4 @@
-"""The Engine connection: a lazy low-level client, a call counter, retries and error translation.
+"""The Engine connection: a lazy API client, a call counter, retries and error translation.
 
 Every Engine call of the backend goes through ``Engine.call`` so that errors are translated in
 one place (``translate_error``), transient ones are retried with bounded jittered backoff, and
@@ -8,16 +8,11 @@ one place (``translate_error``), transient ones are retried with bounded jittere
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import docker
-import docker.errors
-import docker.utils
-import requests.exceptions
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from reconciler.errors import (
@@ -27,10 +22,10 @@ from reconciler.errors import (
     PermanentBackendError,
     TransientBackendError,
 )
+from reconciler.runtime.docker import addresses, client
 
 T = TypeVar("T")
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 DEFAULT_TIMEOUT = 30
 ATTEMPTS = 4
 BACKOFF_INITIAL = 0.2
@@ -46,6 +41,15 @@ PERMANENT_500_MARKERS = (
     "not a shared or slave mount",
     "error gathering device information",
     "is not connected to",
+)
+
+# 404 explanations that mean the image, not the container or network, is missing (the
+# docker SDK's list, which decided ImageNotFound before this client).
+IMAGE_NOT_FOUND_MARKERS = (
+    "no such image",
+    "not found: does not exist or no pull access",
+    "repository does not exist",
+    "was found but does not match the specified platform",
 )
 
 
@@ -67,16 +71,14 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def translate_error(
     exc: BaseException, what: str, host: str, secrets: Iterable[str] = ()
 ) -> BackendError:
-    """The project's error for an SDK/transport exception raised while trying to ``what``."""
+    """The project's error for a client exception raised while trying to ``what``."""
     if isinstance(exc, BackendError):
         return exc
-    if isinstance(exc, docker.errors.APIError):
-        status = exc.status_code or 0
-        detail = redact(str(exc.explanation or exc), secrets)
+    if isinstance(exc, client.ApiError):
+        status = exc.status
+        detail = redact(exc.message, secrets)
         message = f"cannot {what}: {detail} (HTTP {status})"
-        if isinstance(exc, docker.errors.ImageNotFound) or (
-            status == 404 and "no such image" in detail.lower()
-        ):
+        if status == 404 and any(m in detail.lower() for m in IMAGE_NOT_FOUND_MARKERS):
             return ImageNotFound(message)
         if status == 404:
             return NotFoundError(message)
@@ -87,18 +89,10 @@ def translate_error(
         if status >= 500 and not any(m in detail.lower() for m in PERMANENT_500_MARKERS):
             return TransientBackendError(message)
         return PermanentBackendError(message)
-    # requests' exceptions are OSErrors too: they go first.
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if isinstance(exc, client.ConnectionFailed):
         return EngineUnavailable(f"cannot reach the Docker Engine at {host}: {_short(exc)}")
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, client.ResponseTimeout):
         return TransientBackendError(f"cannot {what}: the Docker Engine timed out ({_short(exc)})")
-    if isinstance(exc, requests.exceptions.RequestException):
-        return PermanentBackendError(f"cannot {what}: {redact(_short(exc), secrets)}")
-    if isinstance(exc, socket.error):
-        return EngineUnavailable(f"cannot reach the Docker Engine at {host}: {_short(exc)}")
-    if isinstance(exc, docker.errors.DockerException):
-        # Raised while building the client: version negotiation failed or DOCKER_HOST is bad.
-        return EngineUnavailable(f"cannot reach the Docker Engine at {host}: {_short(exc)}")
     return PermanentBackendError(f"cannot {what}: {redact(_short(exc), secrets)}")
 
 
@@ -114,7 +108,7 @@ def _retryable(exc: BaseException) -> bool:
 
 
 class Engine:
-    """A lazily connected ``docker.APIClient`` with counting, translation and retries."""
+    """A lazily connected ``client.Client`` with counting, translation and retries."""
 
     def __init__(
         self,
@@ -123,32 +117,42 @@ class Engine:
         attempts: int = ATTEMPTS,
     ) -> None:
         env = dict(os.environ if environment is None else environment)
-        self.host = env.get("DOCKER_HOST") or DEFAULT_HOST
+        self.host = env.get("DOCKER_HOST") or addresses.DEFAULT_HOST
         self.calls: Counter[str] = Counter()
         self._environment = env
         self._timeout = timeout
         self._attempts = attempts
-        self._api: docker.APIClient | None = None
+        self._api: client.Client | None = None
         self._lock = threading.Lock()
 
     @property
-    def api(self) -> docker.APIClient:
+    def api(self) -> client.Client:
         """The client, connected on first use (negotiating the API version is one Engine call)."""
         with self._lock:
             if self._api is None:
                 self.calls["version"] += 1
+                api: client.Client | None = None
                 try:
-                    kwargs = docker.utils.kwargs_from_env(environment=self._environment)
-                    self._api = docker.APIClient(version="auto", timeout=self._timeout, **kwargs)
-                except Exception as exc:
-                    raise translate_error(exc, "connect", self.host) from exc
+                    api = client.Client(
+                        addresses.from_env(self._environment), timeout=self._timeout
+                    )
+                    api.negotiate()
+                except (addresses.AddressError, client.ClientError) as exc:
+                    if api is not None:
+                        api.close()
+                    # Whatever stops the negotiation (no socket, a bad DOCKER_HOST, an odd
+                    # answer), the Engine cannot be used.
+                    raise EngineUnavailable(
+                        f"cannot reach the Docker Engine at {self.host}: {_short(exc)}"
+                    ) from exc
+                self._api = api
             return self._api
 
     def call(
         self,
         what: str,
         key: str,
-        fn: Callable[[docker.APIClient], T],
+        fn: Callable[[client.Client], T],
         *,
         retry: bool = True,
         secrets: Iterable[str] = (),
@@ -174,20 +178,8 @@ class Engine:
         return retrying(attempt)
 
     def close(self) -> None:
-        """Close the connection pool (a later call reconnects)."""
+        """Close the kept-alive connections (a later call reconnects)."""
         with self._lock:
             if self._api is not None:
                 self._api.close()
                 self._api = None
-
-
-def raw_post(api: docker.APIClient, path: str, body: Mapping[str, Any], *idents: str) -> Any:
-    """POST a raw JSON body, exactly as built by ``translate``.
-
-    The SDK's wrappers drop fields we need (its update lacks NanoCpus and PidsLimit); its
-    private helpers build the URL and check the answer exactly as its public methods do.
-    """
-    client: Any = api
-    response = client._post_json(client._url(path, *idents), data=dict(body))
-    client._raise_for_status(response)
-    return response.json() if response.content else None

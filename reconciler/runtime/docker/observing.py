@@ -114,6 +114,15 @@ def engine_event(raw: Mapping[str, Any]) -> EngineEvent:
     )
 
 
+def pull_failure(item: Any) -> str:
+    """The error a pull progress object reports ("" for progress)."""
+    if not isinstance(item, Mapping):
+        return ""
+    detail = item.get("errorDetail")
+    nested = detail.get("message") if isinstance(detail, Mapping) else None
+    return str(item.get("error") or nested or "")
+
+
 def registry_failure(message: str) -> bool:
     lowered = message.lower()
     return any(marker in lowered for marker in REGISTRY_FAILURES)

@@ -6,12 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-import docker
-
 from reconciler.configs import NetworkAttachmentConfig, NetworkConfig, VolumeConfig
 from reconciler.errors import PermanentBackendError
-from reconciler.runtime.docker import translate
-from reconciler.runtime.docker.engine import Engine, NotFoundError, raw_post
+from reconciler.runtime.docker import client, translate
+from reconciler.runtime.docker.engine import Engine, NotFoundError
 
 # Waits before retrying the removal of a network whose endpoints are still being torn down.
 ENDPOINT_WAITS = (0.2, 0.5, 1.0, 2.0)
@@ -28,11 +26,9 @@ class NetworkAndVolumeOps:
         self._engine.call(
             f"connect container {container!r} to network {attachment.name!r}",
             "network.connect",
-            lambda api: raw_post(
-                api,
-                "/networks/{0}/connect",
+            lambda api: api.post(
+                client.path("/networks/{}/connect", attachment.name),
                 {"Container": container, "EndpointConfig": endpoint},
-                attachment.name,
             ),
         )
 
@@ -42,7 +38,10 @@ class NetworkAndVolumeOps:
             self._engine.call(
                 f"disconnect container {container!r} from network {network!r}",
                 "network.disconnect",
-                lambda api: api.disconnect_container_from_network(container, network, force=True),
+                lambda api: api.post(
+                    client.path("/networks/{}/disconnect", network),
+                    {"Container": container, "Force": True},
+                ),
             )
         except NotFoundError:
             return
@@ -59,14 +58,16 @@ class NetworkAndVolumeOps:
         self._engine.call(
             f"create volume {name!r}",
             "volume.create",
-            lambda api: raw_post(api, "/volumes/create", body),
+            lambda api: api.post("/volumes/create", body),
         )
 
     def remove_volume(self, name: str) -> None:
         """Remove a named volume; a missing one is not an error, one in use is refused."""
         try:
             self._engine.call(
-                f"remove volume {name!r}", "volume.remove", lambda api: api.remove_volume(name)
+                f"remove volume {name!r}",
+                "volume.remove",
+                lambda api: api.delete(client.path("/volumes/{}", name)),
             )
         except NotFoundError:
             return
@@ -84,10 +85,10 @@ class NetworkAndVolumeOps:
         body = translate.network_body(name, config, labels)
         attempts = 0
 
-        def create(api: docker.APIClient) -> None:
+        def create(api: client.Client) -> None:
             nonlocal attempts
             attempts += 1
-            raw_post(api, "/networks/create", body)
+            api.post("/networks/create", body)
 
         try:
             self._engine.call(f"create network {name!r}", "network.create", create)
@@ -106,7 +107,7 @@ class NetworkAndVolumeOps:
                 self._engine.call(
                     f"remove network {name!r}",
                     "network.remove",
-                    lambda api: api.remove_network(name),
+                    lambda api: api.delete(client.path("/networks/{}", name)),
                 )
                 return
             except NotFoundError:

@@ -8,9 +8,6 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import docker
-import docker.utils
-
 from reconciler.configs import (
     ContainerConfig,
     ResourceConfig,
@@ -29,13 +26,12 @@ from reconciler.observed import (
     ObservedState,
 )
 from reconciler.runtime.base import EngineEvent, InspectCache, ObserveRequest
-from reconciler.runtime.docker import normalize, observing, translate
+from reconciler.runtime.docker import client, normalize, observing, translate
 from reconciler.runtime.docker.engine import (
     DEFAULT_TIMEOUT,
     Engine,
     NameInUse,
     NotFoundError,
-    raw_post,
     translate_error,
 )
 from reconciler.runtime.docker.resources import NetworkAndVolumeOps, after
@@ -72,14 +68,14 @@ class DockerRuntime(NetworkAndVolumeOps):
         return self._engine.host
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Close the kept-alive connections."""
         self._engine.close()
 
     # -- reading -------------------------------------------------------------------------
 
     def ping(self) -> str:
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
-        info = self._engine.call("read Engine info", "info", lambda api: api.info())
+        info = self._engine.call("read Engine info", "info", lambda api: api.get("/info"))
         self._remember_cgroup_version(info)
         return str(info.get("ServerVersion") or "")
 
@@ -107,7 +103,9 @@ class DockerRuntime(NetworkAndVolumeOps):
                 ref: pool.submit(self._image_cached, ref, cache) for ref in request.image_refs
             }
             listed = self._engine.call(
-                "list containers", "container.list", lambda api: api.containers(all=True)
+                "list containers",
+                "container.list",
+                lambda api: api.get("/containers/json", {"all": 1}),
             )
             id_to_name = {c["Id"]: observing.list_name(c) for c in listed}
             containers: dict[str, ObservedContainer] = {}
@@ -137,18 +135,20 @@ class DockerRuntime(NetworkAndVolumeOps):
         )
 
     def _list_volumes(self) -> list[dict[str, Any]]:
-        answer = self._engine.call("list volumes", "volume.list", lambda api: api.volumes())
+        answer = self._engine.call("list volumes", "volume.list", lambda api: api.get("/volumes"))
         return list(answer.get("Volumes") or ())
 
     def _list_networks(self) -> list[dict[str, Any]]:
-        return list(self._engine.call("list networks", "network.list", lambda api: api.networks()))
+        return list(
+            self._engine.call("list networks", "network.list", lambda api: api.get("/networks"))
+        )
 
     def _inspect_container(self, ident: str, name: str) -> dict[str, Any] | None:
         try:
             raw: dict[str, Any] = self._engine.call(
                 f"inspect container {name!r}",
                 "container.inspect",
-                lambda api: api.inspect_container(ident),
+                lambda api: api.get(client.path("/containers/{}/json", ident)),
             )
         except NotFoundError:
             return None
@@ -168,7 +168,9 @@ class DockerRuntime(NetworkAndVolumeOps):
         """The local image for ``ref``, or None when it is not present."""
         try:
             raw = self._engine.call(
-                f"inspect image {ref!r}", "image.inspect", lambda api: _any(api).inspect_image(ref)
+                f"inspect image {ref!r}",
+                "image.inspect",
+                lambda api: api.get(client.path("/images/{}/json", ref)),
             )
         except (ImageNotFound, NotFoundError):
             return None
@@ -181,15 +183,11 @@ class DockerRuntime(NetworkAndVolumeOps):
 
     def pull_image(self, ref: str) -> ImageInfo:
         """Pull ``ref`` (the ``latest`` tag when it names none) and return the local image."""
-        repository, tag = docker.utils.parse_repository_tag(ref)
+        repository, tag = translate.repository_and_tag(ref)
 
-        def pull(api: docker.APIClient) -> str:
-            errors = [
-                str(item["error"])
-                for item in api.pull(repository, tag=tag or "latest", stream=True, decode=True)
-                if isinstance(item, dict) and item.get("error")
-            ]
-            return "; ".join(errors)
+        def pull(api: client.Client) -> str:
+            failures = [observing.pull_failure(item) for item in api.pull(repository, tag)]
+            return "; ".join(f for f in failures if f)
 
         try:
             failure = self._engine.call(f"pull image {ref!r}", "image.pull", pull, retry=False)
@@ -222,10 +220,10 @@ class DockerRuntime(NetworkAndVolumeOps):
         secrets = [value for _, value in config.env]
         attempts = 0
 
-        def create(api: docker.APIClient) -> str:
+        def create(api: client.Client) -> str:
             nonlocal attempts
             attempts += 1
-            return str(_any(api).create_container_from_config(body, name)["Id"])
+            return str(api.post("/containers/create", body, {"name": name})["Id"])
 
         try:
             ident = self._engine.call(
@@ -268,26 +266,30 @@ class DockerRuntime(NetworkAndVolumeOps):
         """Start a created or stopped container (a no-op when it runs); unpause a paused one."""
         try:
             self._engine.call(
-                f"start container {name!r}", "container.start", lambda api: api.start(name)
+                f"start container {name!r}",
+                "container.start",
+                lambda api: api.post(client.path("/containers/{}/start", name)),
             )
         except BackendError as exc:
             if "paused" not in str(exc).lower():
                 raise
             self._engine.call(
-                f"unpause container {name!r}", "container.unpause", lambda api: api.unpause(name)
+                f"unpause container {name!r}",
+                "container.unpause",
+                lambda api: api.post(client.path("/containers/{}/unpause", name)),
             )
 
     def stop_container(self, name: str, timeout: int | None = None) -> None:
         """Stop a container, waiting ``timeout`` seconds (its own setting when None)."""
-        params = {} if timeout is None else {"t": timeout}
+        # The HTTP wait covers the stop's own: a long StopTimeout must not time the call out.
         wire = (MAX_STOP_WAIT if timeout is None else timeout) + DEFAULT_TIMEOUT
-
-        def stop(api: docker.APIClient) -> None:
-            client: Any = api  # the SDK's stop caps the HTTP wait below a long StopTimeout
-            url = client._url("/containers/{0}/stop", name)
-            client._raise_for_status(client._post(url, params=params, timeout=wire))
-
-        self._engine.call(f"stop container {name!r}", "container.stop", stop)
+        self._engine.call(
+            f"stop container {name!r}",
+            "container.stop",
+            lambda api: api.post(
+                client.path("/containers/{}/stop", name), None, {"t": timeout}, timeout=wire
+            ),
+        )
 
     def remove_container(self, name: str) -> None:
         """Remove a container by name or id, forcefully; a missing one is not an error."""
@@ -295,7 +297,7 @@ class DockerRuntime(NetworkAndVolumeOps):
             self._engine.call(
                 f"remove container {name!r}",
                 "container.remove",
-                lambda api: api.remove_container(name, force=True),
+                lambda api: api.delete(client.path("/containers/{}", name), {"force": True}),
             )
         except NotFoundError:
             return
@@ -305,7 +307,9 @@ class DockerRuntime(NetworkAndVolumeOps):
         self._engine.call(
             f"rename container {name!r} to {new_name!r}",
             "container.rename",
-            lambda api: api.rename(name, new_name),
+            lambda api: api.post(
+                client.path("/containers/{}/rename", name), None, {"name": new_name}
+            ),
         )
 
     def update_container(self, name: str, resources: ResourceConfig, restart_policy: str) -> None:
@@ -318,7 +322,7 @@ class DockerRuntime(NetworkAndVolumeOps):
         self._engine.call(
             f"update container {name!r}",
             "container.update",
-            lambda api: raw_post(api, "/containers/{0}/update", body, name),
+            lambda api: api.post(client.path("/containers/{}/update", name), body),
         )
 
     # -- events --------------------------------------------------------------------------
@@ -332,7 +336,9 @@ class DockerRuntime(NetworkAndVolumeOps):
         stream = self._engine.call(
             "follow Engine events",
             "events",
-            lambda api: api.events(decode=True, filters={"type": list(EVENT_TYPES)}),
+            lambda api: api.stream(
+                "GET", "/events", params={"filters": client.encode_filters({"type": EVENT_TYPES})}
+            ),
             retry=False,
         )
         done = threading.Event()
@@ -357,8 +363,3 @@ class DockerRuntime(NetworkAndVolumeOps):
             done.set()
         if not stop.is_set():
             raise EngineUnavailable(f"the Docker Engine at {self.host} ended the event stream")
-
-
-def _any(api: docker.APIClient) -> Any:
-    # A few SDK methods are untyped in types-docker; their answers are plain JSON.
-    return api

@@ -1,8 +1,8 @@
 """The project's config values -> Engine API request bodies (the inverse of ``normalize``).
 
-Bodies are built as raw API JSON rather than through the SDK's helpers so that exactly what a
-ContainerConfig says is sent, nothing more: every field the config leaves unset is omitted and
-the Engine's default applies, which ``normalize`` reads back as unset.
+Bodies are raw API JSON, so that exactly what a ContainerConfig says is sent, nothing more:
+every field the config leaves unset is omitted and the Engine's default applies, which
+``normalize`` reads back as unset.
 """
 
 from __future__ import annotations
@@ -180,6 +180,18 @@ def container_body(config: ContainerConfig, labels: Mapping[str, str]) -> Body:
         body["NetworkingConfig"] = {"EndpointsConfig": {first.name: endpoint(first)}}
     body["HostConfig"] = host
     return body
+
+
+def repository_and_tag(ref: str) -> tuple[str, str]:
+    """What a pull asks for: ``repo@sha256:..`` -> the digest, ``repo:tag`` -> the tag, a
+    bare repository -> ``latest``. A colon before the last slash is a registry's port."""
+    repository, at, digest = ref.rpartition("@")
+    if at:
+        return repository, digest
+    repository, colon, tag = ref.rpartition(":")
+    if colon and "/" not in tag:
+        return repository, tag
+    return ref, "latest"
 
 
 def volume_body(name: str, config: VolumeConfig, labels: Mapping[str, str]) -> Body:
