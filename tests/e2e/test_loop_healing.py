@@ -114,7 +114,7 @@ def test_out_of_band_rm_stop_and_update_are_repaired(rig: LoopRig) -> None:
         (f"Container/{p}-removed", "create", "missing"),
         (f"Container/{p}-stopped", "start", "not-running"),
         (f"Container/{p}-updated", "update", "config-changed"),
-    }, rig.tail()
+    }, loop.tail()
     update = next(line for line in loop.actions() if line["action"] == "update")
     assert "resources.memory" in update["fields"]
     done = [e["action"] for e in _events_of(rig, "removed") if e["outcome"] == "done"]
