@@ -215,6 +215,8 @@ class Loop:
         started, wall_start = self.clock(), self.wall()
         self.passes += 1
         refresh, self._refresh_wanted = self._refresh_wanted, False
+        # The Engine lists while the manifests are read: a no-change pass is mostly both.
+        listing = self.runtime.start_listing()
         try:
             if refresh:
                 self.source.refresh()
@@ -232,7 +234,7 @@ class Loop:
         with self._names_lock:
             self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
         try:
-            observed = reconciling.observe(self.runtime, desired, self.cache)
+            observed = reconciling.observe(self.runtime, desired, self.cache, listing)
             inventory = self.state.inventory(self.settings.project)
             prune = self.settings.prune and snapshot.prune_safe and inventory is not None
             plan = planning.plan(

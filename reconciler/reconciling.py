@@ -20,7 +20,7 @@ from reconciler.loading import LoadResult
 from reconciler.observed import ObservedState
 from reconciler.plans import Action, Kind, Plan, Reason
 from reconciler.policy import Admission, Policy, admit, check_created
-from reconciler.runtime.base import InspectCache, ObserveRequest, Runtime
+from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
 from reconciler.state import Event, State
 
 
@@ -39,9 +39,13 @@ def desired_state(project: str, loaded: LoadResult) -> DesiredState:
 
 
 def observe(
-    runtime: Runtime, desired: DesiredState, cache: InspectCache | None = None
+    runtime: Runtime,
+    desired: DesiredState,
+    cache: InspectCache | None = None,
+    listing: Listing | None = None,
 ) -> ObservedState:
-    """One snapshot of everything the project owns or wants."""
+    """One snapshot of everything the project owns or wants (``listing``: lists begun ahead
+    with ``runtime.start_listing``)."""
     return runtime.observe(
         ObserveRequest(
             project=desired.project,
@@ -51,6 +55,7 @@ def observe(
             image_refs=frozenset(c.config.image for c in desired.containers.values()),
         ),
         cache,
+        listing,
     )
 
 

@@ -99,6 +99,12 @@ class InspectCache:
             self._images.clear()
 
 
+class Listing:
+    """The lists an ``observe`` begins with (one per kind), started ahead of it by
+    ``Runtime.start_listing`` so that the Engine lists while the caller reads its manifests.
+    Opaque to the core; each backend subclasses it."""
+
+
 class Runtime(Protocol):
     """A container engine as reconcile needs it. Names are the resources' Engine names."""
 
@@ -106,9 +112,19 @@ class Runtime(Protocol):
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
         ...
 
-    def observe(self, request: ObserveRequest, cache: InspectCache | None = None) -> ObservedState:
+    def start_listing(self) -> Listing:
+        """Begin the lists of one ``observe`` now, in the background."""
+        ...
+
+    def observe(
+        self,
+        request: ObserveRequest,
+        cache: InspectCache | None = None,
+        listing: Listing | None = None,
+    ) -> ObservedState:
         """One snapshot: list once per kind, inspect what matters (what ``cache`` does not
-        already hold). Never empty on error."""
+        already hold). With a ``listing`` from ``start_listing``, its lists are used: the
+        snapshot is as of when it began. Never empty on error."""
         ...
 
     def inspect_image(self, ref: str) -> ImageInfo | None:

@@ -34,7 +34,7 @@ from reconciler.observed import (
     ObservedVolume,
     Ownership,
 )
-from reconciler.runtime.base import EngineEvent, InspectCache, ObserveRequest
+from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
 
 Call = tuple[str, ...]
 
@@ -139,7 +139,15 @@ class RecordingRuntime:
         self._record("ping", "")
         return "fake"
 
-    def observe(self, request: ObserveRequest, cache: InspectCache | None = None) -> ObservedState:
+    def start_listing(self) -> Listing:
+        return Listing()
+
+    def observe(
+        self,
+        request: ObserveRequest,
+        cache: InspectCache | None = None,
+        listing: Listing | None = None,
+    ) -> ObservedState:
         self._record("observe", request.project)
         with self._lock:
             containers = {

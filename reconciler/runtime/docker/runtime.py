@@ -25,7 +25,7 @@ from reconciler.observed import (
     ObservedContainer,
     ObservedState,
 )
-from reconciler.runtime.base import EngineEvent, InspectCache, ObserveRequest
+from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
 from reconciler.runtime.docker import client, normalize, observing, translate
 from reconciler.runtime.docker.engine import (
     DEFAULT_TIMEOUT,
@@ -89,24 +89,29 @@ class DockerRuntime(NetworkAndVolumeOps):
             self.ping()
         return self._cgroupns_default or "host"
 
-    def observe(self, request: ObserveRequest, cache: InspectCache | None = None) -> ObservedState:
+    def start_listing(self) -> Listing:
+        """Begin the three lists of one ``observe`` (containers, volumes, networks) now."""
+        return _Lists(self)
+
+    def observe(
+        self,
+        request: ObserveRequest,
+        cache: InspectCache | None = None,
+        listing: Listing | None = None,
+    ) -> ObservedState:
         """One snapshot: one list per kind, one inspect per relevant container and image ref.
 
-        Lists and image inspects run concurrently with the container list; container inspects
-        run on a small pool. Any Engine error propagates: a partial snapshot is never returned.
+        The lists (begun by ``start_listing``, or here) and image inspects run concurrently;
+        container inspects run on a small pool. Any Engine error propagates: a partial snapshot
+        is never returned.
         """
+        lists = listing if isinstance(listing, _Lists) else _Lists(self)
         cgroupns_default = self._cgroupns()
         with ThreadPoolExecutor(max_workers=INSPECT_WORKERS) as pool:
-            volumes_f = pool.submit(self._list_volumes)
-            networks_f = pool.submit(self._list_networks)
             images_f = {
                 ref: pool.submit(self._image_cached, ref, cache) for ref in request.image_refs
             }
-            listed = self._engine.call(
-                "list containers",
-                "container.list",
-                lambda api: api.get("/containers/json", {"all": 1}),
-            )
+            listed = lists.containers.result()
             id_to_name = {c["Id"]: observing.list_name(c) for c in listed}
             containers: dict[str, ObservedContainer] = {}
             inspected = []
@@ -127,11 +132,20 @@ class DockerRuntime(NetworkAndVolumeOps):
                     containers[found.name] = found
                     if cache is not None:
                         cache.keep_container(ident, fingerprint, found)
-            volumes = observing.select_volumes(volumes_f.result(), request)
-            networks = observing.select_networks(networks_f.result(), listed, request)
+            volumes = observing.select_volumes(lists.volumes.result(), request)
+            networks = observing.select_networks(lists.networks.result(), listed, request)
             images = observing.images_by_ref(images_f)
         return ObservedState(
             containers=containers, volumes=volumes, networks=networks, images=images
+        )
+
+    def _list_containers(self) -> list[dict[str, Any]]:
+        return list(
+            self._engine.call(
+                "list containers",
+                "container.list",
+                lambda api: api.get("/containers/json", {"all": 1}),
+            )
         )
 
     def _list_volumes(self) -> list[dict[str, Any]]:
@@ -363,3 +377,14 @@ class DockerRuntime(NetworkAndVolumeOps):
             done.set()
         if not stop.is_set():
             raise EngineUnavailable(f"the Docker Engine at {self.host} ended the event stream")
+
+
+class _Lists(Listing):
+    """The three lists of one observe, each on a thread of its own that ends with it."""
+
+    def __init__(self, runtime: DockerRuntime) -> None:
+        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="engine-list")
+        self.containers = pool.submit(runtime._list_containers)
+        self.volumes = pool.submit(runtime._list_volumes)
+        self.networks = pool.submit(runtime._list_networks)
+        pool.shutdown(wait=False)
