@@ -5,8 +5,9 @@ importing ruamel (~50 ms) cost more than reading, parsing and validating 50 smal
 a file's bytes are exactly those of a file that loaded cleanly before, under the same code, its
 ``FileLoad`` is taken from here and neither is needed.
 
-An entry is keyed by the path as given, its absolute path (relative bind sources are resolved
-against it) and the SHA-256 of the file's bytes, and the whole cache by a fingerprint of the
+There is one entry per file, keyed by the path as given and its absolute path (relative bind
+sources are resolved against it), used only while the file's SHA-256 is the one stored (a
+changed file replaces its entry), and the whole cache is keyed by a fingerprint of the
 code that validates: every module of this package (name, size, mtime), pydantic's version and
 Python's. Only files without problems are kept, so an error message always comes from a real
 validation. Everything after loading (cross-file checks, policy admission, planning against
@@ -34,7 +35,7 @@ from reconciler.errors import Location
 from reconciler.loading.results import LoadedManifest
 
 CACHE_NAME = "load-cache.pickle"
-FORMAT = 1
+FORMAT = 2
 MAX_ENTRIES = 4096
 
 # One stored manifest: the model, its location, its field positions, its revision document.
@@ -56,7 +57,9 @@ class LoadCache:
     path: Path
     fingerprint: str
     trusted: bool
-    entries: dict[str, tuple[float, tuple[_Stored, ...], tuple[tuple[str, str], ...]]] = field(
+    # One entry per file (path as given + absolute path): its digest, when it was stored, and
+    # what it loaded to. A changed file replaces its entry, so the cache never outgrows the set.
+    entries: dict[str, tuple[str, float, tuple[_Stored, ...], tuple[tuple[str, str], ...]]] = field(
         default_factory=dict
     )
     hits: int = 0
@@ -91,13 +94,12 @@ class LoadCache:
 
     def get(self, path: Path, digest: str) -> CachedFile | None:
         """The cached load of ``path`` if its bytes hash to ``digest``."""
-        entry = self.entries.get(_key(path, digest))
-        if entry is None:
+        entry = self.entries.get(_key(path))
+        if entry is None or entry[0] != digest:
             self.misses += 1
             return None
         self.hits += 1
-        _, stored, identities = entry
-        self.entries[_key(path, digest)] = (time.time(), stored, identities)
+        _, _, stored, identities = entry
         return CachedFile(tuple(_revive(item) for item in stored), identities)
 
     def put(
@@ -109,7 +111,7 @@ class LoadCache:
     ) -> None:
         """Remember a file that loaded without problems."""
         stored = tuple((m.manifest, m.location, dict(m.positions), m.document) for m in manifests)
-        self.entries[_key(path, digest)] = (time.time(), stored, identities)
+        self.entries[_key(path)] = (digest, time.time(), stored, identities)
         self._dirty = True
 
     def save(self) -> None:
@@ -117,7 +119,7 @@ class LoadCache:
         if not (self._dirty and self.trusted):
             return
         if len(self.entries) > MAX_ENTRIES:
-            newest = sorted(self.entries.items(), key=lambda kv: kv[1][0])[-MAX_ENTRIES:]
+            newest = sorted(self.entries.items(), key=lambda kv: kv[1][1])[-MAX_ENTRIES:]
             self.entries = dict(newest)
         body = {"format": FORMAT, "fingerprint": self.fingerprint, "entries": self.entries}
         tmp = self.path.with_name(f".{CACHE_NAME}.{os.getpid()}.tmp")
@@ -144,8 +146,8 @@ def code_fingerprint() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _key(path: Path, digest: str) -> str:
-    return f"{path}\0{os.path.abspath(path)}\0{digest}"
+def _key(path: Path) -> str:
+    return f"{path}\0{os.path.abspath(path)}"
 
 
 def _revive(item: _Stored) -> LoadedManifest:

@@ -149,3 +149,14 @@ def test_a_cached_load_neither_parses_yaml_nor_builds_validators(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env
     ).stdout.split()
     assert out == ["4", "6", "False", "False"]
+
+
+def test_an_edited_file_replaces_its_entry_so_the_cache_does_not_grow(
+    files: Path, cache_dir: Path
+) -> None:
+    web = files / "web.yaml"
+    original = web.read_text()
+    for revision in range(5):
+        web.write_text(original + f"\n# revision {revision}\n")
+        _summary(files, LoadCache.open(cache_dir))
+    assert len(LoadCache.open(cache_dir).entries) == 4
