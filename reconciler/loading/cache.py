@@ -79,9 +79,7 @@ class LoadCache:
                     cache.trusted = False
                     return cache
                 body = pickle.load(handle)
-        except FileNotFoundError:
-            return cache
-        except Exception:  # a torn or foreign file is a cold load, never a failure
+        except Exception:  # missing, torn or foreign: a cold load, never a failure
             return cache
         if (
             isinstance(body, dict)
@@ -115,7 +113,8 @@ class LoadCache:
         self._dirty = True
 
     def save(self) -> None:
-        """Write the cache if a file was added (atomically; errors are ignored)."""
+        """Write the cache if a file was added (atomically). Nothing here may fail a command:
+        an error (a full disk, something that does not pickle) leaves the old cache."""
         if not (self._dirty and self.trusted):
             return
         if len(self.entries) > MAX_ENTRIES:
@@ -129,7 +128,7 @@ class LoadCache:
                 pickle.dump(body, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
             self._dirty = False
-        except OSError:
+        except Exception:
             with contextlib.suppress(OSError):
                 tmp.unlink()
 

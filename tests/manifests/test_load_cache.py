@@ -160,3 +160,16 @@ def test_an_edited_file_replaces_its_entry_so_the_cache_does_not_grow(
         web.write_text(original + f"\n# revision {revision}\n")
         _summary(files, LoadCache.open(cache_dir))
     assert len(LoadCache.open(cache_dir).entries) == 4
+
+
+def test_a_cache_that_cannot_be_written_never_fails_the_load(
+    files: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise TypeError("cannot pickle this")
+
+    monkeypatch.setattr("reconciler.loading.cache.pickle.dump", refuse)
+    cache = LoadCache.open(cache_dir)
+    assert _summary(files, cache) == _summary(files, None)
+    assert not (cache_dir / CACHE_NAME).exists()
+    assert list(cache_dir.iterdir()) == []
