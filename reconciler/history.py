@@ -104,8 +104,7 @@ def record(
 
 def latest(state: State, project: str) -> Revision | None:
     """The newest revision of ``project``."""
-    revisions = state.revisions(project)
-    return revisions[0] if revisions else None
+    return state.latest_revision(project)
 
 
 def last_good(state: State, project: str, before: int | None = None) -> Revision | None:

@@ -280,6 +280,13 @@ class State:
         ).fetchall()
         return [_revision(r) for r in rows]
 
+    def latest_revision(self, project: str) -> Revision | None:
+        """The newest kept revision of ``project`` (one row read: every apply asks for it)."""
+        row = self._conn.execute(
+            "SELECT * FROM revisions WHERE project = ? ORDER BY number DESC LIMIT 1", (project,)
+        ).fetchone()
+        return None if row is None else _revision(row)
+
     def revision(self, project: str, number: int) -> Revision | None:
         """One revision, or None when it does not exist (or was dropped by retention)."""
         row = self._conn.execute(

@@ -128,6 +128,8 @@ def test_record_adds_a_revision_only_for_a_new_set_and_updates_the_outcome(
     assert revisions[2].images == images
     assert revisions[0].digest == revisions[2].digest
     assert state.revisions("other") == []
+    assert history.latest(state, "p") == revisions[0]
+    assert history.latest(state, "other") is None
 
 
 def test_retention_keeps_the_newest_revisions(state: State) -> None:
