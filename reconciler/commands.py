@@ -130,16 +130,19 @@ def _desired(source: Source, cache_dir: Path | None = None) -> DesiredState:
     return desired_state(project, _load(source, cache_dir)[0])
 
 
-def engine_runtime() -> Runtime:
+def engine_runtime(ping: bool = True) -> Runtime:
+    """The Docker Engine named by the environment; ``ping`` checks now that it answers."""
     from reconciler.runtime.docker import DockerRuntime
 
     runtime = DockerRuntime.from_env()
-    runtime.ping()
+    if ping:
+        runtime.ping()
     return runtime
 
 
 def _state(state_dir: Path | None) -> State:
-    from reconciler.state import State, default_state_dir
+    from reconciler.state import State
+    from reconciler.statedir import default_state_dir
 
     return State.open(state_dir or default_state_dir())
 
@@ -221,11 +224,15 @@ def _run_pass(
 
     state = _state(source.state_dir)
     try:
-        loaded, policy = _load(source, _lock_dir(state))
         project = source.project or project_name(list(source.filenames))
-        desired = desired_state(project, loaded)
-        runtime = engine_runtime()
-        with project_lock(_lock_dir(state), desired.project, purpose):
+        with project_lock(_lock_dir(state), project, purpose):
+            # The Engine lists (and inspects the project's containers) while the manifests
+            # are read; begun under the lock, so no other reconciler changes the set between
+            # this snapshot and the plan. A manifest error still wins: it is raised first.
+            runtime = engine_runtime(ping=False)
+            listing = runtime.start_listing(prefetch=project)
+            loaded, policy = _load(source, _lock_dir(state))
+            desired = desired_state(project, loaded)
             result = converge(
                 runtime,
                 state,
@@ -238,6 +245,7 @@ def _run_pass(
                 on_plan=show_plan if report else None,
                 policy=policy,
                 health_timeout=health_timeout,
+                listing=listing,
             )
             if result.outcome is not None and not delete:
                 if state.clear_pin(project):

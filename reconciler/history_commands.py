@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def _open_state(state_dir: Path | None) -> State:
-    from reconciler.state import State, default_state_dir
+    from reconciler.state import State
+    from reconciler.statedir import default_state_dir
 
     return State.open(state_dir or default_state_dir())
 

@@ -104,7 +104,8 @@ def run(
     from reconciler.metrics import Metrics
     from reconciler.policy import check_manifest_dir, load_policy
     from reconciler.runtime.docker import DockerRuntime
-    from reconciler.state import State, default_state_dir
+    from reconciler.state import State
+    from reconciler.statedir import default_state_dir
 
     rules = load_policy(policy)
     for violation in check_manifest_dir(directory, rules):
@@ -188,7 +189,8 @@ def status(
     directory: Path | None, project: str | None, state_dir: Path | None, output: str
 ) -> None:
     """What the running loop last reported: each resource's status and the last pass."""
-    from reconciler.state import State, default_state_dir
+    from reconciler.state import State
+    from reconciler.statedir import default_state_dir
 
     name = _project_of(directory, project)
     state = State.open(state_dir or default_state_dir())
@@ -252,7 +254,8 @@ def events(
     """The events journal: what changed, why, when, and how it went."""
     from dataclasses import asdict
 
-    from reconciler.state import State, default_state_dir
+    from reconciler.state import State
+    from reconciler.statedir import default_state_dir
 
     name = _project_of(directory, project)
     state = State.open(state_dir or default_state_dir())

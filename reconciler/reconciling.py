@@ -100,8 +100,10 @@ def converge(
     report: Reporter | None = None,
     on_plan: Callable[[Plan, list[str]], None] | None = None,
     policy: Policy | None = None,
+    listing: Listing | None = None,
 ) -> PassResult:
-    """Observe, plan, and unless ``dry_run`` apply. The caller holds the project lock.
+    """Observe, plan, and unless ``dry_run`` apply. The caller holds the project lock (and
+    began ``listing``, if given, while holding it).
 
     A dry run makes no Engine call that changes anything (it only lists and inspects).
     """
@@ -120,7 +122,7 @@ def converge(
         for container in desired.containers.values():
             if container.pull_policy == "Always":
                 applier.ensure_image(container.config.image, "Always")
-    observed = observe(runtime, desired)
+    observed = observe(runtime, desired, listing=listing)
     inventory = state.inventory(project)
     if inventory is None and prune:
         warnings.append(

@@ -10,7 +10,6 @@ labels and never prune more than it could before.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sqlite3
 import time
@@ -50,15 +49,6 @@ CREATE TABLE IF NOT EXISTS status (
     project TEXT PRIMARY KEY, updated_at REAL NOT NULL, data TEXT NOT NULL
 );
 """
-
-
-def default_state_dir() -> Path:
-    """``$RECONCILE_STATE_DIR``, else ``$XDG_STATE_HOME/reconcile``, else
-    ``~/.local/state/reconcile``."""
-    if env := os.environ.get("RECONCILE_STATE_DIR"):
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "reconcile"
 
 
 DEFAULT_HISTORY_LIMIT = 20

@@ -118,7 +118,8 @@ def sync(
     from reconciler.metrics import Metrics
     from reconciler.policy import load_policy
     from reconciler.runtime.docker import DockerRuntime
-    from reconciler.state import State, default_state_dir
+    from reconciler.state import State
+    from reconciler.statedir import default_state_dir
 
     if webhook_addr and not webhook_secret_env:
         raise click.UsageError("--webhook-addr needs --webhook-secret-env")

@@ -112,8 +112,9 @@ class Runtime(Protocol):
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
         ...
 
-    def start_listing(self) -> Listing:
-        """Begin the lists of one ``observe`` now, in the background."""
+    def start_listing(self, prefetch: str | None = None) -> Listing:
+        """Begin the lists of one ``observe`` now, in the background; with ``prefetch`` (a
+        project), also read that project's containers in full as soon as they are listed."""
         ...
 
     def observe(

@@ -139,7 +139,7 @@ class RecordingRuntime:
         self._record("ping", "")
         return "fake"
 
-    def start_listing(self) -> Listing:
+    def start_listing(self, prefetch: str | None = None) -> Listing:
         return Listing()
 
     def observe(

@@ -34,9 +34,9 @@ from reconciler.runtime.docker.engine import (
     NotFoundError,
     translate_error,
 )
+from reconciler.runtime.docker.listing import INSPECT_WORKERS, Lists
 from reconciler.runtime.docker.resources import NetworkAndVolumeOps, after
 
-INSPECT_WORKERS = 8
 # A stop without a timeout waits for the container's own StopTimeout; allow that much on the wire.
 MAX_STOP_WAIT = 600
 EVENT_TYPES = ("container", "network", "volume", "image")
@@ -89,9 +89,13 @@ class DockerRuntime(NetworkAndVolumeOps):
             self.ping()
         return self._cgroupns_default or "host"
 
-    def start_listing(self) -> Listing:
-        """Begin the three lists of one ``observe`` (containers, volumes, networks) now."""
-        return _Lists(self)
+    def start_listing(self, prefetch: str | None = None) -> Listing:
+        """Begin the three lists of one ``observe`` (containers, volumes, networks) now, and
+        the Engine info when it has not been read yet. With ``prefetch`` (a project), also
+        inspect that project's containers as soon as the container list arrives: a one-shot
+        command has no inspect cache, and would otherwise inspect only after its manifests
+        are read."""
+        return Lists(self, prefetch)
 
     def observe(
         self,
@@ -105,13 +109,16 @@ class DockerRuntime(NetworkAndVolumeOps):
         container inspects run on a small pool. Any Engine error propagates: a partial snapshot
         is never returned.
         """
-        lists = listing if isinstance(listing, _Lists) else _Lists(self)
+        lists = listing if isinstance(listing, Lists) else Lists(self)
+        if lists.info is not None:
+            lists.info.result()
         cgroupns_default = self._cgroupns()
         with ThreadPoolExecutor(max_workers=INSPECT_WORKERS) as pool:
             images_f = {
                 ref: pool.submit(self._image_cached, ref, cache) for ref in request.image_refs
             }
             listed = lists.containers.result()
+            prefetched = lists.inspected.result() if lists.inspected is not None else {}
             id_to_name = {c["Id"]: observing.list_name(c) for c in listed}
             containers: dict[str, ObservedContainer] = {}
             inspected = []
@@ -123,7 +130,9 @@ class DockerRuntime(NetworkAndVolumeOps):
                 if hit is not None:
                     containers[hit.name] = hit
                     continue
-                future = pool.submit(self._inspect_container, entry["Id"], id_to_name[entry["Id"]])
+                future = prefetched.get(entry["Id"]) or pool.submit(
+                    self._inspect_container, entry["Id"], id_to_name[entry["Id"]]
+                )
                 inspected.append((entry["Id"], fingerprint, future))
             for ident, fingerprint, future in inspected:
                 raw = future.result()
@@ -377,14 +386,3 @@ class DockerRuntime(NetworkAndVolumeOps):
             done.set()
         if not stop.is_set():
             raise EngineUnavailable(f"the Docker Engine at {self.host} ended the event stream")
-
-
-class _Lists(Listing):
-    """The three lists of one observe, each on a thread of its own that ends with it."""
-
-    def __init__(self, runtime: DockerRuntime) -> None:
-        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="engine-list")
-        self.containers = pool.submit(runtime._list_containers)
-        self.volumes = pool.submit(runtime._list_volumes)
-        self.networks = pool.submit(runtime._list_networks)
-        pool.shutdown(wait=False)
