@@ -20,6 +20,7 @@ root) and nobody else may write them; otherwise, and on any error, the load is s
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
@@ -70,7 +71,7 @@ class LoadCache:
     def open(cls, directory: Path) -> LoadCache:
         """The cache in ``directory`` (empty if missing, stale, untrusted or unreadable)."""
         path = directory / CACHE_NAME
-        cache = cls(path, code_fingerprint(), _trusted(directory))
+        cache = cls(path, running_code_fingerprint(), _trusted(directory))
         if not cache.trusted:
             return cache
         try:
@@ -133,8 +134,16 @@ class LoadCache:
                 tmp.unlink()
 
 
+@functools.cache
+def running_code_fingerprint() -> str:
+    """The fingerprint of the code this process runs: taken once, when first asked (before
+    any file changed, for a process that imported everything at start, like the server)."""
+    return code_fingerprint()
+
+
 def code_fingerprint() -> str:
-    """A digest of the code whose output is cached: this package's modules, pydantic, Python."""
+    """A digest of the code whose output is cached: this package's modules, pydantic, Python
+    (as they are on disk now)."""
     import pydantic.version
 
     package = Path(__file__).resolve().parent.parent

@@ -83,7 +83,9 @@ def test_code_changes_invalidate_the_whole_cache(
     files: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _summary(files, LoadCache.open(cache_dir))
-    monkeypatch.setattr("reconciler.loading.cache.code_fingerprint", lambda: "other code")
+    monkeypatch.setattr(
+        "reconciler.loading.cache.running_code_fingerprint", lambda: "other code"
+    )
     cache = LoadCache.open(cache_dir)
     assert cache.entries == {}
     _summary(files, cache)
