@@ -156,6 +156,34 @@ def schema() -> None:
     click.echo(render(), nl=False)
 
 
+@cli.command()
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The state directory whose commands it runs (default: $RECONCILE_STATE_DIR or "
+    "~/.local/state/reconcile); it listens at STATE_DIR/server.sock.",
+)
+@reports_errors
+def server(state_dir: Path | None) -> None:
+    """Keep a warm process that runs this user's commands for one state directory.
+
+    Starting Python and building the manifest validators costs more than a small apply's own
+    work; with a server running, `apply`, `diff`, `get`, `delete`, `validate`, `history`,
+    `rollback`, `status` and `events` (with the same state directory) run in a forked copy of
+    it that has all of that done, with the caller's arguments, directory, environment and
+    terminal, and exit with the same status. `run` and `sync` never go through it. Set
+    RECONCILE_NO_SERVER=1 to bypass it. Stops on SIGTERM or Ctrl-C.
+    """
+    from reconciler.server import serve
+    from reconciler.statedir import default_state_dir
+
+    def log(message: str) -> None:
+        click.echo(f"reconcile server: {message}", err=True)
+
+    serve(state_dir or default_state_dir(), main, log)
+
+
 for _command in (apply, diff, get, delete, run, sync, status, events, history, rollback):
     cli.add_command(_command)
 

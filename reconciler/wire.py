@@ -1,0 +1,86 @@
+"""How the console script reaches a warm ``reconcile server``: where it listens, which
+commands it runs, and the messages both sides exchange (a leaf of the standard library only:
+the client reads it before anything heavy is imported).
+
+Messages are JSON. The request is length-prefixed and carries the client's standard
+streams as file descriptors; everything after it is one JSON object per line: the server's
+answer (``{"pid": N}`` when the command started, ``{"refused": why}`` when nothing was run),
+the client's relayed signals (``{"signal": N}``), and the command's ``{"status": N}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+SOCKET_NAME = "server.sock"
+PROTOCOL = 1
+# Commands a server runs. The long-running ones (`run`, `sync`) gain nothing from a warm
+# start and are better owned by a process (and supervisor) of their own.
+FORWARDED = frozenset(
+    {"apply", "diff", "get", "delete", "validate", "history", "rollback", "status", "events"}
+)
+OPT_OUT = "RECONCILE_NO_SERVER"
+_HEADER = struct.Struct("!I")
+MAX_REQUEST = 4 << 20
+STREAMS = 3  # stdin, stdout, stderr
+
+
+def socket_path(state_dir: str) -> str:
+    """Where a server for ``state_dir`` listens."""
+    return os.path.join(state_dir, SOCKET_NAME)
+
+
+def package_dir() -> str:
+    """This package's directory: a server answers only clients of the same installation."""
+    return os.path.dirname(os.path.realpath(__file__))
+
+
+def send_request(sock: socket.socket, request: dict[str, Any], fds: Sequence[int]) -> None:
+    """The length-prefixed request, with ``fds`` attached to its first bytes."""
+    body = json.dumps(request).encode()
+    data = _HEADER.pack(len(body)) + body
+    sent = socket.send_fds(sock, [data], list(fds))
+    if sent < len(data):
+        sock.sendall(data[sent:])
+
+
+def receive_request(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """A request and the file descriptors that came with it. Raises ValueError on anything
+    malformed (the descriptors received so far are closed first)."""
+    data, fds, _flags, _addr = socket.recv_fds(sock, 65536, STREAMS)
+    try:
+        if len(data) < _HEADER.size:
+            raise ValueError("short request")
+        (size,) = _HEADER.unpack_from(data)
+        if size > MAX_REQUEST:
+            raise ValueError("request too large")
+        body = bytearray(data[_HEADER.size :])
+        while len(body) < size:
+            chunk = sock.recv(min(65536, size - len(body)))
+            if not chunk:
+                raise ValueError("truncated request")
+            body += chunk
+        request = json.loads(bytes(body[:size]))
+        if not isinstance(request, dict):
+            raise ValueError("request is not an object")
+    except (ValueError, OSError):
+        for fd in fds:
+            _close(fd)
+        raise ValueError("malformed request") from None
+    return request, fds
+
+
+def send_line(sock: socket.socket, message: dict[str, Any]) -> None:
+    """One JSON message on a line of its own."""
+    sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)

@@ -1,0 +1,94 @@
+"""The console script's side of ``reconcile server`` without an Engine: which commands go to
+a server, where its socket is, what the server declines, and the request's round trip."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler import launch, server, wire
+from reconciler.statedir import default_state_dir, default_state_dir_name
+
+
+def test_short_commands_go_to_a_server_and_the_loops_never(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(wire.OPT_OUT, raising=False)
+    assert launch.forwardable(["apply", "-f", "x"])
+    assert launch.forwardable(["diff"]) and launch.forwardable(["validate", "x"])
+    for argv in ([], ["run", "-m", "x"], ["sync"], ["server"], ["--help"], ["appl"]):
+        assert not launch.forwardable(argv), argv
+    monkeypatch.setenv(wire.OPT_OUT, "1")
+    assert not launch.forwardable(["apply"])
+    monkeypatch.setenv(wire.OPT_OUT, "0")
+    assert launch.forwardable(["apply"])
+
+
+def test_the_state_directory_comes_from_the_command_line_else_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RECONCILE_STATE_DIR", str(tmp_path / "env"))
+    assert launch.state_dir_of(["apply", "-f", "x"]) == str(tmp_path / "env")
+    assert launch.state_dir_of(["apply", "--state-dir", "/a", "--state-dir=/b"]) == "/b"
+    assert launch.state_dir_of(["apply", "--state-dir=/b", "--state-dir", "/a"]) == "/a"
+    assert launch.state_dir_of(["apply", "--", "--state-dir", "/a"]) == str(tmp_path / "env")
+    assert wire.socket_path("/a") == "/a/server.sock"
+
+
+def test_the_default_state_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_state_dir_name({"RECONCILE_STATE_DIR": "/s"}) == "/s"
+    assert default_state_dir_name({"XDG_STATE_HOME": "/x"}) == "/x/reconcile"
+    monkeypatch.setenv("HOME", "/home/u")
+    assert default_state_dir({}) == Path("/home/u/.local/state/reconcile")
+
+
+def _request(**changes: object) -> dict[str, object]:
+    request = launch.request_for(["apply", "-f", "x"])
+    request.update(changes)
+    return request
+
+
+def test_the_server_declines_other_installations_commands_and_changed_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    warm = server.Server(tmp_path, lambda argv: None, lambda message: None)
+    streams = [0, 1, 2]
+    assert warm.refusal(_request(), streams) == ""
+    assert warm.refusal(_request(protocol=0), streams) == "another protocol"
+    assert warm.refusal(_request(package="/elsewhere"), streams) == "another installation"
+    assert warm.refusal(_request(executable="/usr/bin/python9"), streams) == (
+        "another interpreter"
+    )
+    assert warm.refusal(_request(argv=["run", "-m", "x"]), streams) == "not a forwarded command"
+    assert warm.refusal(_request(argv=[]), streams) == "not a forwarded command"
+    assert warm.refusal(_request(), [0]) == "no standard streams"
+    monkeypatch.setattr(server, "code_fingerprint", lambda: "edited since")
+    assert warm.refusal(_request(), streams) == "code changed"
+    warm.listener.close()
+
+
+def test_a_request_arrives_whole_with_the_callers_streams() -> None:
+    client, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    read_end, write_end = os.pipe()
+    try:
+        request = _request(env={"BIG": "x" * 200_000})  # more than one read
+        wire.send_request(client, request, [read_end, write_end, write_end])
+        got, fds = wire.receive_request(peer)
+        assert got == request and got["cwd"] == os.getcwd()
+        assert got["executable"] == sys.executable and len(fds) == 3
+        os.write(fds[1], b"through the passed descriptor")
+        assert os.read(read_end, 100) == b"through the passed descriptor"
+        for fd in fds:
+            os.close(fd)
+        client.sendall(b"\x00\x00")
+        with pytest.raises(ValueError):
+            wire.receive_request(peer)
+    finally:
+        for end in (client, peer):
+            end.close()
+        os.close(read_end)
+        os.close(write_end)
