@@ -122,7 +122,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if os.path.exists(path):
             status = forward(args, path)
             if status is not None:
-                sys.exit(status)
+                # Nothing of this process needs tearing down (the command ran elsewhere):
+                # skipping the interpreter's finalization saves a few milliseconds.
+                sys.stderr.flush()
+                os._exit(status)
     from reconciler.cli import main as run_here
 
     run_here(args)
