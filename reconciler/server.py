@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from reconciler import wire
+from reconciler.codeversion import code_fingerprint, running_code_fingerprint
 from reconciler.errors import StateError
-from reconciler.loading.cache import code_fingerprint, running_code_fingerprint
 
 # A client has this long to send its request; the server reads requests one at a time.
 REQUEST_TIMEOUT = 5.0

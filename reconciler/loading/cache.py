@@ -19,24 +19,19 @@ root) and nobody else may write them; otherwise, and on any error, the load is s
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
 import os
-import pickle
-import stat
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from reconciler import codeversion, privatefiles
 from reconciler.errors import Location
 from reconciler.loading.results import LoadedManifest
 
 CACHE_NAME = "load-cache.pickle"
-FORMAT = 2
+FORMAT = 3
 MAX_ENTRIES = 4096
 
 # One stored manifest: the model, its location, its field positions, its revision document.
@@ -71,20 +66,11 @@ class LoadCache:
     def open(cls, directory: Path) -> LoadCache:
         """The cache in ``directory`` (empty if missing, stale, untrusted or unreadable)."""
         path = directory / CACHE_NAME
-        cache = cls(path, running_code_fingerprint(), _trusted(directory))
-        if not cache.trusted:
-            return cache
-        try:
-            with path.open("rb") as handle:
-                if not _safe_file(os.fstat(handle.fileno())):
-                    cache.trusted = False
-                    return cache
-                body = pickle.load(handle)
-        except Exception:  # missing, torn or foreign: a cold load, never a failure
-            return cache
+        fingerprint = f"{FORMAT}:{codeversion.running_code_fingerprint()}"
+        trusted, body = privatefiles.read(path)
+        cache = cls(path, fingerprint, trusted)
         if (
             isinstance(body, dict)
-            and body.get("format") == FORMAT
             and body.get("fingerprint") == cache.fingerprint
             and isinstance(body.get("entries"), dict)
         ):
@@ -121,37 +107,9 @@ class LoadCache:
         if len(self.entries) > MAX_ENTRIES:
             newest = sorted(self.entries.items(), key=lambda kv: kv[1][1])[-MAX_ENTRIES:]
             self.entries = dict(newest)
-        body = {"format": FORMAT, "fingerprint": self.fingerprint, "entries": self.entries}
-        tmp = self.path.with_name(f".{CACHE_NAME}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(body, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
+        body = {"fingerprint": self.fingerprint, "entries": self.entries}
+        if privatefiles.write(self.path, body):
             self._dirty = False
-        except Exception:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-
-
-@functools.cache
-def running_code_fingerprint() -> str:
-    """The fingerprint of the code this process runs: taken once, when first asked (before
-    any file changed, for a process that imported everything at start, like the server)."""
-    return code_fingerprint()
-
-
-def code_fingerprint() -> str:
-    """A digest of the code whose output is cached: this package's modules, pydantic, Python
-    (as they are on disk now)."""
-    import pydantic.version
-
-    package = Path(__file__).resolve().parent.parent
-    parts = [f"format={FORMAT}", sys.version, pydantic.version.VERSION]
-    for module in sorted(package.rglob("*.py")):
-        info = module.stat()
-        parts.append(f"{module.relative_to(package)}:{info.st_size}:{info.st_mtime_ns}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _key(path: Path) -> str:
@@ -163,14 +121,3 @@ def _revive(item: _Stored) -> LoadedManifest:
     loaded = LoadedManifest(manifest, location, MappingProxyType(positions))
     vars(loaded)["document"] = document  # the cached_property's slot, filled as computed then
     return loaded
-
-
-def _safe_file(info: os.stat_result) -> bool:
-    return info.st_uid in (os.geteuid(), 0) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
-def _trusted(directory: Path) -> bool:
-    try:
-        return _safe_file(directory.stat())
-    except OSError:
-        return False

@@ -84,7 +84,7 @@ def test_code_changes_invalidate_the_whole_cache(
 ) -> None:
     _summary(files, LoadCache.open(cache_dir))
     monkeypatch.setattr(
-        "reconciler.loading.cache.running_code_fingerprint", lambda: "other code"
+        "reconciler.codeversion.running_code_fingerprint", lambda: "other code"
     )
     cache = LoadCache.open(cache_dir)
     assert cache.entries == {}
@@ -170,7 +170,7 @@ def test_a_cache_that_cannot_be_written_never_fails_the_load(
     def refuse(*_: object, **__: object) -> None:
         raise TypeError("cannot pickle this")
 
-    monkeypatch.setattr("reconciler.loading.cache.pickle.dump", refuse)
+    monkeypatch.setattr("reconciler.privatefiles.pickle.dump", refuse)
     cache = LoadCache.open(cache_dir)
     assert _summary(files, cache) == _summary(files, None)
     assert not (cache_dir / CACHE_NAME).exists()
