@@ -230,7 +230,7 @@ def _run_pass(
             # are read; begun under the lock, so no other reconciler changes the set between
             # this snapshot and the plan. A manifest error still wins: it is raised first.
             runtime = engine_runtime(ping=False)
-            listing = runtime.start_listing(prefetch=project)
+            listing = runtime.start_listing(prefetch=project, keep_dir=_lock_dir(state))
             loaded, policy = _load(source, _lock_dir(state))
             desired = desired_state(project, loaded)
             result = converge(
@@ -247,6 +247,7 @@ def _run_pass(
                 health_timeout=health_timeout,
                 listing=listing,
             )
+            runtime.keep_inspects(listing)
             if result.outcome is not None and not delete:
                 if state.clear_pin(project):
                     warn(["an explicit apply lifts the rollback pin of this project"])

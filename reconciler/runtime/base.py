@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from reconciler.configs import (
@@ -80,6 +81,14 @@ class InspectCache:
         with self._lock:
             self._images[ref] = info
 
+    def entries(
+        self,
+    ) -> tuple[dict[str, tuple[object, ObservedContainer]], dict[str, ImageInfo | None]]:
+        """A copy of every entry: (container ID -> (list fingerprint, container), image
+        reference -> image)."""
+        with self._lock:
+            return dict(self._containers), dict(self._images)
+
     def invalidate(self, ident_or_name: str) -> None:
         """Forget a container by id (or id prefix) or name."""
         with self._lock:
@@ -112,9 +121,16 @@ class Runtime(Protocol):
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
         ...
 
-    def start_listing(self, prefetch: str | None = None) -> Listing:
+    def start_listing(self, prefetch: str | None = None, keep_dir: Path | None = None) -> Listing:
         """Begin the lists of one ``observe`` now, in the background; with ``prefetch`` (a
-        project), also read that project's containers in full as soon as they are listed."""
+        project), also read that project's containers in full as soon as they are listed;
+        with ``keep_dir``, reuse what the previous command there read and nothing has
+        changed since (see ``keep_inspects``)."""
+        ...
+
+    def keep_inspects(self, listing: Listing) -> None:
+        """Leave what this pass read in full in the listing's ``keep_dir`` for the next
+        command (never fails)."""
         ...
 
     def observe(

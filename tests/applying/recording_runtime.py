@@ -16,6 +16,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from reconciler.configs import (
     ContainerConfig,
@@ -139,8 +140,11 @@ class RecordingRuntime:
         self._record("ping", "")
         return "fake"
 
-    def start_listing(self, prefetch: str | None = None) -> Listing:
+    def start_listing(self, prefetch: str | None = None, keep_dir: Path | None = None) -> Listing:
         return Listing()
+
+    def keep_inspects(self, listing: Listing) -> None:
+        return None
 
     def observe(
         self,

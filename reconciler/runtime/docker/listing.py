@@ -11,11 +11,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reconciler import constants
-from reconciler.runtime.base import Listing
-from reconciler.runtime.docker import observing
+from reconciler.errors import BackendError
+from reconciler.runtime.base import InspectCache, Listing
+from reconciler.runtime.docker import inspectstore, observing
 
 if TYPE_CHECKING:
     from reconciler.runtime.docker.runtime import DockerRuntime
@@ -31,23 +33,50 @@ class Lists(Listing):
     Daemon threads: a command that fails on its manifests must not wait at exit for an Engine
     that is slow to answer reads nobody needs any more."""
 
-    def __init__(self, runtime: DockerRuntime, prefetch: str | None = None) -> None:
+    def __init__(
+        self, runtime: DockerRuntime, prefetch: str | None = None, keep_dir: Path | None = None
+    ) -> None:
+        self.keep_dir = keep_dir
         self.containers = _background(runtime._list_containers)
         self.volumes = _background(runtime._list_volumes)
         self.networks = _background(runtime._list_networks)
-        self.info = _background(runtime.ping) if runtime._cgroupns_default is None else None
+        wants_info = runtime._cgroupns_default is None or keep_dir is not None
+        self.info = _background(runtime._read_info) if wants_info else None
+        # What the previous command in keep_dir left, made current (see inspectstore).
+        self.kept: inspectstore.Kept | None = None
+        self.identity = ""
+        self.cutoff_ns: int | None = None
+        self.cache: Future[InspectCache] | None = None
+        if keep_dir is not None:
+            self.cache = _background(lambda: self._revive(runtime, keep_dir))
         self.inspected: Future[dict[str, Future[dict[str, Any] | None]]] | None = None
         if prefetch is not None:
             self.inspected = _background(lambda: self._inspect_project(runtime, prefetch))
+
+    def _revive(self, runtime: DockerRuntime, keep_dir: Path) -> InspectCache:
+        assert self.info is not None
+        info = self.info.result()
+        self.identity = inspectstore.identity(runtime.host, str(info.get("ID") or ""))
+        self.cutoff_ns = inspectstore.engine_time_ns(info)
+        self.kept = inspectstore.load(keep_dir, self.identity)
+        if self.kept is None or self.cutoff_ns is None:
+            return InspectCache()
+        try:
+            events = runtime._replay_events(self.kept.cutoff_ns, self.cutoff_ns)
+        except BackendError:
+            events = None  # an Engine that cannot replay: everything is read again
+        return inspectstore.revive(self.kept, self.cutoff_ns, events)
 
     def _inspect_project(
         self, runtime: DockerRuntime, project: str
     ) -> dict[str, Future[dict[str, Any] | None]]:
         listed = self.containers.result()
+        cache = self.cache.result() if self.cache is not None else None
         owned = [
             (c["Id"], observing.list_name(c))
             for c in listed
             if (c.get("Labels") or {}).get(constants.LABEL_PROJECT) == project
+            and (cache is None or cache.container(c["Id"], observing.fingerprint(c)) is None)
         ]
         futures: dict[str, Future[dict[str, Any] | None]] = {ident: Future() for ident, _ in owned}
         work = iter(owned)
@@ -65,6 +94,16 @@ class Lists(Listing):
         for _ in range(min(INSPECT_WORKERS, len(owned))):
             threading.Thread(target=worker, name="engine-inspect", daemon=True).start()
         return futures
+
+    def keep(self, cache: InspectCache) -> None:
+        """Store ``cache`` in ``keep_dir`` for the next command (never fails)."""
+        if self.keep_dir is None or self.cutoff_ns is None or not self.identity:
+            return
+        try:
+            listed = {str(c["Id"]) for c in self.containers.result()}
+        except BackendError:
+            return
+        inspectstore.save(self.keep_dir, self.identity, self.cutoff_ns, cache, self.kept, listed)
 
 
 def _settle(future: Future[T], call: Callable[[], T]) -> None:

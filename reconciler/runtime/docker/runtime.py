@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from reconciler.configs import (
@@ -75,9 +77,30 @@ class DockerRuntime(NetworkAndVolumeOps):
 
     def ping(self) -> str:
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
-        info = self._engine.call("read Engine info", "info", lambda api: api.get("/info"))
+        return str(self._read_info().get("ServerVersion") or "")
+
+    def _read_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = self._engine.call(
+            "read Engine info", "info", lambda api: api.get("/info")
+        )
         self._remember_cgroup_version(info)
-        return str(info.get("ServerVersion") or "")
+        return info
+
+    def _replay_events(self, since_ns: int, until_ns: int) -> list[dict[str, Any]]:
+        """Every event the Engine still holds from ``since_ns`` to ``until_ns`` (its clock)."""
+        params = {"since": _api_time(since_ns), "until": _api_time(until_ns)}
+        stream = self._engine.call(
+            "replay Engine events",
+            "events.replay",
+            lambda api: api.stream("GET", "/events", params=params),
+            retry=False,
+        )
+        try:
+            return [dict(event) for event in stream]
+        except Exception as exc:
+            raise translate_error(exc, "replay Engine events", self.host) from exc
+        finally:
+            stream.close()
 
     def _remember_cgroup_version(self, info: Mapping[str, Any]) -> None:
         # The Engine's default cgroup namespace follows the host's cgroup version (v2: private);
@@ -89,13 +112,19 @@ class DockerRuntime(NetworkAndVolumeOps):
             self.ping()
         return self._cgroupns_default or "host"
 
-    def start_listing(self, prefetch: str | None = None) -> Listing:
+    def start_listing(self, prefetch: str | None = None, keep_dir: Path | None = None) -> Listing:
         """Begin the three lists of one ``observe`` (containers, volumes, networks) now, and
         the Engine info when it has not been read yet. With ``prefetch`` (a project), also
         inspect that project's containers as soon as the container list arrives: a one-shot
         command has no inspect cache, and would otherwise inspect only after its manifests
         are read."""
-        return Lists(self, prefetch)
+        return Lists(self, prefetch, keep_dir)
+
+    def keep_inspects(self, listing: Listing) -> None:
+        """Leave what this pass inspected in the listing's ``keep_dir`` (``inspectstore``)."""
+        if isinstance(listing, Lists) and listing.cache is not None and listing.cache.done():
+            with contextlib.suppress(BackendError):
+                listing.keep(listing.cache.result())
 
     def observe(
         self,
@@ -112,6 +141,8 @@ class DockerRuntime(NetworkAndVolumeOps):
         lists = listing if isinstance(listing, Lists) else Lists(self)
         if lists.info is not None:
             lists.info.result()
+        if cache is None and lists.cache is not None:
+            cache = lists.cache.result()
         cgroupns_default = self._cgroupns()
         with ThreadPoolExecutor(max_workers=INSPECT_WORKERS) as pool:
             images_f = {
@@ -386,3 +417,8 @@ class DockerRuntime(NetworkAndVolumeOps):
             done.set()
         if not stop.is_set():
             raise EngineUnavailable(f"the Docker Engine at {self.host} ended the event stream")
+
+
+def _api_time(ns: int) -> str:
+    """An Engine timestamp parameter: seconds with nine fraction digits."""
+    return f"{ns // 10**9}.{ns % 10**9:09d}"
