@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from reconciler.cli_output import echo_plan, print_progress, show_plan, warn
 from reconciler.cli_support import (
     EXIT_CHANGES_PENDING,
     EXIT_FAILURE,
@@ -24,7 +25,6 @@ from reconciler.cli_support import (
 from reconciler.errors import PolicyRefusal
 
 if TYPE_CHECKING:
-    from reconciler.applying import Progress
     from reconciler.desired import DesiredState
     from reconciler.loading import LoadResult
     from reconciler.plans import Plan
@@ -149,62 +149,6 @@ def _state(state_dir: Path | None) -> State:
 
 def _lock_dir(state: State) -> Path:
     return state.path.parent
-
-
-def _echo_plan(plan: Plan, output: str) -> None:
-    from reconciler.plans import render_json, render_text
-
-    if output == "json":
-        click.echo(render_json(plan), nl=False)
-        return
-    for line in render_text(plan).splitlines():
-        click.echo(_colour(line))
-
-
-def _colour(line: str) -> str:
-    stripped = line.lstrip()
-    for prefix, colour in (
-        ("-/+", "yellow"),
-        ("+", "green"),
-        ("~", "yellow"),
-        (">", "cyan"),
-        ("-", "red"),
-        ("!", "magenta"),
-    ):
-        if stripped.startswith(prefix):
-            return click.style(line, fg=colour)
-    return line
-
-
-def print_progress(progress: Progress) -> None:
-    step = progress.step
-    if progress.phase == "start":
-        return
-    if progress.phase == "done":
-        verb = {
-            "create": "created",
-            "recreate": "recreated",
-            "update": "updated",
-            "start": "started",
-            "remove": "removed",
-            "stop": "stopped",
-        }.get(step.action.value, step.action.value)
-        click.echo(f"  {step.key}: {verb} ({progress.seconds:.2f}s)")
-    else:
-        label = "FAILED" if progress.phase == "failed" else "skipped"
-        click.echo(click.style(f"  {step.key}: {label}: {progress.message}", fg="red"), err=True)
-
-
-def show_plan(plan: Plan, warnings: list[str]) -> None:
-    warn(warnings)
-    _echo_plan(plan, "text")
-    if plan.has_changes:
-        click.echo("")
-
-
-def warn(warnings: list[str]) -> None:
-    for warning in warnings:
-        click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
 
 
 def _run_pass(
@@ -387,7 +331,7 @@ def diff(
         purpose="diff",
     )
     warn(result.warnings)
-    _echo_plan(result.plan, output)
+    echo_plan(result.plan, output)
     if result.plan.conflicts:
         sys.exit(EXIT_FAILURE)
     if result.plan.has_changes:

@@ -155,7 +155,8 @@ def rollback(
     `reconcile run` and `reconcile sync` say so in status.
     """
     from reconciler import history as hist
-    from reconciler.commands import engine_runtime, finish_report, print_progress, show_plan
+    from reconciler.cli_output import print_progress, show_plan
+    from reconciler.commands import engine_runtime, finish_report
     from reconciler.desired import build
     from reconciler.locking import project_lock
     from reconciler.reconciling import converge

@@ -28,20 +28,18 @@ from reconciler.observed import (
     ObservedState,
 )
 from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
-from reconciler.runtime.docker import client, normalize, observing, translate
+from reconciler.runtime.docker import client, enginelog, normalize, observing, translate
 from reconciler.runtime.docker.engine import (
     DEFAULT_TIMEOUT,
     Engine,
     NameInUse,
     NotFoundError,
-    translate_error,
 )
 from reconciler.runtime.docker.listing import INSPECT_WORKERS, Lists
 from reconciler.runtime.docker.resources import NetworkAndVolumeOps, after
 
 # A stop without a timeout waits for the container's own StopTimeout; allow that much on the wire.
 MAX_STOP_WAIT = 600
-EVENT_TYPES = ("container", "network", "volume", "image")
 
 
 class DockerRuntime(NetworkAndVolumeOps):
@@ -85,22 +83,6 @@ class DockerRuntime(NetworkAndVolumeOps):
         )
         self._remember_cgroup_version(info)
         return info
-
-    def _replay_events(self, since_ns: int, until_ns: int) -> list[dict[str, Any]]:
-        """Every event the Engine still holds from ``since_ns`` to ``until_ns`` (its clock)."""
-        params = {"since": _api_time(since_ns), "until": _api_time(until_ns)}
-        stream = self._engine.call(
-            "replay Engine events",
-            "events.replay",
-            lambda api: api.stream("GET", "/events", params=params),
-            retry=False,
-        )
-        try:
-            return [dict(event) for event in stream]
-        except Exception as exc:
-            raise translate_error(exc, "replay Engine events", self.host) from exc
-        finally:
-            stream.close()
 
     def _remember_cgroup_version(self, info: Mapping[str, Any]) -> None:
         # The Engine's default cgroup namespace follows the host's cgroup version (v2: private);
@@ -382,43 +364,9 @@ class DockerRuntime(NetworkAndVolumeOps):
     # -- events --------------------------------------------------------------------------
 
     def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
-        """Container, network and volume events until ``stop`` is set.
+        """Container, network, volume and image events until ``stop`` is set."""
+        return enginelog.follow(self._engine, stop)
 
-        One streaming call; a watcher thread closes the stream when ``stop`` is set (or the
-        consumer goes away), which unblocks the reading thread within ~0.2 s.
-        """
-        stream = self._engine.call(
-            "follow Engine events",
-            "events",
-            lambda api: api.stream(
-                "GET", "/events", params={"filters": client.encode_filters({"type": EVENT_TYPES})}
-            ),
-            retry=False,
-        )
-        done = threading.Event()
-
-        def watch() -> None:
-            while not stop.wait(0.2) and not done.is_set():
-                continue
-            stream.close()
-
-        watcher = threading.Thread(target=watch, name="docker-events-watch", daemon=True)
-        watcher.start()
-        try:
-            for raw in stream:
-                if stop.is_set():
-                    return
-                yield observing.engine_event(raw)
-        except Exception as exc:
-            if stop.is_set() or done.is_set():
-                return
-            raise translate_error(exc, "follow Engine events", self.host) from exc
-        finally:
-            done.set()
-        if not stop.is_set():
-            raise EngineUnavailable(f"the Docker Engine at {self.host} ended the event stream")
-
-
-def _api_time(ns: int) -> str:
-    """An Engine timestamp parameter: seconds with nine fraction digits."""
-    return f"{ns // 10**9}.{ns % 10**9:09d}"
+    def _replay_events(self, since_ns: int, until_ns: int) -> list[dict[str, Any]]:
+        """Every event the Engine still holds from ``since_ns`` to ``until_ns`` (its clock)."""
+        return enginelog.replay(self._engine, since_ns, until_ns)

@@ -1,0 +1,68 @@
+"""What the pass commands print: the plan (coloured by action), each step's progress, warnings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from reconciler.applying import Progress
+    from reconciler.plans import Plan
+
+
+def echo_plan(plan: Plan, output: str) -> None:
+    """The plan as text (one coloured line per step) or JSON."""
+    from reconciler.plans import render_json, render_text
+
+    if output == "json":
+        click.echo(render_json(plan), nl=False)
+        return
+    for line in render_text(plan).splitlines():
+        click.echo(_colour(line))
+
+
+def _colour(line: str) -> str:
+    stripped = line.lstrip()
+    for prefix, colour in (
+        ("-/+", "yellow"),
+        ("+", "green"),
+        ("~", "yellow"),
+        (">", "cyan"),
+        ("-", "red"),
+        ("!", "magenta"),
+    ):
+        if stripped.startswith(prefix):
+            return click.style(line, fg=colour)
+    return line
+
+
+def print_progress(progress: Progress) -> None:
+    step = progress.step
+    if progress.phase == "start":
+        return
+    if progress.phase == "done":
+        verb = {
+            "create": "created",
+            "recreate": "recreated",
+            "update": "updated",
+            "start": "started",
+            "remove": "removed",
+            "stop": "stopped",
+        }.get(step.action.value, step.action.value)
+        click.echo(f"  {step.key}: {verb} ({progress.seconds:.2f}s)")
+    else:
+        label = "FAILED" if progress.phase == "failed" else "skipped"
+        click.echo(click.style(f"  {step.key}: {label}: {progress.message}", fg="red"), err=True)
+
+
+def show_plan(plan: Plan, warnings: list[str]) -> None:
+    warn(warnings)
+    echo_plan(plan, "text")
+    if plan.has_changes:
+        click.echo("")
+
+
+def warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
