@@ -10,10 +10,10 @@ keeps an entry only while nothing can have changed it:
 - the container's list entry (name, state, health, image, creation) is unchanged;
 - no Engine event about it happened since the previous command read the Engine's clock
   (``GET /events?since=&until=``, a replay of the Engine's in-memory event log, which holds
-  the last 256 events: a replay that returns that many may have lost some, and then nothing
-  is kept);
-- it was inspected less than ``MAX_AGE`` ago (an Engine restart empties the event log; with
-  live-restore a container can change around one without a list-visible trace).
+  the newest 256 events: unless the log still reaches back past that moment, some may have
+  been dropped, and then nothing is kept; an Engine restarted since has lost its log, which
+  is then caught the same way);
+- it was inspected less than ``MAX_AGE`` ago (a bound on how long any of this is trusted).
 
 Everything else is inspected again. The loop (``reconcile run``) keeps its cache in memory
 instead, current with the live event stream.
@@ -33,8 +33,10 @@ from reconciler.runtime.base import InspectCache
 STORE_NAME = "inspect-cache.pickle"
 FORMAT = 1
 MAX_AGE_NS = 300 * 10**9
-# The Engine keeps its newest 256 events in memory (moby's events.eventsLimit).
-EVENT_LOG = 256
+# The Engine keeps its newest 256 events in memory (moby's events.eventsLimit); the replay
+# asks for all of them (from the epoch; 0 would read as "no bound"), to see whether the log
+# reaches back past the cutoff, however long ago its last event was.
+REPLAY_FROM_NS = 10**9
 # Container actions that change nothing an inspect shows that the list would not.
 QUIET_PREFIXES = ("exec_",)
 
@@ -86,13 +88,21 @@ def load(directory: Path, who: str) -> Kept | None:
 
 
 def stale_after(kept: Kept, events: list[dict[str, Any]]) -> tuple[set[str], bool] | None:
-    """(container IDs and names the events may have changed, whether images may have
-    changed); None when the replay may be incomplete."""
-    if len(events) >= EVENT_LOG:
+    """(container IDs the events since ``kept.cutoff_ns`` may have changed, whether images
+    may have changed); None when some of those events may be missing.
+
+    ``events`` is the Engine's whole log up to now (``REPLAY_FROM_NS``). The log
+    keeps the newest 256 events, dropping the oldest: only when it still holds one from
+    before the cutoff can no event after it have been dropped. (An Engine restarted since
+    the cutoff has an empty log, or one that starts after it.)"""
+    times = [int(event.get("timeNano") or 0) for event in events]
+    if not times or min(times) >= kept.cutoff_ns:
         return None
     stale: set[str] = set()
     images = False
-    for event in events:
+    for event, at in zip(events, times, strict=True):
+        if at < kept.cutoff_ns:
+            continue
         kind = event.get("Type")
         action = str(event.get("Action") or event.get("status") or "")
         actor = event.get("Actor") or {}

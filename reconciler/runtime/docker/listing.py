@@ -62,7 +62,7 @@ class Lists(Listing):
         if self.kept is None or self.cutoff_ns is None:
             return InspectCache()
         try:
-            events = runtime._replay_events(self.kept.cutoff_ns, self.cutoff_ns)
+            events = runtime._replay_events(inspectstore.REPLAY_FROM_NS, self.cutoff_ns)
         except BackendError:
             events = None  # an Engine that cannot replay: everything is read again
         return inspectstore.revive(self.kept, self.cutoff_ns, events)
