@@ -14,14 +14,13 @@ command is never run twice. Decision note: docs/decisions/cli-server.md.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
-from typing import Any, BinaryIO
+from typing import Any
 
 from reconciler import wire
 from reconciler.statedir import default_state_dir_name
@@ -74,25 +73,18 @@ def forward(argv: Sequence[str], path: str) -> int | None:
         sock.connect(path)
         wire.send_request(sock, request_for(argv), [0, 1, 2])
         reader = sock.makefile("rb")
-        answer = _message(reader.readline())
+        answers = wire.messages(reader)
+        answer = next(answers, {})
     except OSError:
         sock.close()
         return None
     if "pid" not in answer:
         sock.close()
         return None
-    return _relay(sock, reader)
+    return _relay(sock, answers)
 
 
-def _message(line: bytes) -> dict[str, Any]:
-    try:
-        message = json.loads(line) if line else {}
-    except ValueError:
-        return {}
-    return message if isinstance(message, dict) else {}
-
-
-def _relay(sock: socket.socket, reader: BinaryIO) -> int:
+def _relay(sock: socket.socket, answers: Iterator[dict[str, Any]]) -> int:
     """Pass our signals on to the command until it reports its exit status."""
 
     def relay(signum: int, _frame: FrameType | None) -> None:
@@ -101,17 +93,11 @@ def _relay(sock: socket.socket, reader: BinaryIO) -> int:
 
     for signum in RELAYED:
         signal.signal(signum, relay)
-    while True:
-        try:
-            line = reader.readline()
-        except OSError:
-            line = b""
-        if not line:
-            sys.stderr.write("error: the reconcile server ended the command without a status\n")
-            return 1
-        message = _message(line)
+    for message in answers:
         if "status" in message:
             return int(message["status"])
+    sys.stderr.write("error: the reconcile server ended the command without a status\n")
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -264,25 +264,12 @@ def _stream(fd: int, mode: str, errors: str = "strict") -> TextIOWrapper:
 def _relay_signals(conn: socket.socket) -> None:
     """Deliver the client's relayed signals to this process; a client that went away is an
     interrupt (nobody waits for the command any more)."""
-    import json
-
-    reader = conn.makefile("rb")
-    while True:
-        try:
-            line = reader.readline()
-        except OSError:
-            line = b""
-        if not line:
-            os.kill(os.getpid(), signal.SIGINT)
-            return
-        try:
-            signum = int(json.loads(line).get("signal"))
-        except (ValueError, TypeError, AttributeError):
-            continue
-        if signum in {
-            int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-        }:
+    relayed = {int(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
+    for message in wire.messages(conn.makefile("rb")):
+        signum = message.get("signal")
+        if isinstance(signum, int) and signum in relayed:
             os.kill(os.getpid(), signum)
+    os.kill(os.getpid(), signal.SIGINT)
 
 
 def _run(run: Runner, argv: list[str]) -> int:

@@ -15,8 +15,8 @@ import json
 import os
 import socket
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 
 SOCKET_NAME = "server.sock"
 PROTOCOL = 1
@@ -79,6 +79,24 @@ def receive_request(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
 def send_line(sock: socket.socket, message: dict[str, Any]) -> None:
     """One JSON message on a line of its own."""
     sock.sendall(json.dumps(message).encode() + b"\n")
+
+
+def messages(reader: BinaryIO) -> Iterator[dict[str, Any]]:
+    """The messages on ``reader``, one a line, until the other side closes (or the connection
+    breaks); a line that is not a JSON object is skipped."""
+    while True:
+        try:
+            line = reader.readline()
+        except OSError:
+            return
+        if not line:
+            return
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            yield message
 
 
 def _close(fd: int) -> None:

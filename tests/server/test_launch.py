@@ -92,3 +92,15 @@ def test_a_request_arrives_whole_with_the_callers_streams() -> None:
             end.close()
         os.close(read_end)
         os.close(write_end)
+
+
+def test_messages_are_read_a_line_each_until_the_other_side_closes() -> None:
+    client, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        wire.send_line(client, {"pid": 7})
+        client.sendall(b"not json\n[1, 2]\n")
+        wire.send_line(client, {"status": 3})
+        client.close()
+        assert list(wire.messages(peer.makefile("rb"))) == [{"pid": 7}, {"status": 3}]
+    finally:
+        peer.close()
