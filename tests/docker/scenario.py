@@ -36,6 +36,28 @@ LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'
 # A shell that ignores SIGTERM: stopping it takes the whole stop grace period.
 STUBBORN = 'trap "" TERM; while true; do sleep 1; done'
 
+# One container of the project, in a file of its own (Scenario.write with name, loop, gen).
+CONTAINER = """\
+    apiVersion: reconcile/v1
+    kind: Container
+    metadata: {name: $p-$name}
+    spec:
+      image: $image
+      command: [sh, -c, '$loop']
+      env: {GENERATION: "$gen"}
+      stopGracePeriod: 1s
+    """
+
+# A container manifest with a misspelt field: line 6, column 3 (Scenario.write).
+MISSPELT = """\
+    apiVersion: reconcile/v1
+    kind: Container
+    metadata: {name: $p-bad}
+    spec:
+      image: $image
+      restartPolcy: always
+    """
+
 
 def serve(text: str, path: str = "index.html") -> str:
     """A shell command serving ``text`` at ``/path`` over HTTP on port 8080 (busybox httpd;

@@ -11,19 +11,8 @@ from dataclasses import dataclass
 import pytest
 
 from reconciler.locking import project_lock
-from tests.docker.scenario import LOOP, Scenario, read_volume_file
+from tests.docker.scenario import CONTAINER, LOOP, MISSPELT, Scenario, read_volume_file
 from tests.e2e.conftest import RunReconcile
-
-CONTAINER = """\
-    apiVersion: reconcile/v1
-    kind: Container
-    metadata: {name: $p-$name}
-    spec:
-      image: $image
-      command: [sh, -c, '$loop']
-      env: {GENERATION: "$gen"}
-      stopGracePeriod: 1s
-    """
 
 
 @dataclass
@@ -126,17 +115,7 @@ def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> No
 
 def test_diff_and_apply_exit_1_on_an_invalid_manifest(cli: Cli, sc: Scenario) -> None:
     cli.container("a")
-    sc.write(
-        """\
-        apiVersion: reconcile/v1
-        kind: Container
-        metadata: {name: $p-bad}
-        spec:
-          image: $image
-          restartPolcy: always
-        """,
-        "bad.yaml",
-    )
+    sc.write(MISSPELT, "bad.yaml")
     for command in ("diff", "apply"):
         result = cli(command)
         ok(result, 1)

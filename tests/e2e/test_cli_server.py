@@ -17,19 +17,8 @@ from pathlib import Path
 import pytest
 
 from reconciler import wire
-from tests.docker.scenario import LOOP, Scenario
+from tests.docker.scenario import CONTAINER, LOOP, MISSPELT, Scenario
 from tests.e2e.conftest import RunReconcile
-
-CONTAINER = """\
-    apiVersion: reconcile/v1
-    kind: Container
-    metadata: {name: $p-$name}
-    spec:
-      image: $image
-      command: [sh, -c, '$loop']
-      env: {GENERATION: "$gen"}
-      stopGracePeriod: 1s
-    """
 
 NEVER_HEALTHY = """\
     apiVersion: reconcile/v1
@@ -142,17 +131,7 @@ def test_apply_diff_and_get_run_in_the_server_as_they_would_in_the_caller(
 def test_a_bad_manifest_fails_the_same_through_the_server(
     run_reconcile: RunReconcile, sc: Scenario, server: Server
 ) -> None:
-    sc.write(
-        """\
-        apiVersion: reconcile/v1
-        kind: Container
-        metadata: {name: $p-bad}
-        spec:
-          image: $image
-          restartPolcy: always
-        """,
-        "bad.yaml",
-    )
+    sc.write(MISSPELT, "bad.yaml")
     args = ("-f", sc.directory, "--project", sc.project, "--state-dir", sc.state_dir)
     result = run_reconcile("apply", *args)
     ok(result, 1)
