@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
@@ -177,21 +178,35 @@ def _run_pass(
             listing = runtime.start_listing(prefetch=project, keep_dir=_lock_dir(state))
             loaded, policy = _load(source, _lock_dir(state))
             desired = desired_state(project, loaded)
-            result = converge(
-                runtime,
-                state,
-                desired,
-                prune=prune,
-                force_prune=force_prune,
-                dry_run=dry_run,
-                delete=delete,
-                report=print_progress if report else None,
-                on_plan=show_plan if report else None,
-                policy=policy,
-                health_timeout=health_timeout,
-                listing=listing,
-            )
-            runtime.keep_inspects(listing)
+            # Book-keeping that needs only the plan is done while the Engine carries it out:
+            # storing what was inspected, and the revision's documents and digest.
+            pool = ThreadPoolExecutor(2, thread_name_prefix="meanwhile")
+            snapshots: list[Future[history.Snapshot]] = []
+
+            def planned(plan: Plan, warnings: list[str]) -> None:
+                if report:
+                    show_plan(plan, warnings)
+                pool.submit(runtime.keep_inspects, listing)  # never fails
+                if not dry_run and not delete:
+                    snapshots.append(pool.submit(history.snapshot, loaded.manifests))
+
+            try:
+                result = converge(
+                    runtime,
+                    state,
+                    desired,
+                    prune=prune,
+                    force_prune=force_prune,
+                    dry_run=dry_run,
+                    delete=delete,
+                    report=print_progress if report else None,
+                    on_plan=planned,
+                    policy=policy,
+                    health_timeout=health_timeout,
+                    listing=listing,
+                )
+            finally:
+                pool.shutdown(wait=True)
             if result.outcome is not None and not delete:
                 if state.clear_pin(project):
                     warn(["an explicit apply lifts the rollback pin of this project"])
@@ -200,7 +215,7 @@ def _run_pass(
                     state,
                     project,
                     f"files:{where}",
-                    loaded.manifests,
+                    snapshots[0].result() if snapshots else loaded.manifests,
                     result.images,
                     "ok" if result.outcome.ok and not result.plan.conflicts else "failed",
                     "; ".join(
