@@ -16,6 +16,7 @@ failure or Ctrl-C / SIGTERM.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import importlib.metadata
 import json
@@ -34,6 +35,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -485,6 +487,10 @@ class Bench:
             if self.compose_v1 is None:
                 r.skipped["compose-v1"] = note
                 log(f"SKIPPING compose v1: {note}")
+        # Bytecode for every module, as a pip install leaves it: an editable install under
+        # PYTHONDONTWRITEBYTECODE (set on these machines) would otherwise compile the whole
+        # package again in every `reconcile` process.
+        compileall.compile_dir(str(REPO / "reconciler"), quiet=1)
         r.meta["reconcile"] = subprocess.run(
             [self.reconcile, "--version"], capture_output=True, text=True, check=False
         ).stdout.strip()
@@ -597,6 +603,20 @@ class Bench:
             "best": best,
         }
 
+    def _one_changes(
+        self, change_to: Callable[[bool], float], sub: str, w: Workload, tool: str, now: bool
+    ) -> tuple[float, bool]:
+        """The median of ``--change-repeat`` one-container changes: container 0 goes back and
+        forth between revision 2 (True) and 1 (False), starting from ``now``; each change must
+        recreate exactly that container. Returns the median and where container 0 ended."""
+        samples = []
+        for _ in range(self.args.change_repeat):
+            now = not now
+            before = self.engine.ids(sub)
+            samples.append(change_to(now))
+            self._check_one_changed(before, self.engine.ids(sub), w, tool)
+        return median(samples), now
+
     def floor(self, n: int) -> None:
         p = self.floor_parallelism
         w = Workload(f"{self.prefix}sdk{n}-", n)
@@ -606,11 +626,16 @@ class Bench:
             self.results.put("floor", "cold", n, up)
             # one change: stop (SIGTERM, exits at once), remove, create with the new env, start
             api = self.engine.api
-            started = time.perf_counter()
-            api.stop(w.name(0))
-            api.remove_container(w.name(0))
-            self._sdk_create_start(w, 0, rev="2")
-            self.results.put("floor", "change", n, time.perf_counter() - started)
+
+            def change_to(changed: bool) -> float:
+                started = time.perf_counter()
+                api.stop(w.name(0))
+                api.remove_container(w.name(0))
+                self._sdk_create_start(w, 0, rev="2" if changed else "1")
+                return time.perf_counter() - started
+
+            change, _ = self._one_changes(change_to, f"sdk{n}-", w, "floor", False)
+            self.results.put("floor", "change", n, change)
             self.results.put("floor", "down", n, self._floor_down(w, 8))
             log(f"floor N={n} (parallelism {p}): up {up:.2f}s")
         finally:
@@ -618,7 +643,11 @@ class Bench:
 
     # -- 2-5. reconcile apply ------------------------------------------------------------
 
-    def _apply(self, directory: Path, project: str, *extra: str) -> tuple[float, str]:
+    def _apply(
+        self, directory: Path, project: str, *extra: str, server: bool = False
+    ) -> tuple[float, str]:
+        """``reconcile apply`` as a process; through the warm server only when ``server``."""
+        env = None if server else {**os.environ, "RECONCILE_NO_SERVER": "1"}
         return run_timed(
             [
                 self.reconcile,
@@ -631,8 +660,36 @@ class Bench:
                 str(self.state_dir),
                 *extra,
             ],
-            "reconcile apply",
+            "reconcile apply" + (" (server)" if server else ""),
+            env,
         )
+
+    def _start_server(self) -> subprocess.Popen[str]:
+        """``reconcile server`` on the benchmark's state directory, once it listens."""
+        logfile = self.tmp / "server.log"
+        with logfile.open("w") as handle:
+            proc = subprocess.Popen(
+                [self.reconcile, "server", "--state-dir", str(self.state_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        self.children.append(proc)
+        deadline = time.monotonic() + 60
+        while "listening at" not in logfile.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"reconcile server did not start:\n{logfile.read_text()}")
+            time.sleep(0.05)
+        return proc
+
+    @staticmethod
+    def _stop_server(proc: subprocess.Popen[str]) -> None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
     def reconcile_sizes(self, n: int, rnd: int = 0) -> None:
         r = self.results
@@ -653,12 +710,30 @@ class Bench:
                     raise BenchError(f"no-op apply changed something:\n{out}")
             r.put("reconcile", "noop", n, median(noops))
             self.in_loop_pass(directory, project, n)
-            before = self.engine.ids(sub)
-            write_manifests(directory, w, changed={0})
-            change, out = self._apply(directory, project)
-            after = self.engine.ids(sub)
-            self._check_one_changed(before, after, w, "reconcile")
+
+            def change_to(changed: bool, server: bool = False) -> float:
+                write_manifests(directory, w, changed={0} if changed else set())
+                return self._apply(directory, project, server=server)[0]
+
+            change, now = self._one_changes(change_to, sub, w, "reconcile", False)
             r.put("reconcile", "change", n, change)
+            # The same two workloads through a warm `reconcile server`: the console script
+            # is still a new process each time; the server forks the command for it.
+            server = self._start_server()
+            try:
+                noops = []
+                for _ in range(self.args.noop_repeat):
+                    seconds, out = self._apply(directory, project, server=True)
+                    noops.append(seconds)
+                    if "created" in out or "recreated" in out:
+                        raise BenchError(f"no-op apply (server) changed something:\n{out}")
+                r.put("reconcile-server", "noop", n, median(noops))
+                server_change, now = self._one_changes(
+                    partial(change_to, server=True), sub, w, "reconcile server", now
+                )
+                r.put("reconcile-server", "change", n, server_change)
+            finally:
+                self._stop_server(server)
             # 5. prune all N: only the shared network/volume file stays declared
             for i in range(n):
                 (directory / f"c{i:03d}.yaml").unlink()
@@ -667,8 +742,9 @@ class Bench:
                 raise BenchError(f"prune left containers: {sorted(self.engine.containers(sub))}")
             r.put("reconcile", "down", n, prune)
             log(
-                f"reconcile N={n}: cold {cold:.2f}s, no-op {median(noops):.3f}s, "
-                f"change {change:.2f}s, prune {prune:.2f}s"
+                f"reconcile N={n}: cold {cold:.2f}s, no-op {r.get('reconcile', 'noop', n):.3f}s, "
+                f"change {change:.2f}s, prune {prune:.2f}s; with the server: no-op "
+                f"{median(noops):.3f}s, change {server_change:.2f}s"
             )
         finally:
             self.engine.remove_all(sub)
@@ -742,10 +818,12 @@ class Bench:
                 for _ in range(self.args.noop_repeat)
             ]
             r.put(tool, "noop", n, median(noops))
-            before = self.engine.ids(sub)
-            compose_file(path, w, changed={0})
-            change, _ = run_timed([*base, "up", "-d"], f"{tool} up -d (one change)", env)
-            self._check_one_changed(before, self.engine.ids(sub), w, tool)
+
+            def change_to(changed: bool) -> float:
+                compose_file(path, w, changed={0} if changed else set())
+                return run_timed([*base, "up", "-d"], f"{tool} up -d (one change)", env)[0]
+
+            change, _ = self._one_changes(change_to, sub, w, tool, False)
             r.put(tool, "change", n, change)
             down, _ = run_timed([*base, "down"], f"{tool} down", env)
             if self.engine.containers(sub):
@@ -1008,6 +1086,12 @@ WORKLOADS = (
 )
 
 
+SERVER_WORKLOADS = (
+    ("noop", "no-op apply, warm server"),
+    ("change", "one env changed, warm server"),
+)
+
+
 @dataclass
 class Target:
     what: str
@@ -1040,16 +1124,21 @@ def targets(r: Results, sizes: list[int]) -> list[Target]:
                     None if q is None else q <= limit,
                 )
             )
-    for n in sizes:
-        q = _ratio(r.get("reconcile", "change", n), r.get("compose-v2", "change", n))
-        out.append(
-            Target(
-                f"one change N={n} / compose-v2",
-                fmt(q),
-                "<= 1.00x",
-                None if q is None else q <= 1.0,
+    def versus_v2(workload: str, n: int, limit: float, label: str) -> None:
+        """reconcile's ``workload`` against compose v2's, without and with the server."""
+        for tool, how in (("reconcile", "no server"), ("reconcile-server", "server")):
+            q = _ratio(r.get(tool, workload, n), r.get("compose-v2", workload, n))
+            out.append(
+                Target(
+                    f"{label} N={n} / compose-v2 ({how})",
+                    fmt(q),
+                    f"<= {limit:g}x",
+                    None if q is None else q <= limit,
+                )
             )
-        )
+
+    for n in sizes:
+        versus_v2("change", n, 1.0, "one change")
     for n in sizes:
         if n < 50:
             continue
@@ -1062,15 +1151,7 @@ def targets(r: Results, sizes: list[int]) -> list[Target]:
                 None if q1 is None else q1 < 1.0,
             )
         )
-        q2 = _ratio(r.get("reconcile", "noop", n), r.get("compose-v2", "noop", n))
-        out.append(
-            Target(
-                f"no-op apply N={n} / compose-v2",
-                fmt(q2),
-                "<= 4x",
-                None if q2 is None else q2 <= 4.0,
-            )
-        )
+        versus_v2("noop", n, 4.0, "no-op apply")
     for n in sizes:
         q = _ratio(r.get("reconcile", "loop_pass", n), r.get("compose-v2", "noop", n))
         out.append(
@@ -1145,6 +1226,15 @@ def render(r: Results) -> str:
                 f"{cell(vals[3], 12)}{ratio(_ratio(rc, vals[0]), 10)}"
                 f"{ratio(_ratio(rc, vals[2]), 8)}{ratio(_ratio(rc, vals[3]), 8)}"
             )
+    for key, label in SERVER_WORKLOADS:
+        for n in sizes:
+            rc = r.get("reconcile-server", key, n)
+            lines.append(
+                f"{label:<32}{n:>5}{cell(None, 9)}{cell(rc, 11)}{cell(None, 12)}"
+                f"{cell(None, 12)}{ratio(None, 10)}"
+                f"{ratio(_ratio(rc, r.get('compose-v2', key, n)), 8)}"
+                f"{ratio(_ratio(rc, r.get('compose-v1', key, n)), 8)}"
+            )
     for n in sizes:
         rc = r.get("reconcile", "loop_pass", n)
         lines.append(
@@ -1153,7 +1243,8 @@ def render(r: Results) -> str:
             f"{ratio(_ratio(rc, r.get('compose-v2', 'noop', n)), 8)}"
             f"{ratio(_ratio(rc, r.get('compose-v1', 'noop', n)), 8)}"
         )
-    lines.append("  (in-loop pass ratios are to compose's whole no-op `up -d`)")
+    lines.append("  (server rows: `reconcile apply` handed to a warm `reconcile server`;")
+    lines.append("   in-loop pass ratios are to compose's whole no-op `up -d`)")
     cal = r.extra.get("floor_calibration")
     if cal:
         sweep = ", ".join(f"p={k}: {v:.2f}s" for k, v in cal["seconds_by_parallelism"].items())
@@ -1228,6 +1319,15 @@ def chart(r: Results, path: Path) -> bool:
                 ax.plot(
                     xs, [r.get(tool, key, n) for n in xs], marker=marker, color=colour, label=name
                 )
+        xs = [n for n in sizes if r.get("reconcile-server", key, n) is not None]
+        if xs:
+            ax.plot(
+                xs,
+                [r.get("reconcile-server", key, n) for n in xs],
+                marker="D",
+                color="tab:purple",
+                label="reconcile apply, warm server",
+            )
         if key == "noop":
             xs = [n for n in sizes if r.get("reconcile", "loop_pass", n) is not None]
             if xs:
@@ -1256,9 +1356,10 @@ def chart(r: Results, path: Path) -> bool:
     return True
 
 
-def save(r: Results, table: str, with_chart: bool) -> None:
+def save(r: Results, table: str, with_chart: bool, stamp: str | None = None) -> None:
+    """Write latest.{json,txt,png} and a copy of the JSON and PNG named ``stamp``."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
     doc = {
         "meta": r.meta,
         "times": r.times,
@@ -1320,8 +1421,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="parallelism values tried for the Engine floor (default 1,4,8,16)",
     )
     p.add_argument("--calibrate-n", type=int, default=20, help="N of the floor parallelism sweep")
+    p.add_argument(
+        "--change-repeat",
+        type=int,
+        default=5,
+        help="one-container changes per round and tool, median reported (default 5)",
+    )
     p.add_argument("--no-install", action="store_true", help="never pip/apt install missing tools")
     p.add_argument("--no-chart", action="store_true", help="do not draw latest.png")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print and save the report of an earlier run's results again (no Engine needed)",
+    )
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     args.tools = [t for t in args.tools.split(",") if t]
@@ -1342,8 +1455,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def rerender(path: Path, with_chart: bool) -> int:
+    """Print the table, targets and chart of an earlier run again from its JSON (after the
+    report's code changed), rewriting latest.* and that run's files; no Engine needed."""
+    doc = json.loads(path.read_text())
+    r = Results(
+        meta=doc["meta"],
+        times=doc["times"],
+        extra=doc["extra"],
+        skipped=doc["skipped"],
+        samples=doc["samples"],
+    )
+    table = render(r)
+    print(table)
+    save(r, table, with_chart, stamp=path.stem if path.stem != "latest" else None)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        return rerender(args.render, not args.no_chart and find_matplotlib(False))
     # SIGTERM unwinds like Ctrl-C, so the finally block cleans up.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with_chart = not args.no_chart and find_matplotlib(not args.no_install)
