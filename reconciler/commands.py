@@ -6,9 +6,9 @@ Thin: they load, call ``reconciling``, print, and choose the exit code.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
@@ -178,17 +178,14 @@ def _run_pass(
             listing = runtime.start_listing(prefetch=project, keep_dir=_lock_dir(state))
             loaded, policy = _load(source, _lock_dir(state))
             desired = desired_state(project, loaded)
-            # Book-keeping that needs only the plan is done while the Engine carries it out:
-            # storing what was inspected, and the revision's documents and digest.
-            pool = ThreadPoolExecutor(2, thread_name_prefix="meanwhile")
-            snapshots: list[Future[history.Snapshot]] = []
+            # What was inspected is stored while the Engine carries out the plan (observe
+            # filled the cache; nothing after it changes the cache).
+            keeper = threading.Thread(target=runtime.keep_inspects, args=(listing,))
 
             def planned(plan: Plan, warnings: list[str]) -> None:
                 if report:
                     show_plan(plan, warnings)
-                pool.submit(runtime.keep_inspects, listing)  # never fails
-                if not dry_run and not delete:
-                    snapshots.append(pool.submit(history.snapshot, loaded.manifests))
+                keeper.start()
 
             try:
                 result = converge(
@@ -206,7 +203,8 @@ def _run_pass(
                     listing=listing,
                 )
             finally:
-                pool.shutdown(wait=True)
+                if keeper.ident is not None:  # started: the plan was made
+                    keeper.join()
             if result.outcome is not None and not delete:
                 if state.clear_pin(project):
                     warn(["an explicit apply lifts the rollback pin of this project"])
@@ -215,7 +213,7 @@ def _run_pass(
                     state,
                     project,
                     f"files:{where}",
-                    snapshots[0].result() if snapshots else loaded.manifests,
+                    loaded.manifests,
                     result.images,
                     "ok" if result.outcome.ok and not result.plan.conflicts else "failed",
                     "; ".join(

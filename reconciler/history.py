@@ -12,7 +12,6 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence, Set
-from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import Location
@@ -79,26 +78,11 @@ def pin_images(
     return [pinned(m) for m in manifests]
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """A set as a revision stores it: its documents and their digest."""
-
-    documents: list[dict[str, Any]]
-    digest: str
-
-
-def snapshot(manifests: Iterable[LoadedManifest]) -> Snapshot:
-    """The documents and digest of a set (computed apart from ``record``, so that a command
-    can do it while the Engine works)."""
-    documents = documents_of(manifests)
-    return Snapshot(documents, digest_of(documents))
-
-
 def record(
     state: State,
     project: str,
     source: str,
-    manifests: Iterable[LoadedManifest] | Snapshot,
+    manifests: Iterable[LoadedManifest],
     images: Mapping[str, str],
     outcome: str,
     message: str = "",
@@ -106,8 +90,8 @@ def record(
 ) -> int:
     """Record a revision unless the set equals the newest one, whose outcome is then updated.
     Returns the revision number that now describes what runs."""
-    taken = manifests if isinstance(manifests, Snapshot) else snapshot(manifests)
-    documents, digest = taken.documents, taken.digest
+    documents = documents_of(manifests)
+    digest = digest_of(documents)
     newest = latest(state, project)
     if newest is not None and newest.digest == digest:
         if newest.outcome != outcome or newest.message != message:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from reconciler.locking import project_lock
+from reconciler.runtime.docker import inspectstore
 from tests.docker.scenario import CONTAINER, LOOP, MISSPELT, Scenario, read_volume_file
 from tests.e2e.conftest import RunReconcile
 
@@ -70,6 +71,12 @@ def _engine_events(sc: Scenario, since_ns: int) -> list[str]:
     return found
 
 
+def _identity(sc: Scenario) -> str:
+    """Whose entries the inspect store holds: this code and the test Engine."""
+    info = sc.client.info()
+    return inspectstore.identity(sc.runtime.host, str(info["ID"]))
+
+
 def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> None:
     sc.write(
         """\
@@ -92,6 +99,13 @@ def test_apply_twice_diff_exit_codes_and_json_plan(cli: Cli, sc: Scenario) -> No
 
     out = ok(cli("apply"))
     assert out == f'Plan for project "{sc.project}": no changes; 4 in sync\n'
+    # What the command read of the containers is left for the next one (inspect-store).
+    kept = inspectstore.load(sc.state_dir, _identity(sc))
+    assert kept is not None
+    assert {found.name for _, found, _ in kept.containers.values()} == {
+        f"{sc.project}-a",
+        f"{sc.project}-b",
+    }
     assert ok(cli("diff")) == out
     assert json.loads(ok(cli("diff", "-o", "json")))["hasChanges"] is False
 
