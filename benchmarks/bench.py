@@ -758,9 +758,9 @@ class Bench:
 
     def in_loop_pass(self, directory: Path, project: str, n: int) -> None:
         """3b. One in-loop no-change pass, in process: Engine calls counted, wall time."""
-        from reconciler.loop import Loop, LoopSettings
+        from reconciler.loop.runner import Loop, LoopSettings
         from reconciler.runtime.docker import DockerRuntime
-        from reconciler.state import State
+        from reconciler.state.database import State
 
         runtime = DockerRuntime.from_env()
         state = State.open(self.state_dir)

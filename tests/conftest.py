@@ -36,7 +36,7 @@ import docker.errors
 import pytest
 from docker import DockerClient
 
-from reconciler.constants import LABEL_PROJECT
+from reconciler.manifests.constants import LABEL_PROJECT
 from tests.docker.scenario import Scenario
 
 # Built by scripts/build-images (its IMAGE constant is the same string): FROM scratch plus

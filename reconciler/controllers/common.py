@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reconciler.observed import Ownership
-from reconciler.plans import Conflict, Step
+from reconciler.controllers.plan import Conflict, Step
+from reconciler.values.observed import Ownership
 
 Inventory = frozenset[tuple[str, str]]
 """(kind, name) pairs the state says this project created."""

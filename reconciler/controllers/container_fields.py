@@ -12,7 +12,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from reconciler.configs import (
+from reconciler.controllers.plan import FieldDiff
+from reconciler.manifests.constants import MASK
+from reconciler.manifests.units import format_duration, format_size
+from reconciler.values.configs import (
     ContainerConfig,
     DeviceConfig,
     GpuRequest,
@@ -23,10 +26,7 @@ from reconciler.configs import (
     PortBinding,
     ResourceConfig,
 )
-from reconciler.constants import MASK
-from reconciler.observed import ImageInfo
-from reconciler.plans import FieldDiff
-from reconciler.units import format_duration, format_size
+from reconciler.values.observed import ImageInfo
 
 T = TypeVar("T")
 

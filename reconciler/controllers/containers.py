@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from reconciler.configs import ContainerConfig, MountConfig
-from reconciler.constants import REPLACEMENT_SUFFIX
 from reconciler.controllers.common import ControllerResult, Inventory, clash, prunable
 from reconciler.controllers.container_fields import compare, effective
-from reconciler.desired import DesiredContainer, DesiredState
-from reconciler.observed import ImageInfo, ObservedContainer, ObservedState
-from reconciler.plans import Action, Conflict, FieldDiff, Kind, Reason, Step
+from reconciler.controllers.plan import Action, Conflict, FieldDiff, Kind, Reason, Step
+from reconciler.manifests.constants import REPLACEMENT_SUFFIX
+from reconciler.values.configs import ContainerConfig, MountConfig
+from reconciler.values.desired import DesiredContainer, DesiredState
+from reconciler.values.observed import ImageInfo, ObservedContainer, ObservedState
 
 KIND = Kind.CONTAINER.value
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from reconciler.configs import NetworkConfig, SubnetConfig, VolumeConfig
 from reconciler.controllers.common import ControllerResult, Inventory, clash, prunable
-from reconciler.desired import DesiredState
-from reconciler.observed import ObservedState
-from reconciler.plans import Action, FieldDiff, Kind, Reason, Step
+from reconciler.controllers.plan import Action, FieldDiff, Kind, Reason, Step
+from reconciler.values.configs import NetworkConfig, SubnetConfig, VolumeConfig
+from reconciler.values.desired import DesiredState
+from reconciler.values.observed import ObservedState
 
 
 def _pairs(value: tuple[tuple[str, str], ...]) -> str:

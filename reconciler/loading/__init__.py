@@ -14,14 +14,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from reconciler import crossrefs
-from reconciler.constants import MAX_FILE_BYTES
 from reconciler.errors import Location, Problem
+from reconciler.loading import crossrefs
 from reconciler.loading.cache import LoadCache
 from reconciler.loading.discovery import discover, read_limited
 from reconciler.loading.encoding import decode
 from reconciler.loading.results import LoadedManifest, LoadResult
 from reconciler.manifests import ContainerManifest, Manifest
+from reconciler.manifests.constants import MAX_FILE_BYTES
 from reconciler.manifests.container import BindMount, Mount
 
 if TYPE_CHECKING:

@@ -26,9 +26,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from reconciler import codeversion, privatefiles
 from reconciler.errors import Location
 from reconciler.loading.results import LoadedManifest
+from reconciler.state import codeversion, privatefiles
 
 CACHE_NAME = "load-cache.pickle"
 FORMAT = 3

@@ -7,8 +7,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.constants import MAX_FILE_BYTES
 from reconciler.errors import Location, Problem, SourceUnavailable
+from reconciler.manifests.constants import MAX_FILE_BYTES
 
 SUFFIXES = (".yaml", ".yml")
 # Files editors and tools leave next to the real ones; reading them would load a half-written

@@ -33,9 +33,9 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.reader import ReaderError
 
-from reconciler.constants import MAX_DOCUMENTS_PER_FILE, MAX_NESTING_DEPTH
 from reconciler.errors import Location, Problem
 from reconciler.loading.results import FieldPath, format_path
+from reconciler.manifests.constants import MAX_DOCUMENTS_PER_FILE, MAX_NESTING_DEPTH
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 

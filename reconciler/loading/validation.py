@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from reconciler.constants import API_VERSION
 from reconciler.errors import Location, Problem
 from reconciler.loading.messages import error_path, problems_from_errors
 from reconciler.loading.parsing import Document
 from reconciler.manifests import KINDS, Manifest
+from reconciler.manifests.constants import API_VERSION
 
 # Each pass removes at least one unknown key; past this many, the rest is not worth listing.
 _MAX_PASSES = 20

@@ -18,8 +18,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from reconciler import units
-from reconciler.constants import LABEL_PREFIX, MAX_NAME_LENGTH
+from reconciler.manifests import units
+from reconciler.manifests.constants import LABEL_PREFIX, MAX_NAME_LENGTH
 
 
 class Strict(BaseModel):

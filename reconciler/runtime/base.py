@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from reconciler.configs import (
+from reconciler.values.configs import (
     ContainerConfig,
     NetworkAttachmentConfig,
     NetworkConfig,
     ResourceConfig,
     VolumeConfig,
 )
-from reconciler.observed import ContainerStatus, ImageInfo, ObservedContainer, ObservedState
+from reconciler.values.observed import ContainerStatus, ImageInfo, ObservedContainer, ObservedState
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler import desired as desired_mod
-from reconciler.applying import Applier, Reporter
+from reconciler.controllers.plan import Action, Kind, Plan, Reason, Step
+from reconciler.converge.applying import Applier, Reporter
 from reconciler.manifests import Manifest, any_manifest
-from reconciler.observed import ImageInfo
-from reconciler.plans import Action, Kind, Plan, Reason, Step
+from reconciler.values import desired as desired_mod
+from reconciler.values.observed import ImageInfo
 from tests.applying.recording_runtime import FakeClock, RecordingRuntime
 
 P = "shop"

@@ -18,15 +18,16 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.configs import (
+from reconciler.errors import ImageNotFound, PermanentBackendError
+from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
+from reconciler.values.configs import (
     ContainerConfig,
     NetworkAttachmentConfig,
     NetworkConfig,
     ResourceConfig,
     VolumeConfig,
 )
-from reconciler.errors import ImageNotFound, PermanentBackendError
-from reconciler.observed import (
+from reconciler.values.observed import (
     ContainerStatus,
     ImageInfo,
     ObservedContainer,
@@ -35,7 +36,6 @@ from reconciler.observed import (
     ObservedVolume,
     Ownership,
 )
-from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
 
 Call = tuple[str, ...]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from reconciler import constants
-from reconciler.configs import NetworkAttachmentConfig, ResourceConfig
-from reconciler.desired import DesiredContainer, DesiredState
-from reconciler.observed import ObservedState
-from reconciler.planning import plan
-from reconciler.plans import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.controllers.planner import plan
+from reconciler.manifests import constants
 from reconciler.runtime.base import Runtime
+from reconciler.values.configs import NetworkAttachmentConfig, ResourceConfig
+from reconciler.values.desired import DesiredContainer, DesiredState
+from reconciler.values.observed import ObservedState
 from tests.applying.helpers import (
     IMAGE,
     IMAGE_REF,

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from reconciler.applying import ApplyOutcome, Progress
-from reconciler.desired import DesiredState
+from reconciler.controllers.plan import Plan
+from reconciler.controllers.planner import plan
+from reconciler.converge.applying import ApplyOutcome, Progress
 from reconciler.errors import (
     ImageNotFound,
     PermanentBackendError,
     ReconcileError,
     TransientBackendError,
 )
-from reconciler.observed import ObservedState
-from reconciler.planning import plan
-from reconciler.plans import Plan
+from reconciler.values.desired import DesiredState
+from reconciler.values.observed import ObservedState
 from tests.applying.helpers import IMAGE, IMAGE_REF, applier, container, doc, state
 from tests.applying.recording_runtime import RecordingRuntime
 

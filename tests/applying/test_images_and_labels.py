@@ -7,13 +7,13 @@ import threading
 
 import pytest
 
-from reconciler import constants
-from reconciler.applying import Progress
-from reconciler.desired import config_hash
+from reconciler.controllers.plan import Action
+from reconciler.controllers.planner import plan
+from reconciler.converge.applying import Progress
 from reconciler.errors import ImageNotFound
-from reconciler.observed import ImageInfo, ObservedState
-from reconciler.planning import plan
-from reconciler.plans import Action
+from reconciler.manifests import constants
+from reconciler.values.desired import config_hash
+from reconciler.values.observed import ImageInfo, ObservedState
 from tests.applying.helpers import (
     IMAGE,
     IMAGE_REF,
@@ -147,7 +147,7 @@ def test_the_replacement_of_a_recreate_says_what_it_replaces() -> None:
 
 
 def test_a_recreated_container_is_still_adopted_from_its_labels() -> None:
-    from reconciler.reconciling import owned_entries
+    from reconciler.converge.pipeline import owned_entries
     from reconciler.runtime.base import ObserveRequest
 
     want = state(container("web")).containers["web"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.desired import DesiredContainer
-from reconciler.observed import ContainerStatus
-from reconciler.plans import Action
+from reconciler.controllers.plan import Action
+from reconciler.values.desired import DesiredContainer
+from reconciler.values.observed import ContainerStatus
 from tests.applying.helpers import IMAGE, IMAGE_REF, applier, container, one_step_plan, state, step
 from tests.applying.recording_runtime import FakeClock, RecordingRuntime
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from reconciler import desired
-from reconciler.configs import (
+from reconciler.manifests import Manifest, any_manifest
+from reconciler.values import desired
+from reconciler.values.configs import (
     ContainerConfig,
     DeviceConfig,
     GpuRequest,
@@ -21,7 +22,6 @@ from reconciler.configs import (
     SubnetConfig,
     VolumeConfig,
 )
-from reconciler.manifests import Manifest, any_manifest
 
 Mi = 1024**2
 S = 1_000_000_000

@@ -23,13 +23,13 @@ import docker.errors
 from docker import DockerClient
 from docker.models.containers import Container
 
-from reconciler import constants
-from reconciler.desired import DesiredState
+from reconciler.controllers.plan import Plan
+from reconciler.converge.pipeline import PassResult, converge, desired_state
 from reconciler.loading import load
-from reconciler.plans import Plan
-from reconciler.reconciling import PassResult, converge, desired_state
+from reconciler.manifests import constants
 from reconciler.runtime.docker import DockerRuntime
-from reconciler.state import State
+from reconciler.state.database import State
+from reconciler.values.desired import DesiredState
 
 # A shell that exits at once on SIGTERM (busybox sh as PID 1 would otherwise ignore it).
 LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'

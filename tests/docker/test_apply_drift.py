@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from reconciler.constants import REPLACEMENT_SUFFIX
-from reconciler.plans import Action, Reason
+from reconciler.controllers.plan import Action, Reason
+from reconciler.manifests.constants import REPLACEMENT_SUFFIX
 from tests.docker.scenario import LOOP, Scenario
 
 BASE = """\

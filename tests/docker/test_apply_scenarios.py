@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from reconciler import constants
-from reconciler.plans import Action, Reason
+from reconciler.controllers.plan import Action, Reason
+from reconciler.manifests import constants
 from tests.docker.scenario import (
     LOOP,
     Scenario,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from docker import DockerClient
 
-from reconciler.constants import LABEL_PROJECT
+from reconciler.manifests.constants import LABEL_PROJECT
 from tests.conftest import TEST_IMAGE, remove_prefixed_resources
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from reconciler.plans import Action, Plan
-from reconciler.reconciling import converge
+from reconciler.controllers.plan import Action, Plan
+from reconciler.converge.pipeline import converge
 from reconciler.runtime.docker import DockerRuntime
 from tests.docker.scenario import LOOP, Scenario
 

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 from docker import DockerClient
 
-from reconciler import constants
-from reconciler.configs import (
+from reconciler.errors import EngineUnavailable, ImageNotFound, PermanentBackendError
+from reconciler.manifests import constants
+from reconciler.runtime.base import EngineEvent, ObserveRequest, Runtime
+from reconciler.runtime.docker import DockerRuntime, client
+from reconciler.values.configs import (
     ContainerConfig,
     DeviceConfig,
     HealthcheckConfig,
@@ -29,10 +32,7 @@ from reconciler.configs import (
     SubnetConfig,
     VolumeConfig,
 )
-from reconciler.errors import EngineUnavailable, ImageNotFound, PermanentBackendError
-from reconciler.observed import ImageInfo, ObservedContainer
-from reconciler.runtime.base import EngineEvent, ObserveRequest, Runtime
-from reconciler.runtime.docker import DockerRuntime, client
+from reconciler.values.observed import ImageInfo, ObservedContainer
 
 SECOND = 1_000_000_000
 

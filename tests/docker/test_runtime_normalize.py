@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.configs import (
+from reconciler.runtime.docker import normalize, observing, translate
+from reconciler.values.configs import (
     DeviceConfig,
     GpuRequest,
     MountConfig,
@@ -15,7 +16,6 @@ from reconciler.configs import (
     PortBinding,
     ResourceConfig,
 )
-from reconciler.runtime.docker import normalize, observing, translate
 
 CID = "6d94957ebf6fd8691d7b1386656d5dc88b969fd524bd06d9adf28fdff4a80855"
 OTHER = "72edf5069380431628611c2dfed26daf91d5bbe6896a49e222d2cfedd315628c"

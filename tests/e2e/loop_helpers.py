@@ -22,7 +22,7 @@ import pytest
 from docker import DockerClient
 from docker.models.containers import Container
 
-from reconciler.state import State
+from reconciler.state.database import State
 from tests.docker.scenario import LOOP, render
 
 # A container that stops at once on SIGTERM; the loop, not the Engine, restarts it.

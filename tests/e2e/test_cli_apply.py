@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from reconciler.locking import project_lock
 from reconciler.runtime.docker import inspectstore
+from reconciler.state.locking import project_lock
 from tests.docker.scenario import CONTAINER, LOOP, MISSPELT, Scenario, read_volume_file
 from tests.e2e.conftest import RunReconcile
 

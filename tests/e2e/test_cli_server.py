@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import wire
+from reconciler.cli import wire
 from tests.docker.scenario import CONTAINER, LOOP, MISSPELT, Scenario
 from tests.e2e.conftest import RunReconcile
 

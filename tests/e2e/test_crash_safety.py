@@ -13,9 +13,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from reconciler import constants
-from reconciler.constants import REPLACEMENT_SUFFIX
-from reconciler.state import State
+from reconciler.manifests import constants
+from reconciler.manifests.constants import REPLACEMENT_SUFFIX
+from reconciler.state.database import State
 from tests.docker.scenario import LOOP, STUBBORN, Scenario, wait_until
 from tests.e2e.conftest import RunReconcile
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from reconciler import history
 from reconciler.loading import load_text
-from reconciler.state import DEFAULT_HISTORY_LIMIT, State
+from reconciler.state import history
+from reconciler.state.database import DEFAULT_HISTORY_LIMIT, State
 from tests.e2e.git_helpers import SyncRig, make_sync_rig
 
 BAD_IMAGE = "reconcile.local/busybox:no-such-tag"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from reconciler.constants import REPLACEMENT_SUFFIX
+from reconciler.manifests.constants import REPLACEMENT_SUFFIX
 from tests.docker.scenario import STUBBORN
 from tests.e2e.loop_helpers import LoopRig, make_rig
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from reconciler import history
 from reconciler.errors import Location
 from reconciler.loading import LoadedManifest, load, load_text
-from reconciler.state import DEFAULT_HISTORY_LIMIT, Revision, State
+from reconciler.state import history
+from reconciler.state.database import DEFAULT_HISTORY_LIMIT, Revision, State
 
 VALID = Path(__file__).parent.parent / "manifests" / "valid"
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import SourceUnavailable
-from reconciler.gitsource import GitSource, redact
+from reconciler.sources.git import GitSource, redact
 
 TOKEN = "ghp_s3cr3tT0ken"
 

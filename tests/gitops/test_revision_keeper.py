@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import history
 from reconciler.loading import LoadedManifest, load_text
-from reconciler.loopstatus import ResourceStatus
-from reconciler.revisioning import RevisionKeeper
-from reconciler.state import State
+from reconciler.loop.report import ResourceStatus
+from reconciler.loop.revisions import RevisionKeeper
+from reconciler.state import history
+from reconciler.state.database import State
 
 PROJECT = "shop"
 WINDOW = 60.0

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.webhook import MAX_BODY, authorized, serve
+from reconciler.loop.webhook import MAX_BODY, authorized, serve
 
 SECRET = b"webhook-shared-secret"
 BODY = b'{"ref": "refs/heads/main", "after": "0123abcd"}'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.backoff import CRASH_CAP, CRASH_INITIAL, CRASH_RESET_AFTER, CrashLoop, Retry
+from reconciler.loop.backoff import CRASH_CAP, CRASH_INITIAL, CRASH_RESET_AFTER, CrashLoop, Retry
 
 
 @pytest.mark.parametrize(

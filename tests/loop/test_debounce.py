@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.loop import ENGINE_SETTLE, Loop, LoopSettings
+from reconciler.loop.runner import ENGINE_SETTLE, Loop, LoopSettings
 from reconciler.runtime.base import EngineEvent
-from reconciler.state import State
+from reconciler.state.database import State
 from tests.applying.recording_runtime import RecordingRuntime
 
 # Real time given to the loop thread to act on what is due (it re-checks at least every

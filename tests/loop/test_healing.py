@@ -3,10 +3,10 @@ the waits it reports out. The clock is a number passed in."""
 
 from __future__ import annotations
 
-from reconciler.desired import DesiredState
-from reconciler.healing import Healer
-from reconciler.observed import ContainerStatus, ObservedContainer, ObservedState, Ownership
-from reconciler.plans import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.loop.healing import Healer
+from reconciler.values.desired import DesiredState
+from reconciler.values.observed import ContainerStatus, ObservedContainer, ObservedState, Ownership
 from tests.applying.helpers import P, container, state, step
 
 DESIRED = state(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from reconciler.applying import ApplyOutcome
-from reconciler.backoff import CrashLoop
+from reconciler.controllers.plan import Action, Conflict, Plan, Reason
+from reconciler.converge.applying import ApplyOutcome
 from reconciler.errors import Location, Problem
-from reconciler.loopstatus import ResourceStatus, resource_statuses
-from reconciler.observed import ContainerStatus, ObservedContainer, ObservedState, Ownership
-from reconciler.plans import Action, Conflict, Plan, Reason
-from reconciler.sources import Snapshot
+from reconciler.loop.backoff import CrashLoop
+from reconciler.loop.report import ResourceStatus, resource_statuses
+from reconciler.sources.directory import Snapshot
+from reconciler.values.observed import ContainerStatus, ObservedContainer, ObservedState, Ownership
 from tests.applying.helpers import P, container, doc, state, step
 
 DESIRED = state(

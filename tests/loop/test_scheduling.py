@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.scheduling import Scheduler
+from reconciler.loop.scheduling import Scheduler
 
 
 class Clock:

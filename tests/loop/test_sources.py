@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import SourceUnavailable
-from reconciler.sources import DirectorySource, Snapshot
+from reconciler.sources.directory import DirectorySource, Snapshot
 
 
 def container(name: str, gen: int = 1, extra: str = "") -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.watching import relevant
+from reconciler.loop.watching import relevant
 
 
 @pytest.mark.parametrize(

@@ -152,7 +152,7 @@ def test_duplicate_names_across_files_name_both_places() -> None:
 
 def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
     # Generated, not a fixture: a megabyte of YAML has no place in the repository.
-    from reconciler.constants import MAX_FILE_BYTES
+    from reconciler.manifests.constants import MAX_FILE_BYTES
 
     big = tmp_path / "big.yaml"
     big.write_bytes(b"# padding\n" * (MAX_FILE_BYTES // 10 + 1))

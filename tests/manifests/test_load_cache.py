@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.history import documents_of
 from reconciler.loading import LoadCache, load
 from reconciler.loading.cache import CACHE_NAME
+from reconciler.state.history import documents_of
 
 VALID = Path(__file__).parent / "valid"
 BROKEN = "apiVersion: reconcile/v1\nkind: Container\nmetadata: {name: web}\nspec: {imagee: x}\n"
@@ -84,7 +84,7 @@ def test_code_changes_invalidate_the_whole_cache(
 ) -> None:
     _summary(files, LoadCache.open(cache_dir))
     monkeypatch.setattr(
-        "reconciler.codeversion.running_code_fingerprint", lambda: "other code"
+        "reconciler.state.codeversion.running_code_fingerprint", lambda: "other code"
     )
     cache = LoadCache.open(cache_dir)
     assert cache.entries == {}
@@ -138,7 +138,7 @@ def test_a_cached_load_neither_parses_yaml_nor_builds_validators(
         "import sys\n"
         "from pathlib import Path\n"
         "from reconciler.loading import LoadCache, load\n"
-        "from reconciler.history import documents_of\n"
+        "from reconciler.state.history import documents_of\n"
         "from reconciler.manifests import ContainerManifest\n"
         f"cache = LoadCache.open(Path({str(cache_dir)!r}))\n"
         f"result = load([Path({str(files)!r})], recursive=True, cache=cache)\n"
@@ -170,7 +170,7 @@ def test_a_cache_that_cannot_be_written_never_fails_the_load(
     def refuse(*_: object, **__: object) -> None:
         raise TypeError("cannot pickle this")
 
-    monkeypatch.setattr("reconciler.privatefiles.pickle.dump", refuse)
+    monkeypatch.setattr("reconciler.state.privatefiles.pickle.dump", refuse)
     cache = LoadCache.open(cache_dir)
     assert _summary(files, cache) == _summary(files, None)
     assert not (cache_dir / CACHE_NAME).exists()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from reconciler import schema
-from reconciler.cli import cli
+from reconciler.cli.app import cli
+from reconciler.manifests import schema
 
 HERE = Path(__file__).parent
 VALID, INVALID = HERE / "valid", HERE / "invalid"
@@ -89,8 +89,8 @@ def test_schema_command_prints_the_schema() -> None:
 def test_shipped_schema_is_up_to_date() -> None:
     shipped = (Path(schema.__file__).parent / schema.SHIPPED_PATH).read_text(encoding="utf-8")
     assert shipped == schema.render(), (
-        "reconciler/schema/manifest.schema.json is stale; regenerate it with "
-        "`reconcile schema > reconciler/schema/manifest.schema.json`"
+        "reconciler/manifests/manifest.schema.json is stale; regenerate it with "
+        "`reconcile schema > reconciler/manifests/manifest.schema.json`"
     )
 
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from reconciler import desired as desired_mod
-from reconciler.configs import (
+from reconciler.controllers.container_fields import effective
+from reconciler.controllers.plan import Action, Reason, render_json, render_text
+from reconciler.controllers.planner import plan, plan_delete
+from reconciler.manifests import any_manifest
+from reconciler.values import desired as desired_mod
+from reconciler.values.configs import (
     ContainerConfig,
     NetworkAttachmentConfig,
     NetworkConfig,
     ResourceConfig,
     VolumeConfig,
 )
-from reconciler.controllers.container_fields import effective
-from reconciler.manifests import any_manifest
-from reconciler.observed import (
+from reconciler.values.observed import (
     ContainerStatus,
     ImageInfo,
     ObservedContainer,
@@ -24,8 +26,6 @@ from reconciler.observed import (
     ObservedVolume,
     Ownership,
 )
-from reconciler.planning import plan, plan_delete
-from reconciler.plans import Action, Reason, render_json, render_text
 
 P = "shop"
 IMAGE = ImageInfo(

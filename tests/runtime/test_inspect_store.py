@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reconciler.configs import ContainerConfig
-from reconciler.observed import ContainerStatus, ImageInfo, ObservedContainer, Ownership
 from reconciler.runtime.base import InspectCache
 from reconciler.runtime.docker import inspectstore
 from reconciler.runtime.docker.inspectstore import MAX_AGE_NS, Kept
+from reconciler.values.configs import ContainerConfig
+from reconciler.values.observed import ContainerStatus, ImageInfo, ObservedContainer, Ownership
 
 NOW = 1_800_000_000 * 10**9
 CUTOFF = NOW - 10**9  # when the previous command read the Engine's clock

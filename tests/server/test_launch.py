@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import launch, server, wire
-from reconciler.statedir import default_state_dir, default_state_dir_name
+from reconciler.cli import launch, server, wire
+from reconciler.state.statedir import default_state_dir, default_state_dir_name
 
 
 def test_short_commands_go_to_a_server_and_the_loops_never(

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import LockHeld
-from reconciler.locking import project_lock
+from reconciler.state.locking import project_lock
 
 HOLDER = """
 import sys
 from pathlib import Path
-from reconciler.locking import project_lock
+from reconciler.state.locking import project_lock
 with project_lock(Path(sys.argv[1]), "shop", "watch"):
     print("held", flush=True)
     sys.stdin.readline()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.state import Event, State
+from reconciler.state.database import Event, State
 
 
 @pytest.fixture

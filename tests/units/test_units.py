@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.units import (
+from reconciler.manifests.units import (
     format_duration,
     format_size,
     parse_duration_ns,

@@ -26,9 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler import codeversion, privatefiles
-from reconciler.observed import ImageInfo, ObservedContainer
 from reconciler.runtime.base import InspectCache
+from reconciler.state import codeversion, privatefiles
+from reconciler.values.observed import ImageInfo, ObservedContainer
 
 STORE_NAME = "inspect-cache.pickle"
 FORMAT = 1

@@ -14,8 +14,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from reconciler import constants
 from reconciler.errors import BackendError
+from reconciler.manifests import constants
 from reconciler.runtime.base import InspectCache, Listing
 from reconciler.runtime.docker import inspectstore, observing
 

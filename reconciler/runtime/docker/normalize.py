@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reconciler import constants
-from reconciler.configs import (
+from reconciler.manifests import constants
+from reconciler.values.configs import (
     ContainerConfig,
     DeviceConfig,
     GpuRequest,
@@ -23,7 +23,7 @@ from reconciler.configs import (
     PortBinding,
     ResourceConfig,
 )
-from reconciler.observed import (
+from reconciler.values.observed import (
     ContainerStatus,
     ImageInfo,
     ObservedContainer,

@@ -7,12 +7,12 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
-from reconciler import constants
-from reconciler.configs import NetworkConfig, SubnetConfig, VolumeConfig
-from reconciler.observed import ImageInfo, ObservedNetwork, ObservedVolume
+from reconciler.manifests import constants
 from reconciler.runtime.base import EngineEvent, ObserveRequest
 from reconciler.runtime.docker import normalize
 from reconciler.runtime.docker.normalize import Json
+from reconciler.values.configs import NetworkConfig, SubnetConfig, VolumeConfig
+from reconciler.values.observed import ImageInfo, ObservedNetwork, ObservedVolume
 
 REGISTRY_FAILURES = (
     "not found",

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from reconciler.configs import NetworkAttachmentConfig, NetworkConfig, VolumeConfig
 from reconciler.errors import PermanentBackendError
 from reconciler.runtime.docker import client, translate
 from reconciler.runtime.docker.engine import Engine, NotFoundError
+from reconciler.values.configs import NetworkAttachmentConfig, NetworkConfig, VolumeConfig
 
 # Waits before retrying the removal of a network whose endpoints are still being torn down.
 ENDPOINT_WAITS = (0.2, 0.5, 1.0, 2.0)

@@ -10,22 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from reconciler.configs import (
-    ContainerConfig,
-    ResourceConfig,
-)
 from reconciler.errors import (
     BackendError,
     EngineUnavailable,
     ImageNotFound,
     PermanentBackendError,
     TransientBackendError,
-)
-from reconciler.observed import (
-    ContainerStatus,
-    ImageInfo,
-    ObservedContainer,
-    ObservedState,
 )
 from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
 from reconciler.runtime.docker import client, enginelog, normalize, observing, translate
@@ -37,6 +27,16 @@ from reconciler.runtime.docker.engine import (
 )
 from reconciler.runtime.docker.listing import INSPECT_WORKERS, Lists
 from reconciler.runtime.docker.resources import NetworkAndVolumeOps, after
+from reconciler.values.configs import (
+    ContainerConfig,
+    ResourceConfig,
+)
+from reconciler.values.observed import (
+    ContainerStatus,
+    ImageInfo,
+    ObservedContainer,
+    ObservedState,
+)
 
 # A stop without a timeout waits for the container's own StopTimeout; allow that much on the wire.
 MAX_STOP_WAIT = 600

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.configs import (
+from reconciler.values.configs import (
     ContainerConfig,
     HealthcheckConfig,
     MountConfig,

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reconciler.applying import Progress
+    from reconciler.converge.applying import Progress
 
 LOGGER_NAME = "reconcile"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}

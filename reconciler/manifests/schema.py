@@ -1,8 +1,8 @@
 """The JSON Schema of the manifest language, for editors (yaml-language-server) and CI.
 
-Generated from the pydantic models; a copy ships as ``reconciler/schema/manifest.schema.json``
+Generated from the pydantic models; a copy ships as ``reconciler/manifests/manifest.schema.json``
 and a test keeps it equal to this output. Regenerate it with
-``reconcile schema > reconciler/schema/manifest.schema.json``.
+``reconcile schema > reconciler/manifests/manifest.schema.json``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 SCHEMA_ID = "https://reconcile.invalid/schema/v1/manifest.schema.json"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SHIPPED_PATH = "schema/manifest.schema.json"
+SHIPPED_PATH = "manifest.schema.json"
 
 
 def manifest_schema() -> dict[str, Any]:

@@ -7,12 +7,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.applying import ApplyOutcome
-from reconciler.backoff import CrashLoop
-from reconciler.desired import DesiredState
-from reconciler.observed import ObservedState
-from reconciler.plans import Action, Plan
-from reconciler.sources import Snapshot
+from reconciler.controllers.plan import Action, Plan
+from reconciler.converge.applying import ApplyOutcome
+from reconciler.loop.backoff import CrashLoop
+from reconciler.sources.directory import Snapshot
+from reconciler.values.desired import DesiredState
+from reconciler.values.observed import ObservedState
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from reconciler import constants
-from reconciler.configs import (
+from reconciler.manifests import constants
+from reconciler.values.configs import (
     ContainerConfig,
     HealthcheckConfig,
     NetworkConfig,

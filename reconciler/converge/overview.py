@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from reconciler import planning
-from reconciler.desired import DesiredState
-from reconciler.plans import Action
-from reconciler.reconciling import observe
+from reconciler.controllers import planner
+from reconciler.controllers.plan import Action
+from reconciler.converge.pipeline import observe
 from reconciler.runtime.base import ObserveRequest, Runtime
-from reconciler.state import State
+from reconciler.state.database import State
+from reconciler.values.desired import DesiredState
 
 
 @dataclass(frozen=True, order=True)
@@ -32,7 +32,7 @@ def rows_for(
     """Rows for the project's resources (and, with manifests, for every declared one)."""
     if desired is not None:
         observed = observe(runtime, desired)
-        plan = planning.plan(
+        plan = planner.plan(
             desired,
             observed,
             prune=True,

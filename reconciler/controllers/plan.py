@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from reconciler.desired import DesiredContainer, DesiredNetwork, DesiredVolume
+from reconciler.values.desired import DesiredContainer, DesiredNetwork, DesiredVolume
 
 
 class Kind(StrEnum):

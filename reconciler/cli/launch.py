@@ -18,8 +18,8 @@ import signal
 import socket
 import sys
 
-from reconciler import wire
-from reconciler.statedir import default_state_dir_name
+from reconciler.cli import wire
+from reconciler.state.statedir import default_state_dir_name
 
 # Not typing.TYPE_CHECKING, nor contextlib below: each costs ~2 ms at every start.
 TYPE_CHECKING = False
@@ -117,6 +117,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 # skipping the interpreter's finalization saves a few milliseconds.
                 sys.stderr.flush()
                 os._exit(status)
-    from reconciler.cli import main as run_here
+    from reconciler.cli.app import main as run_here
 
     run_here(args)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from reconciler.backoff import CrashLoop
-from reconciler.desired import DesiredState
-from reconciler.observed import ObservedState
-from reconciler.plans import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.loop.backoff import CrashLoop
 from reconciler.policy import Policy, check_created
+from reconciler.values.desired import DesiredState
+from reconciler.values.observed import ObservedState
 
 RECREATE_AFTER_FAILED_STARTS = 2
 

@@ -11,17 +11,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler import desired as desired_mod
-from reconciler import planning
-from reconciler.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Progress, Reporter
-from reconciler.constants import MAX_NAME_LENGTH, REPLACEMENT_SUFFIX
-from reconciler.desired import DesiredContainer, DesiredState
+from reconciler.controllers import planner
+from reconciler.controllers.plan import Action, Kind, Plan, Reason
+from reconciler.converge.applying import (
+    DEFAULT_PARALLELISM,
+    Applier,
+    ApplyOutcome,
+    Progress,
+    Reporter,
+)
 from reconciler.loading import LoadResult
-from reconciler.observed import ObservedState
-from reconciler.plans import Action, Kind, Plan, Reason
+from reconciler.manifests.constants import MAX_NAME_LENGTH, REPLACEMENT_SUFFIX
 from reconciler.policy import Admission, Policy, admit, check_created
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
-from reconciler.state import Event, State
+from reconciler.state.database import Event, State
+from reconciler.values import desired as desired_mod
+from reconciler.values.desired import DesiredContainer, DesiredState
+from reconciler.values.observed import ObservedState
 
 
 def project_name(paths: Sequence[str | Path]) -> str:
@@ -130,9 +136,9 @@ def converge(
             "and nothing is pruned in this pass"
         )
     if delete:
-        plan = planning.plan_delete(desired, observed)
+        plan = planner.plan_delete(desired, observed)
     else:
-        plan = planning.plan(
+        plan = planner.plan(
             desired, observed, prune=prune, force_prune=force_prune, inventory=inventory
         )
     if on_plan is not None:

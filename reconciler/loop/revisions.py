@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from reconciler import history
 from reconciler.loading import LoadedManifest
-from reconciler.logs import LOGGER_NAME
-from reconciler.loopstatus import ResourceStatus
-from reconciler.state import Event, State
+from reconciler.loop.logs import LOGGER_NAME
+from reconciler.loop.report import ResourceStatus
+from reconciler.state import history
+from reconciler.state.database import Event, State
 
 FAILING = ("crash-loop", "failed")
 

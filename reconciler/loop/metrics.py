@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from reconciler.plans import Step
+from reconciler.controllers.plan import Step
 
 
 class Metrics:

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from reconciler.applying import Progress
-    from reconciler.plans import Plan
+    from reconciler.controllers.plan import Plan
+    from reconciler.converge.applying import Progress
 
 
 def echo_plan(plan: Plan, output: str) -> None:
     """The plan as text (one coloured line per step) or JSON."""
-    from reconciler.plans import render_json, render_text
+    from reconciler.controllers.plan import render_json, render_text
 
     if output == "json":
         click.echo(render_json(plan), nl=False)

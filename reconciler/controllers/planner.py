@@ -12,14 +12,14 @@ from collections.abc import Iterable
 
 from reconciler.controllers.common import ControllerResult, Inventory
 from reconciler.controllers.containers import plan_container_deletion, plan_containers
+from reconciler.controllers.plan import Action, Conflict, Kind, Plan, Reason, Step
 from reconciler.controllers.storage import (
     plan_networks,
     plan_storage_deletion,
     plan_volumes,
 )
-from reconciler.desired import DesiredContainer, DesiredState
-from reconciler.observed import ObservedState
-from reconciler.plans import Action, Conflict, Kind, Plan, Reason, Step
+from reconciler.values.desired import DesiredContainer, DesiredState
+from reconciler.values.observed import ObservedState
 
 
 def _container_order(containers: dict[str, DesiredContainer]) -> list[str]:

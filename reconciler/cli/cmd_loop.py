@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
+from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors
 from reconciler.errors import PolicyRefusal
 
 if TYPE_CHECKING:
     import logging
 
-    from reconciler.loop import Loop
+    from reconciler.loop.runner import Loop
 
 
 def seconds(value: str, option: str) -> float:
-    from reconciler.units import parse_duration_ns
+    from reconciler.manifests.units import parse_duration_ns
 
     try:
         return parse_duration_ns(value) / 1e9
@@ -32,7 +32,7 @@ def seconds(value: str, option: str) -> float:
 
 
 def _project_of(directory: Path | None, project: str | None) -> str:
-    from reconciler.reconciling import project_name
+    from reconciler.converge.pipeline import project_name
 
     if project:
         return project
@@ -98,14 +98,14 @@ def run(
     """Keep the host converged with a watched directory until SIGTERM or SIGINT."""
     import logging
 
-    from reconciler import logs
-    from reconciler.locking import project_lock
-    from reconciler.loop import Loop, LoopSettings
-    from reconciler.metrics import Metrics
+    from reconciler.loop import logs
+    from reconciler.loop.metrics import Metrics
+    from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.policy import check_manifest_dir, load_policy
     from reconciler.runtime.docker import DockerRuntime
-    from reconciler.state import State
-    from reconciler.statedir import default_state_dir
+    from reconciler.state.database import State
+    from reconciler.state.locking import project_lock
+    from reconciler.state.statedir import default_state_dir
 
     rules = load_policy(policy)
     for violation in check_manifest_dir(directory, rules):
@@ -189,8 +189,8 @@ def status(
     directory: Path | None, project: str | None, state_dir: Path | None, output: str
 ) -> None:
     """What the running loop last reported: each resource's status and the last pass."""
-    from reconciler.state import State
-    from reconciler.statedir import default_state_dir
+    from reconciler.state.database import State
+    from reconciler.state.statedir import default_state_dir
 
     name = _project_of(directory, project)
     state = State.open(state_dir or default_state_dir())
@@ -254,8 +254,8 @@ def events(
     """The events journal: what changed, why, when, and how it went."""
     from dataclasses import asdict
 
-    from reconciler.state import State
-    from reconciler.statedir import default_state_dir
+    from reconciler.state.database import State
+    from reconciler.state.statedir import default_state_dir
 
     name = _project_of(directory, project)
     state = State.open(state_dir or default_state_dir())

@@ -21,7 +21,7 @@ def code_fingerprint() -> str:
     Python's, as they are on disk now."""
     import pydantic.version
 
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # reconciler/, not reconciler/state/
     parts = [sys.version, pydantic.version.VERSION]
     for module in sorted(package.rglob("*.py")):
         info = module.stat()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from reconciler.errors import Location, Problem, SourceUnavailable
 from reconciler.policy import Policy
-from reconciler.sources import DirectorySource, Snapshot
+from reconciler.sources.directory import DirectorySource, Snapshot
 
 TREES_KEPT = 3
 GIT_TIMEOUT = 120.0

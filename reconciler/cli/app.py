@@ -14,11 +14,11 @@ from pathlib import Path
 import click
 
 from reconciler import __version__
-from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
-from reconciler.commands import apply, delete, diff, get
-from reconciler.history_commands import history, rollback
-from reconciler.loop_commands import events, run, status
-from reconciler.sync_command import sync
+from reconciler.cli.cmd_apply import apply, delete, diff, get
+from reconciler.cli.cmd_history import history, rollback
+from reconciler.cli.cmd_loop import events, run, status
+from reconciler.cli.cmd_sync import sync
+from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,10 +63,10 @@ def validate(
     import json
     from collections import Counter
 
+    from reconciler.converge.pipeline import admit_set
     from reconciler.errors import Location, ManifestError, Problem
     from reconciler.loading import load
     from reconciler.policy import check_manifest_dir, explain, load_policy
-    from reconciler.reconciling import admit_set
 
     sources = [*filenames, *paths]
     if not sources:
@@ -151,7 +151,7 @@ def validate(
 @reports_errors
 def schema() -> None:
     """Print the JSON Schema of manifests (for editors such as yaml-language-server)."""
-    from reconciler.schema import render
+    from reconciler.manifests.schema import render
 
     click.echo(render(), nl=False)
 
@@ -175,8 +175,8 @@ def server(state_dir: Path | None) -> None:
     terminal, and exit with the same status. `run` and `sync` never go through it. Set
     RECONCILE_NO_SERVER=1 to bypass it. Stops on SIGTERM or Ctrl-C.
     """
-    from reconciler.server import serve
-    from reconciler.statedir import default_state_dir
+    from reconciler.cli.server import serve
+    from reconciler.state.statedir import default_state_dir
 
     def log(message: str) -> None:
         click.echo(f"reconcile server: {message}", err=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from reconciler.cli_support import EXIT_FAILURE, policy_option, reports_errors
-from reconciler.loop_commands import run_until_signalled, seconds
+from reconciler.cli.cmd_loop import run_until_signalled, seconds
+from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors
 
 
 def _default_project(url: str) -> str:
@@ -111,15 +111,15 @@ def sync(
     A failed fetch, a force-push, a missing path, an empty set or invalid manifests keep the
     last applied commit running (and never prune); the error is reported with the SHA.
     """
-    from reconciler import logs
-    from reconciler.gitsource import GitSource, redact
-    from reconciler.locking import project_lock
-    from reconciler.loop import Loop, LoopSettings
-    from reconciler.metrics import Metrics
+    from reconciler.loop import logs
+    from reconciler.loop.metrics import Metrics
+    from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.policy import load_policy
     from reconciler.runtime.docker import DockerRuntime
-    from reconciler.state import State
-    from reconciler.statedir import default_state_dir
+    from reconciler.sources.git import GitSource, redact
+    from reconciler.state.database import State
+    from reconciler.state.locking import project_lock
+    from reconciler.state.statedir import default_state_dir
 
     if webhook_addr and not webhook_secret_env:
         raise click.UsageError("--webhook-addr needs --webhook-secret-env")
@@ -170,7 +170,7 @@ def sync(
             if metrics and metrics_addr:
                 servers.append(metrics.serve(metrics_addr))
             if webhook_addr:
-                from reconciler.webhook import serve
+                from reconciler.loop.webhook import serve
 
                 servers.append(serve(webhook_addr, secret.encode(), loop.request_refresh))
 

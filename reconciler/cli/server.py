@@ -30,9 +30,9 @@ from io import TextIOWrapper
 from pathlib import Path
 from typing import Any, NoReturn
 
-from reconciler import wire
-from reconciler.codeversion import code_fingerprint, running_code_fingerprint
+from reconciler.cli import wire
 from reconciler.errors import StateError
+from reconciler.state.codeversion import code_fingerprint, running_code_fingerprint
 
 # A client has this long to send its request; the server reads requests one at a time.
 REQUEST_TIMEOUT = 5.0
@@ -68,17 +68,17 @@ Log = Callable[[str], None]
 
 def warm_up() -> None:
     """Import what commands use and build every validator, once, before any fork."""
-    import reconciler.applying
-    import reconciler.commands
-    import reconciler.history
-    import reconciler.locking
-    import reconciler.loop_commands
-    import reconciler.planning
+    import reconciler.cli.cmd_apply
+    import reconciler.cli.cmd_loop
+    import reconciler.controllers.planner
+    import reconciler.converge.applying
+    import reconciler.converge.overview
+    import reconciler.converge.pipeline
     import reconciler.policy
-    import reconciler.reconciling
     import reconciler.runtime.docker
-    import reconciler.state
-    import reconciler.status
+    import reconciler.state.database
+    import reconciler.state.history
+    import reconciler.state.locking
     from reconciler.loading import load_text
     from reconciler.manifests import any_manifest
 

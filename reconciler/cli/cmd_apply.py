@@ -16,23 +16,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli_output import echo_plan, print_progress, show_plan, warn
-from reconciler.cli_support import (
+from reconciler.cli.options import (
     EXIT_CHANGES_PENDING,
     EXIT_FAILURE,
     policy_option,
     reports_errors,
 )
+from reconciler.cli.output import echo_plan, print_progress, show_plan, warn
 from reconciler.errors import PolicyRefusal
 
 if TYPE_CHECKING:
-    from reconciler.desired import DesiredState
+    from reconciler.controllers.plan import Plan
+    from reconciler.converge.pipeline import PassResult
     from reconciler.loading import LoadResult
-    from reconciler.plans import Plan
     from reconciler.policy import Policy
-    from reconciler.reconciling import PassResult
     from reconciler.runtime.base import Runtime
-    from reconciler.state import State
+    from reconciler.state.database import State
+    from reconciler.values.desired import DesiredState
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,10 @@ def _load(source: Source, cache_dir: Path | None = None) -> tuple[LoadResult, Po
     """Load, validate and admit the manifests; raise on any problem (nothing is changed).
 
     ``cache_dir`` (the state directory) keeps validated files between commands."""
+    from reconciler.converge.pipeline import admit_set
     from reconciler.errors import Location, ManifestError, Problem
     from reconciler.loading import LoadCache, load
     from reconciler.policy import check_manifest_dir, load_policy
-    from reconciler.reconciling import admit_set
 
     cache = LoadCache.open(cache_dir) if cache_dir is not None else None
     result = load(list(source.filenames), recursive=source.recursive, cache=cache)
@@ -125,7 +125,7 @@ def _load(source: Source, cache_dir: Path | None = None) -> tuple[LoadResult, Po
 
 
 def _desired(source: Source, cache_dir: Path | None = None) -> DesiredState:
-    from reconciler.reconciling import desired_state, project_name
+    from reconciler.converge.pipeline import desired_state, project_name
 
     project = source.project or project_name(list(source.filenames))
     return desired_state(project, _load(source, cache_dir)[0])
@@ -142,8 +142,8 @@ def engine_runtime(ping: bool = True) -> Runtime:
 
 
 def _state(state_dir: Path | None) -> State:
-    from reconciler.state import State
-    from reconciler.statedir import default_state_dir
+    from reconciler.state.database import State
+    from reconciler.state.statedir import default_state_dir
 
     return State.open(state_dir or default_state_dir())
 
@@ -163,9 +163,9 @@ def _run_pass(
     purpose: str,
     health_timeout: float = 120.0,
 ) -> PassResult:
-    from reconciler import history
-    from reconciler.locking import project_lock
-    from reconciler.reconciling import converge, desired_state, project_name
+    from reconciler.converge.pipeline import converge, desired_state, project_name
+    from reconciler.state import history
+    from reconciler.state.locking import project_lock
 
     state = _state(source.state_dir)
     try:
@@ -237,7 +237,7 @@ def finish_report(
     assert outcome is not None
     problems = [f"{s.key}: {msg}" for s, msg in outcome.failed]
     if wait_names and outcome.ok:
-        from reconciler.applying import Applier
+        from reconciler.converge.applying import Applier
 
         applier = Applier(engine_runtime(), result.plan.project, b"")
         problems += applier.wait_ready(wait_names, wait_timeout)
@@ -372,7 +372,7 @@ def delete(source: Source, dry_run: bool) -> None:
 def get(source: Source, output: str) -> None:
     """List the set's resources with their state and, given the manifests with -f, whether
     they match them (synced, drifted, missing, conflict, not-declared)."""
-    from reconciler.status import render_rows, rows_for
+    from reconciler.converge.overview import render_rows, rows_for
 
     if not source.filenames and not source.project:
         raise click.UsageError("give --project, or the manifests with -f")

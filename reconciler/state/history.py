@@ -17,7 +17,7 @@ from typing import Any
 from reconciler.errors import Location
 from reconciler.loading import LoadedManifest
 from reconciler.manifests import ContainerManifest, any_manifest
-from reconciler.state import DEFAULT_HISTORY_LIMIT, Revision, State
+from reconciler.state.database import DEFAULT_HISTORY_LIMIT, Revision, State
 
 _LOCATION = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")
 

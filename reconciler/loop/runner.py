@@ -19,29 +19,30 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from reconciler import desired as desired_mod
-from reconciler import planning, reconciling
-from reconciler.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome
-from reconciler.backoff import Retry
-from reconciler.engine_events import meaning
+from reconciler.controllers import planner
+from reconciler.controllers.plan import Action, Kind, Plan
+from reconciler.converge import pipeline
+from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome
 from reconciler.errors import BackendError, EngineUnavailable, SourceUnavailable
-from reconciler.healing import Healer, policy_removals
-from reconciler.logs import LOGGER_NAME, log_progress
-from reconciler.loopstatus import (
+from reconciler.loop.backoff import Retry
+from reconciler.loop.engine_events import meaning
+from reconciler.loop.healing import Healer, policy_removals
+from reconciler.loop.logs import LOGGER_NAME, log_progress
+from reconciler.loop.metrics import Metrics
+from reconciler.loop.report import (
     PassReport,
     ResourceStatus,
     resource_statuses,
     status_document,
 )
-from reconciler.metrics import Metrics
-from reconciler.plans import Action, Kind, Plan
+from reconciler.loop.revisions import RevisionKeeper
+from reconciler.loop.scheduling import Scheduler
+from reconciler.loop.watching import DirectoryWatcher
 from reconciler.policy import Policy
-from reconciler.revisioning import RevisionKeeper
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
-from reconciler.scheduling import Scheduler
-from reconciler.sources import DirectorySource, ManifestSource, Snapshot
-from reconciler.state import Event, State
-from reconciler.watching import DirectoryWatcher
+from reconciler.sources.directory import DirectorySource, ManifestSource, Snapshot
+from reconciler.state.database import Event, State
+from reconciler.values import desired as desired_mod
 
 # Engine events come in bursts (kill, die, stop, destroy within milliseconds): settle briefly.
 ENGINE_SETTLE = 0.05
@@ -234,10 +235,10 @@ class Loop:
         with self._names_lock:
             self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
         try:
-            observed = reconciling.observe(self.runtime, desired, self.cache, listing)
+            observed = pipeline.observe(self.runtime, desired, self.cache, listing)
             inventory = self.state.inventory(self.settings.project)
             prune = self.settings.prune and snapshot.prune_safe and inventory is not None
-            plan = planning.plan(
+            plan = planner.plan(
                 desired,
                 observed,
                 prune=prune,
@@ -266,14 +267,14 @@ class Loop:
                     health_timeout=self.settings.health_timeout,
                     report=partial(log_progress, self.log),
                     post_create=(
-                        reconciling.post_create_check(
+                        pipeline.post_create_check(
                             self.runtime, self.settings.project, self.settings.policy
                         )
                         if self.settings.policy is not None
                         else None
                     ),
                 )
-                outcome = reconciling.execute(
+                outcome = pipeline.execute(
                     applier, self.state, plan, observed, inventory, self._stop
                 )
         except EngineUnavailable as exc:
@@ -310,7 +311,7 @@ class Loop:
         clean = outcome.ok and not plan.conflicts
         failures = failures or "; ".join(f"{c.kind}/{c.name}: {c.message}" for c in plan.conflicts)
         revision = self.keeper.applied(
-            effective, reconciling.image_ids(observed), "ok" if clean else "failed", failures
+            effective, pipeline.image_ids(observed), "ok" if clean else "failed", failures
         )
         rolled_back = self.keeper.judge(statuses, effective.digest)
         if rolled_back:

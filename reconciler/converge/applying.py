@@ -14,18 +14,18 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from reconciler import constants
-from reconciler.desired import (
+from reconciler.controllers.plan import Action, Kind, Plan, Step
+from reconciler.errors import ImageNotFound, ReconcileError
+from reconciler.manifests import constants
+from reconciler.runtime.base import ObserveRequest, Runtime
+from reconciler.values.desired import (
     DesiredContainer,
     DesiredNetwork,
     DesiredVolume,
     config_hash,
     ownership_labels,
 )
-from reconciler.errors import ImageNotFound, ReconcileError
-from reconciler.observed import ImageInfo
-from reconciler.plans import Action, Kind, Plan, Step
-from reconciler.runtime.base import ObserveRequest, Runtime
+from reconciler.values.observed import ImageInfo
 
 # Steps in flight at once. The Engine serializes much of its own work; removals gain most from
 # more (50 containers: 5.4 s at 8, 4.4 s at 16, 3.5 s at 32), creates little.

@@ -10,15 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli_support import EXIT_FAILURE, reports_errors
+from reconciler.cli.options import EXIT_FAILURE, reports_errors
 
 if TYPE_CHECKING:
-    from reconciler.state import State
+    from reconciler.state.database import State
 
 
 def _open_state(state_dir: Path | None) -> State:
-    from reconciler.state import State
-    from reconciler.statedir import default_state_dir
+    from reconciler.state.database import State
+    from reconciler.state.statedir import default_state_dir
 
     return State.open(state_dir or default_state_dir())
 
@@ -113,8 +113,8 @@ def show(obj: tuple[str, Path | None, str], number: int) -> None:
 
 def _masked(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The documents with secret-looking env values shown as ***, like every other output."""
-    from reconciler.constants import MASK
-    from reconciler.desired import is_secret_name
+    from reconciler.manifests.constants import MASK
+    from reconciler.values.desired import is_secret_name
 
     out = []
     for doc in documents:
@@ -154,12 +154,12 @@ def rollback(
     The set stays pinned to it while its source (directory or git branch) does not change;
     `reconcile run` and `reconcile sync` say so in status.
     """
-    from reconciler import history as hist
-    from reconciler.cli_output import print_progress, show_plan
-    from reconciler.commands import engine_runtime, finish_report
-    from reconciler.desired import build
-    from reconciler.locking import project_lock
-    from reconciler.reconciling import converge
+    from reconciler.cli.cmd_apply import engine_runtime, finish_report
+    from reconciler.cli.output import print_progress, show_plan
+    from reconciler.converge.pipeline import converge
+    from reconciler.state import history as hist
+    from reconciler.state.locking import project_lock
+    from reconciler.values.desired import build
 
     state = _open_state(state_dir)
     try:

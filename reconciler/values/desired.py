@@ -12,8 +12,15 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from reconciler import constants
-from reconciler.configs import (
+from reconciler.manifests import (
+    ContainerManifest,
+    Manifest,
+    NetworkManifest,
+    VolumeManifest,
+    constants,
+)
+from reconciler.manifests.container import BindMount, ContainerSpec, TmpfsMount, VolumeMount
+from reconciler.values.configs import (
     ContainerConfig,
     DeviceConfig,
     GpuRequest,
@@ -27,8 +34,6 @@ from reconciler.configs import (
     SubnetConfig,
     VolumeConfig,
 )
-from reconciler.manifests import ContainerManifest, Manifest, NetworkManifest, VolumeManifest
-from reconciler.manifests.container import BindMount, ContainerSpec, TmpfsMount, VolumeMount
 
 HASH_SCHEME = "v1"
 

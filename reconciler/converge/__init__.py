@@ -1,0 +1,1 @@
+"""One reconcile pass: desired state in, observed snapshot, plan, execution, records."""

@@ -1,0 +1,1 @@
+"""The control loop behind ``reconcile run`` and ``reconcile sync``: triggers, timing, healing."""

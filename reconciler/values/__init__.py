@@ -1,0 +1,1 @@
+"""The values the planner compares: desired and observed configurations in one vocabulary."""
