@@ -759,12 +759,13 @@ class Bench:
     def in_loop_pass(self, directory: Path, project: str, n: int) -> None:
         """3b. One in-loop no-change pass, in process: Engine calls counted, wall time."""
         from reconciler.loop.runner import Loop, LoopSettings
+        from reconciler.policy import Policy
         from reconciler.runtime.docker import DockerRuntime
         from reconciler.state.database import State
 
         runtime = DockerRuntime.from_env()
         state = State.open(self.state_dir)
-        loop = Loop(LoopSettings(directory=directory, project=project), runtime, state)
+        loop = Loop(LoopSettings(directory, project, Policy()), runtime, state)
         try:
             started = time.perf_counter()
             first = loop.run_pass(["bench"])

@@ -63,10 +63,9 @@ def validate(
     import json
     from collections import Counter
 
-    from reconciler.converge.pipeline import admit_set
     from reconciler.errors import Location, ManifestError, Problem
     from reconciler.loading import load
-    from reconciler.policy import check_manifest_dir, explain, load_policy
+    from reconciler.policy import admit, check_manifest_dir, explain, load_policy
 
     sources = [*filenames, *paths]
     if not sources:
@@ -79,7 +78,7 @@ def validate(
     rules = load_policy(policy)
     violations = []
     if result.ok:
-        result, admission = admit_set(result, rules)
+        admission = admit(result.manifests, rules)
         violations = list(admission.violations)
     violations += [
         v for s in sources if Path(s).is_dir() for v in check_manifest_dir(Path(s), rules)

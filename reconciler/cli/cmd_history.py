@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.options import EXIT_FAILURE, reports_errors
+from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors, state_dir_option
+from reconciler.cli.output import finish_report, print_progress, show_plan
 
 if TYPE_CHECKING:
+    from reconciler.controllers.plan import Plan
     from reconciler.state.database import State
 
 
@@ -25,7 +27,7 @@ def _open_state(state_dir: Path | None) -> State:
 
 @click.group(invoke_without_command=True)
 @click.option("--project", "-p", required=True, help="The set whose history to show.")
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@state_dir_option
 @click.option(
     "--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
@@ -138,7 +140,8 @@ def _masked(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     is_flag=True,
     help="Lift a previous rollback's pin instead (the source applies again).",
 )
-@click.option("--state-dir", type=click.Path(path_type=Path), default=None)
+@state_dir_option
+@policy_option
 @reports_errors
 def rollback(
     number: int | None,
@@ -148,21 +151,21 @@ def rollback(
     dry_run: bool,
     unpin: bool,
     state_dir: Path | None,
+    policy: Path | None,
 ) -> None:
     """Re-apply an earlier revision (default: the last good one) through the normal plan.
 
+    The revision's manifests are judged by today's host-access policy like any other source.
     The set stays pinned to it while its source (directory or git branch) does not change;
     `reconcile run` and `reconcile sync` say so in status.
     """
-    from reconciler.cli.cmd_apply import engine_runtime, finish_report
-    from reconciler.cli.output import print_progress, show_plan
-    from reconciler.converge.pipeline import converge
+    from reconciler.converge import pipeline, records
+    from reconciler.policy import load_policy
+    from reconciler.sources import revision
     from reconciler.state import history as hist
-    from reconciler.state.locking import project_lock
-    from reconciler.values.desired import build
 
-    state = _open_state(state_dir)
-    try:
+    started = time.monotonic()
+    with pipeline.session(state_dir, project, "rollback") as (runtime, state):
         if unpin:
             click.echo("pin lifted" if state.clear_pin(project) else "no pin to lift")
             return
@@ -176,39 +179,34 @@ def rollback(
             what = f"revision {number}" if number is not None else "earlier good revision"
             click.echo(f'error: project "{project}" has no {what} to roll back to', err=True)
             sys.exit(EXIT_FAILURE)
-        runtime = engine_runtime()
-        manifests = hist.manifests_of(target)
-        current = {ref: getattr(runtime.inspect_image(ref), "id", None) for ref in target.images}
-        available = {i for i in target.images.values() if runtime.inspect_image(i) is not None}
-        manifests = hist.pin_images(manifests, target.images, current, available)
-        desired = build(project, ((m.manifest, str(m.location)) for m in manifests))
-        started = time.monotonic()
-        with project_lock(state.path.parent, project, "rollback"):
+        rules = load_policy(policy)
+
+        def read() -> pipeline.Declared:
+            return pipeline.Declared(
+                revision.rollback_manifests(
+                    target, lambda ref: getattr(runtime.inspect_image(ref), "id", None)
+                )
+            )
+
+        recorded: list[int] = []
+
+        def announce(plan: Plan, warnings: list[str]) -> None:
             click.echo(f"Rolling back to revision #{target.number} ({target.source})")
-            result = converge(
-                runtime,
-                state,
-                desired,
-                prune=prune,
-                force_prune=force_prune,
-                dry_run=dry_run,
-                report=print_progress,
-                on_plan=show_plan,
-            )
-            if result.outcome is None:
-                return
-            outcome = "ok" if result.outcome.ok else "failed"
-            recorded = hist.record(
-                state, project, f"rollback:#{target.number}", manifests, result.images, outcome
-            )
-            # The pin holds while the source still declares what it declared before the first
-            # rollback: a rollback of a rollback keeps the original upstream.
-            previous = state.pin(project)
-            state.set_pin(project, recorded, previous.upstream if previous else newest.digest)
-            click.echo(
-                f"Recorded as revision #{recorded}; pinned until the source changes "
-                "(lift with `reconcile rollback --unpin`)"
-            )
-        finish_report(result, started, verb="Rollback")
-    finally:
-        state.close()
+            show_plan(plan, warnings)
+
+        request = pipeline.Request(
+            project, rules, dry_run=dry_run, prune=prune, force_prune=force_prune
+        )
+        hooks = pipeline.Hooks(
+            report=print_progress,
+            on_plan=announce,
+            record=records.rollback_recorder(state, target.number, newest.digest, recorded),
+        )
+        result = pipeline.run_pass(runtime, state, request, read, hooks)
+    if result.outcome is None:
+        return
+    click.echo(
+        f"Recorded as revision #{recorded[0]}; pinned until the source changes "
+        "(lift with `reconcile rollback --unpin`)"
+    )
+    finish_report(result, started, verb="Rollback")

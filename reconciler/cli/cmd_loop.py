@@ -4,35 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors
+from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors, seconds
 from reconciler.errors import PolicyRefusal
 
 if TYPE_CHECKING:
-    import logging
-
-    from reconciler.loop.runner import Loop
-
-
-def seconds(value: str, option: str) -> float:
-    from reconciler.manifests.units import parse_duration_ns
-
-    try:
-        return parse_duration_ns(value) / 1e9
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
+    pass
 
 
 def _project_of(directory: Path | None, project: str | None) -> str:
-    from reconciler.converge.pipeline import project_name
+    from reconciler.sources.naming import project_name
 
     if project:
         return project
@@ -98,11 +85,11 @@ def run(
     """Keep the host converged with a watched directory until SIGTERM or SIGINT."""
     import logging
 
+    from reconciler import runtime
     from reconciler.loop import logs
     from reconciler.loop.metrics import Metrics
-    from reconciler.loop.runner import Loop, LoopSettings
+    from reconciler.loop.runner import Loop, LoopSettings, run_until_signalled
     from reconciler.policy import check_manifest_dir, load_policy
-    from reconciler.runtime.docker import DockerRuntime
     from reconciler.state.database import State
     from reconciler.state.locking import project_lock
     from reconciler.state.statedir import default_state_dir
@@ -129,7 +116,7 @@ def run(
     metrics = Metrics(settings.project) if metrics_addr else None
     try:
         with project_lock(state.path.parent, settings.project, "run"):
-            loop = Loop(settings, DockerRuntime.from_env(), state, metrics=metrics)
+            loop = Loop(settings, runtime.connect(), state, metrics=metrics)
             servers = [metrics.serve(metrics_addr)] if metrics and metrics_addr else []
             log.info(
                 f'watching {settings.directory} for project "{settings.project}"',
@@ -138,22 +125,6 @@ def run(
             run_until_signalled(loop, log, servers)
     finally:
         state.close()
-
-
-def run_until_signalled(loop: Loop, log: logging.Logger, servers: Sequence[Any]) -> None:
-    """Run ``loop`` until SIGTERM or SIGINT (the step in progress finishes), then shut the
-    side servers (metrics, webhook) down."""
-
-    def _stop(signum: int, _frame: Any) -> None:
-        log.info(f"received {signal.Signals(signum).name}; finishing the current step")
-        loop.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    loop.run()
-    for server in servers:
-        server.shutdown()
-    log.info("stopped")
 
 
 def _ago(stamp: float) -> str:

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler.cli.cmd_loop import run_until_signalled, seconds
-from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors
-
-
-def _default_project(url: str) -> str:
-    base = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
-    return re.sub(r"[^a-z0-9_.-]+", "-", base.lower()).strip("-_.") or "default"
+from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors, seconds
 
 
 @click.command()
@@ -111,12 +104,13 @@ def sync(
     A failed fetch, a force-push, a missing path, an empty set or invalid manifests keep the
     last applied commit running (and never prune); the error is reported with the SHA.
     """
+    from reconciler import runtime
     from reconciler.loop import logs
     from reconciler.loop.metrics import Metrics
-    from reconciler.loop.runner import Loop, LoopSettings
+    from reconciler.loop.runner import Loop, LoopSettings, run_until_signalled
     from reconciler.policy import load_policy
-    from reconciler.runtime.docker import DockerRuntime
     from reconciler.sources.git import GitSource, redact
+    from reconciler.sources.naming import repository_project
     from reconciler.state.database import State
     from reconciler.state.locking import project_lock
     from reconciler.state.statedir import default_state_dir
@@ -126,7 +120,7 @@ def sync(
     secret = os.environ.get(webhook_secret_env or "", "") if webhook_secret_env else ""
     if webhook_addr and not secret:
         raise click.UsageError(f"environment variable {webhook_secret_env} is empty or unset")
-    name = project or _default_project(url)
+    name = project or repository_project(url)
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     state = State.open(state_dir or default_state_dir())
     rules = load_policy(policy)
@@ -156,7 +150,7 @@ def sync(
     metrics = Metrics(name) if metrics_addr else None
     try:
         with project_lock(state.path.parent, name, "sync"):
-            loop = Loop(settings, DockerRuntime.from_env(), state, metrics=metrics, source=source)
+            loop = Loop(settings, runtime.connect(), state, metrics=metrics, source=source)
             if once:
                 report = loop.run_pass(["once"])
                 problems = [] if report.error else list(source.read().problems)

@@ -1,9 +1,10 @@
-"""Exit codes and error reporting shared by every command."""
+"""Exit codes, error reporting and the options shared by the commands."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,3 +45,76 @@ policy_option = click.option(
     help="Host-access policy file (default: $RECONCILE_POLICY, else /etc/reconcile/policy.yaml "
     "if it exists, else the built-in baseline profile).",
 )
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the state database lives (default: $RECONCILE_STATE_DIR or "
+    "~/.local/state/reconcile).",
+)
+
+
+@dataclass(frozen=True)
+class ManifestArgs:
+    """The manifest options of a pass command: where the manifests are, the set, the state
+    and the policy."""
+
+    filenames: tuple[Path, ...]
+    recursive: bool = False
+    project: str | None = None
+    state_dir: Path | None = None
+    policy: Path | None = None
+
+
+def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """-f/--filename (repeatable), -R/--recursive, --project, --state-dir and --policy,
+    handed to the command as one ``args`` argument."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(func)
+        def wrapper(
+            filenames: tuple[Path, ...],
+            recursive: bool,
+            project: str | None,
+            state_dir: Path | None,
+            policy: Path | None,
+            **kwargs: Any,
+        ) -> Any:
+            args = ManifestArgs(filenames, recursive, project, state_dir, policy)
+            return func(args=args, **kwargs)
+
+        for option in (
+            policy_option,
+            state_dir_option,
+            click.option(
+                "--project",
+                "-p",
+                default=None,
+                help="Name of the set; default: the name of the first manifest directory.",
+            ),
+            click.option("-R", "--recursive", is_flag=True, help="Also read subdirectories."),
+            click.option(
+                "-f",
+                "--filename",
+                "filenames",
+                multiple=True,
+                required=required,
+                type=click.Path(path_type=Path),
+                help="Manifest file or directory (repeatable).",
+            ),
+        ):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def seconds(value: str, option: str) -> float:
+    """A duration option (``500ms``, ``2m``) in seconds; a usage error naming ``option``."""
+    from reconciler.manifests.units import parse_duration_ns
+
+    try:
+        return parse_duration_ns(value) / 1e9
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None

@@ -1,14 +1,20 @@
-"""What the pass commands print: the plan (coloured by action), each step's progress, warnings."""
+"""What the pass commands print: the plan (coloured by action), each step's progress,
+warnings and the closing line."""
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.cli.options import EXIT_FAILURE
+
 if TYPE_CHECKING:
     from reconciler.controllers.plan import Plan
     from reconciler.converge.applying import Progress
+    from reconciler.converge.pipeline import PassResult
 
 
 def echo_plan(plan: Plan, output: str) -> None:
@@ -66,3 +72,24 @@ def show_plan(plan: Plan, warnings: list[str]) -> None:
 def warn(warnings: list[str]) -> None:
     for warning in warnings:
         click.echo(click.style(f"warning: {warning}", fg="yellow"), err=True)
+
+
+def finish_report(
+    result: PassResult, started: float, late_problems: list[str] | None = None, verb: str = "Apply"
+) -> None:
+    """The closing line of an applying command and its errors; exits 1 when anything failed,
+    was skipped or conflicted (``late_problems``: e.g. containers ``--wait`` gave up on)."""
+    outcome = result.outcome
+    assert outcome is not None
+    problems = [f"{s.key}: {msg}" for s, msg in outcome.failed] + (late_problems or [])
+    conflicts = [f"{c.kind}/{c.name}: {c.message}" for c in result.plan.conflicts]
+    incomplete = bool(problems or conflicts or outcome.skipped)
+    click.echo(
+        f"{verb} {'incomplete' if incomplete else 'complete'}: "
+        f"{len(outcome.done)} done, {len(outcome.failed)} failed, {len(outcome.skipped)} skipped, "
+        f"{len(result.plan.conflicts)} conflicts ({time.monotonic() - started:.1f}s)"
+    )
+    for line in problems + conflicts:
+        click.echo(click.style(f"error: {line}", fg="red"), err=True)
+    if incomplete:
+        sys.exit(EXIT_FAILURE)

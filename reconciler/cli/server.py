@@ -69,16 +69,18 @@ Log = Callable[[str], None]
 def warm_up() -> None:
     """Import what commands use and build every validator, once, before any fork."""
     import reconciler.cli.cmd_apply
+    import reconciler.cli.cmd_history
     import reconciler.cli.cmd_loop
-    import reconciler.controllers.planner
-    import reconciler.converge.applying
     import reconciler.converge.overview
     import reconciler.converge.pipeline
+    import reconciler.converge.records
     import reconciler.policy
     import reconciler.runtime.docker
-    import reconciler.state.database
-    import reconciler.state.history
+    import reconciler.sources.files
+    import reconciler.sources.naming
+    import reconciler.sources.revision
     import reconciler.state.locking
+    import reconciler.state.statedir
     from reconciler.loading import load_text
     from reconciler.manifests import any_manifest
 

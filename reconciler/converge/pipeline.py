@@ -1,47 +1,207 @@
-"""One reconcile pass, shared by ``apply``, ``diff``, ``delete`` and the loop: desired state
-in, observed snapshot, plan, and (when asked) execution with the inventory kept in step."""
+"""The one reconcile pass: every entry point (``apply``, ``diff``, ``delete``, ``get``, the
+``run`` and ``sync`` loops, ``rollback``) calls ``run_pass`` and nothing else assembles one.
+
+    source -> admit (the policy, always) -> desired -> observe -> plan -> guards -> execute
+           -> record (inventory, journal, revision)
+
+What differs between entry points is data (a ``Request``) and hooks (``Hooks``): the loop adds
+its crash-loop guard and live policy removals as guards, keeps revisions and status through
+hooks, and owns every timing decision itself. See docs/architecture.md for a walk through it.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import re
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.controllers import planner
-from reconciler.controllers.plan import Action, Kind, Plan, Reason
-from reconciler.converge.applying import (
-    DEFAULT_PARALLELISM,
-    Applier,
-    ApplyOutcome,
-    Progress,
-    Reporter,
-)
-from reconciler.loading import LoadResult
-from reconciler.manifests.constants import MAX_NAME_LENGTH, REPLACEMENT_SUFFIX
+from reconciler.controllers.plan import Plan
+from reconciler.converge import records
+from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
+from reconciler.errors import PolicyRefusal
+from reconciler.loading.results import LoadedManifest
 from reconciler.policy import Admission, Policy, admit, check_created
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
-from reconciler.state.database import Event, State
+from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
 from reconciler.values.desired import DesiredContainer, DesiredState
 from reconciler.values.observed import ObservedState
 
-
-def project_name(paths: Sequence[str | Path]) -> str:
-    """The default project of a set of paths: the name of the first directory (or of the
-    directory holding the first file), made a valid name."""
-    first = Path(paths[0]).resolve() if paths else Path.cwd()
-    base = first.name if first.is_dir() else first.parent.name
-    name = re.sub(r"[^a-z0-9_.-]+", "-", base.lower()).strip("-_.") or "default"
-    return name[:MAX_NAME_LENGTH]
+# A guard sees the plan before it runs and may hold steps back or add some (the loop's
+# crash-loop backoff, its removal of containers whose live mounts the policy refuses).
+Guard = Callable[[Plan, DesiredState, ObservedState], Plan]
 
 
-def desired_state(project: str, loaded: LoadResult) -> DesiredState:
-    """The desired state of a loaded (and valid) set."""
-    return desired_mod.build(project, ((m.manifest, str(m.location)) for m in loaded.manifests))
+@dataclass(frozen=True)
+class Declared:
+    """What a source hands the pass, once the Engine's lists are under way: its manifests
+    (loaded, or admitted with the pass's own policy), and whether they are the whole set. A
+    prune acts only on a complete set: a file that never validated may declare anything."""
+
+    manifests: Sequence[LoadedManifest] | Admission
+    complete: bool = True
+
+
+Source = Callable[[], Declared]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one pass is asked to do. ``policy`` has no default: nothing reaches the Engine
+    without being judged by the host-access policy in force."""
+
+    project: str
+    policy: Policy
+    dry_run: bool = False
+    delete: bool = False
+    prune: bool = False
+    force_prune: bool = False
+    # Pull pullPolicy: Always images before observing (one-shot commands do on every run,
+    # the loop on its start and resync passes: a registry is not asked on every event).
+    pull_always: bool = True
+    parallelism: int = DEFAULT_PARALLELISM
+    health_timeout: float = 120.0
+    # One-shot commands: inspect the project's containers while the manifests load and keep
+    # what was read in this directory for the next command (docs/decisions/inspect-store.md).
+    keep_dir: Path | None = None
+
+
+@dataclass
+class Hooks:
+    """How a caller takes part in a pass without assembling one."""
+
+    report: Reporter | None = None  # progress of every step
+    on_plan: Callable[[Plan, list[str]], None] | None = None  # the plan, before it runs
+    on_desired: Callable[[DesiredState], None] | None = None  # e.g. which names events concern
+    guards: Sequence[Guard] = ()
+    record: Callable[[PassResult], None] | None = None  # a revision, after an applying pass
+    stop: threading.Event | None = None  # finish the steps in flight, start no more
+
+
+@dataclass
+class PassResult:
+    """What a pass saw, planned and did (``outcome`` None for a dry run)."""
+
+    desired: DesiredState
+    observed: ObservedState
+    plan: Plan
+    manifests: tuple[LoadedManifest, ...]  # as admitted: bind sources resolved
+    outcome: ApplyOutcome | None = None
+    warnings: list[str] = field(default_factory=list)
+    images: dict[str, str] = field(default_factory=dict)  # image ref -> ID seen in the pass
+
+    @property
+    def clean(self) -> bool:
+        """An applying pass whose every step succeeded, with no conflict."""
+        return self.outcome is not None and self.outcome.ok and not self.plan.conflicts
+
+    def failures(self) -> str:
+        """Failed steps and conflicts in one line, for history and status (bounded)."""
+        failed = self.outcome.failed if self.outcome is not None else []
+        lines = [f"{s.key}: {m}" for s, m in failed]
+        lines += [f"{c.kind}/{c.name}: {c.message}" for c in self.plan.conflicts]
+        return "; ".join(lines)[:2000]
+
+
+def run_pass(
+    runtime: Runtime,
+    state: State,
+    request: Request,
+    source: Source,
+    hooks: Hooks | None = None,
+    cache: InspectCache | None = None,
+) -> PassResult:
+    """One pass. The caller holds the project's lock (the loop for its whole life).
+
+    Raises before anything changes when the source cannot be read (``ManifestError``,
+    ``SourceUnavailable``) or the policy refuses a manifest (``PolicyRefusal``, each refusal
+    with its rule and manifest line). A dry run makes no Engine call that changes anything.
+    """
+    hooks = hooks or Hooks()
+    project = request.project
+    # The Engine lists (and, for one-shot commands, inspects) while the manifests are read.
+    listing = runtime.start_listing(
+        prefetch=project if request.keep_dir is not None else None, keep_dir=request.keep_dir
+    )
+    declared = source()
+    admission = admitted(declared.manifests, request.policy)
+    desired = desired_mod.build(
+        project, ((m.manifest, str(m.location)) for m in admission.manifests)
+    )
+    if hooks.on_desired is not None:
+        hooks.on_desired(desired)
+    warnings = list(state.warnings)
+    warnings += [f"policy ({v.mode}): {v}" for v in (*admission.warned, *admission.audited)]
+    applier = Applier(
+        runtime,
+        project,
+        state.hash_key,
+        parallelism=request.parallelism,
+        health_timeout=request.health_timeout,
+        report=hooks.report or _quiet,
+        post_create=post_create_check(runtime, project, request.policy),
+    )
+    if not request.dry_run and not request.delete and request.pull_always:
+        for container in desired.containers.values():
+            if container.pull_policy == "Always":
+                applier.ensure_image(container.config.image, "Always")
+    observed = observe(runtime, desired, cache, listing)
+    inventory = state.inventory(project)
+    prune = request.prune and declared.complete
+    if inventory is None and prune:
+        warnings.append(
+            f'no inventory for project "{project}" in {state.path}; it is rebuilt from labels '
+            "and nothing is pruned in this pass"
+        )
+    if request.delete:
+        plan = planner.plan_delete(desired, observed)
+    else:
+        plan = planner.plan(
+            desired,
+            observed,
+            prune=prune,
+            force_prune=request.force_prune,
+            inventory=inventory,
+        )
+    for guard in hooks.guards:
+        plan = guard(plan, desired, observed)
+    if hooks.on_plan is not None:
+        hooks.on_plan(plan, warnings)
+    result = PassResult(
+        desired, observed, plan, admission.manifests, None, warnings, image_ids(observed)
+    )
+    # What was inspected is stored while the Engine carries out the plan (observing filled
+    # the cache; nothing after it changes the cache).
+    keeper = None
+    if request.keep_dir is not None:
+        keeper = threading.Thread(target=runtime.keep_inspects, args=(listing,))
+        keeper.start()
+    try:
+        if request.dry_run:
+            return result
+        result.outcome = records.execute(applier, state, plan, observed, inventory, hooks.stop)
+    finally:
+        if keeper is not None:
+            keeper.join()
+    if hooks.record is not None and not request.delete:
+        hooks.record(result)
+    return result
+
+
+def admitted(declared: Sequence[LoadedManifest] | Admission, policy: Policy) -> Admission:
+    """The set as admitted by ``policy``; an admission made under another policy (or none)
+    is made again. Raises ``PolicyRefusal`` naming every refused rule and manifest line."""
+    if isinstance(declared, Admission) and declared.policy is policy:
+        admission = declared
+    else:
+        manifests = declared.manifests if isinstance(declared, Admission) else declared
+        admission = admit(manifests, policy)
+    if admission.denied:
+        raise PolicyRefusal("\n".join(str(v) for v in admission.denied))
+    return admission
 
 
 def observe(
@@ -65,90 +225,6 @@ def observe(
     )
 
 
-def owned_entries(project: str, observed: ObservedState) -> list[tuple[str, str, str]]:
-    """(kind, name, source) of everything the Engine's labels say ``project`` owns."""
-    entries = []
-    for kind, objects in (
-        (Kind.CONTAINER, observed.containers),
-        (Kind.VOLUME, observed.volumes),
-        (Kind.NETWORK, observed.networks),
-    ):
-        for engine_name, obj in objects.items():
-            o = obj.ownership
-            # A recreated container keeps its io.reconcile.replaces label after the rename;
-            # only a leftover replacement (still under its temporary name) is not adopted.
-            if o.project == project and not engine_name.endswith(REPLACEMENT_SUFFIX):
-                entries.append((kind.value, o.name or engine_name, o.source or ""))
-    return entries
-
-
-@dataclass
-class PassResult:
-    """A plan, and what applying it did (``outcome`` None for a dry run)."""
-
-    plan: Plan
-    outcome: ApplyOutcome | None = None
-    warnings: list[str] = field(default_factory=list)
-    images: dict[str, str] = field(default_factory=dict)  # image ref -> ID seen in the pass
-
-
-def converge(
-    runtime: Runtime,
-    state: State,
-    desired: DesiredState,
-    *,
-    prune: bool = False,
-    force_prune: bool = False,
-    dry_run: bool = False,
-    delete: bool = False,
-    parallelism: int = DEFAULT_PARALLELISM,
-    health_timeout: float = 120.0,
-    report: Reporter | None = None,
-    on_plan: Callable[[Plan, list[str]], None] | None = None,
-    policy: Policy | None = None,
-    listing: Listing | None = None,
-) -> PassResult:
-    """Observe, plan, and unless ``dry_run`` apply. The caller holds the project lock (and
-    began ``listing``, if given, while holding it).
-
-    A dry run makes no Engine call that changes anything (it only lists and inspects).
-    """
-    project = desired.project
-    applier = Applier(
-        runtime,
-        project,
-        state.hash_key,
-        parallelism=parallelism,
-        health_timeout=health_timeout,
-        report=report or _quiet,
-        post_create=post_create_check(runtime, project, policy) if policy else None,
-    )
-    warnings: list[str] = list(state.warnings)
-    if not dry_run:
-        for container in desired.containers.values():
-            if container.pull_policy == "Always":
-                applier.ensure_image(container.config.image, "Always")
-    observed = observe(runtime, desired, listing=listing)
-    inventory = state.inventory(project)
-    if inventory is None and prune:
-        warnings.append(
-            f'no inventory for project "{project}" in {state.path}; it is rebuilt from labels '
-            "and nothing is pruned in this pass"
-        )
-    if delete:
-        plan = planner.plan_delete(desired, observed)
-    else:
-        plan = planner.plan(
-            desired, observed, prune=prune, force_prune=force_prune, inventory=inventory
-        )
-    if on_plan is not None:
-        on_plan(plan, warnings)
-    if dry_run:
-        return PassResult(plan, None, warnings, image_ids(observed))
-    outcome = execute(applier, state, plan, observed, inventory)
-    return PassResult(plan, outcome, warnings, image_ids(observed))
-
-
 def post_create_check(
     runtime: Runtime, project: str, policy: Policy
 ) -> Callable[[str, DesiredContainer], list[str]]:
@@ -170,82 +246,38 @@ def post_create_check(
     return check
 
 
-def admit_set(loaded: LoadResult, policy: Policy) -> tuple[LoadResult, Admission]:
-    """The loaded set after admission: bind sources resolved, refused manifests as problems."""
-    admission = admit(loaded.manifests, policy)
-    result = dataclasses.replace(
-        loaded,
-        manifests=admission.manifests,
-        problems=tuple(sorted({*loaded.problems, *admission.problems()})),
-    )
-    return result, admission
-
-
 def image_ids(observed: ObservedState) -> dict[str, str]:
     """The image ID each wanted reference resolved to (references not present are left out)."""
     return {ref: info.id for ref, info in sorted(observed.images.items()) if info is not None}
 
 
-def execute(
-    applier: Applier,
-    state: State,
-    plan: Plan,
-    observed: ObservedState,
-    inventory: frozenset[tuple[str, str]] | None,
-    stop: threading.Event | None = None,
-) -> ApplyOutcome:
-    """Run ``plan`` and keep the inventory and the events journal in step with it.
-
-    The inventory gains what is about to be created before it is created, and loses what was
-    removed after it is gone, so a kill in between never hides anything from a later prune.
-    """
-    project = plan.project
-    if inventory is None:
-        state.adopt_labels(project, owned_entries(project, observed))
-    declared = [
-        (s.kind.value, s.name, s.desired.source)
-        for s in plan.steps
-        if s.desired is not None and s.action is not Action.REMOVE
-    ]
-    if declared:
-        state.record(project, declared)
-    outcome = applier.run(plan, stop)
-    gone = [
-        (s.kind.value, s.name)
-        for s in outcome.done
-        if s.action is Action.REMOVE and s.reason in (Reason.NOT_DECLARED, Reason.DELETE_REQUESTED)
-    ]
-    if gone:
-        state.forget(project, gone)
-    state.add_events(_events(project, outcome))
-    return outcome
-
-
-def _quiet(_: Progress) -> None:
+def _quiet(_: object) -> None:
     return None
 
 
-def _events(project: str, outcome: ApplyOutcome) -> list[Event]:
-    now = time.time()
-    events = [
-        Event(
-            project,
-            now,
-            s.kind.value,
-            s.name,
-            s.action.value,
-            s.reason.value,
-            "done",
-            "; ".join(f"{d.path}" for d in s.diffs[:20]),
-        )
-        for s in outcome.done
-    ]
-    events += [
-        Event(project, now, s.kind.value, s.name, s.action.value, s.reason.value, "failed", msg)
-        for s, msg in outcome.failed
-    ]
-    events += [
-        Event(project, now, s.kind.value, s.name, s.action.value, s.reason.value, "skipped", msg)
-        for s, msg in outcome.skipped
-    ]
-    return events
+@contextmanager
+def session(
+    state_dir: Path | None, project: str | None, purpose: str
+) -> Iterator[tuple[Runtime, State]]:
+    """What a one-shot command runs its pass in: the runtime from the one seat, the state
+    opened (``state_dir``, else the default), and ``project``'s lock held for the whole pass
+    (``project`` None: no lock, for commands that only read)."""
+    from reconciler import runtime as runtimes
+    from reconciler.state.locking import project_lock
+    from reconciler.state.statedir import default_state_dir
+
+    state = State.open(state_dir or default_state_dir())
+    try:
+        if project is None:
+            yield runtimes.connect(), state
+            return
+        with project_lock(state.path.parent, project, purpose):
+            yield runtimes.connect(), state
+    finally:
+        state.close()
+
+
+def wait_ready(runtime: Runtime, names: list[str], timeout: float) -> list[str]:
+    """Wait until each container runs (and is healthy, with a healthcheck); a sentence per
+    container that did not get there within ``timeout`` seconds."""
+    return Applier(runtime, "", b"").wait_ready(names, timeout)

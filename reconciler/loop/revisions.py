@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from reconciler.loading import LoadedManifest
 from reconciler.loop.logs import LOGGER_NAME
 from reconciler.loop.report import ResourceStatus
+from reconciler.sources import revision as revision_source
 from reconciler.state import history
 from reconciler.state.database import Event, State
 
@@ -60,7 +61,7 @@ class RevisionKeeper:
                 revision = self.state.revision(self.project, pin.revision)
                 if revision is not None:
                     return Effective(
-                        tuple(history.manifests_of(revision)),
+                        tuple(revision_source.manifests_of(revision)),
                         revision.source,
                         revision.digest,
                         pin.revision,

@@ -1,7 +1,8 @@
-"""The control loop behind ``reconcile run``: level-triggered convergence of a watched directory.
+"""The control loop behind ``reconcile run`` and ``sync``: level-triggered convergence.
 
 File events (debounced), Engine events and a periodic resync only mark the set dirty; each pass
-reloads the directory and re-observes the Engine, then plans and applies. Triggers arriving
+is the one pipeline (``converge.pipeline``) with the loop's guards: it reloads the source and
+re-observes the Engine, then plans and applies. Triggers arriving
 during a pass collapse into one follow-up pass; there is never more than one pass at a time.
 Crash loops are restarted with the kubelet's backoff; an unavailable source or Engine is
 retried with a capped backoff and never reads as "nothing is declared".
@@ -12,18 +13,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from reconciler.controllers import planner
 from reconciler.controllers.plan import Action, Kind, Plan
 from reconciler.converge import pipeline
-from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome
-from reconciler.errors import BackendError, EngineUnavailable, SourceUnavailable
+from reconciler.converge.applying import DEFAULT_PARALLELISM, ApplyOutcome
+from reconciler.errors import BackendError, EngineUnavailable, PolicyRefusal, SourceUnavailable
 from reconciler.loop.backoff import Retry
 from reconciler.loop.engine_events import meaning
 from reconciler.loop.healing import Healer, policy_removals
@@ -35,19 +37,22 @@ from reconciler.loop.report import (
     resource_statuses,
     status_document,
 )
-from reconciler.loop.revisions import RevisionKeeper
+from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
 from reconciler.loop.watching import DirectoryWatcher
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
 from reconciler.sources.directory import DirectorySource, ManifestSource, Snapshot
 from reconciler.state.database import Event, State
-from reconciler.values import desired as desired_mod
+from reconciler.values.desired import DesiredState
+from reconciler.values.observed import ObservedState
 
 # Engine events come in bursts (kill, die, stop, destroy within milliseconds): settle briefly.
 ENGINE_SETTLE = 0.05
 # The least wait before retrying a step that failed (the crash-loop backoff may add more).
 FAILED_STEP_RETRY = 2.0
+# The passes that ask a registry about pullPolicy: Always images (not every Engine event).
+PULL_REASONS = frozenset({"start", "once", "resync", "refresh", "directory"})
 
 
 def _identity(directory: Path) -> tuple[int, int] | None:
@@ -64,6 +69,7 @@ class LoopSettings:
 
     directory: Path
     project: str
+    policy: Policy  # the host-access policy every pass is judged by
     prune: bool = False
     recursive: bool = False
     resync: float = 300.0
@@ -72,7 +78,6 @@ class LoopSettings:
     health_timeout: float = 120.0
     rollback_on_failure: bool = False
     rollback_window: float = 120.0
-    policy: Policy | None = None
     force_prune: bool = False
 
 
@@ -212,76 +217,105 @@ class Loop:
     # -- one pass -------------------------------------------------------------------------
 
     def run_pass(self, reasons: list[str] | None = None) -> PassReport:
-        """Load, observe, plan and apply once; record status, events and metrics."""
+        """One pass of the pipeline with the loop's guards; then status, events, metrics."""
         started, wall_start = self.clock(), self.wall()
         self.passes += 1
         refresh, self._refresh_wanted = self._refresh_wanted, False
-        # The Engine lists while the manifests are read: a no-change pass is mostly both.
-        listing = self.runtime.start_listing()
-        try:
+        read: list[tuple[Snapshot, Effective]] = []
+
+        def source() -> pipeline.Declared:
             if refresh:
                 self.source.refresh()
             snapshot = self.source.read(force=refresh)
+            self._report_source(snapshot)
+            if self.watcher is not None and not self.watcher.watching:
+                self.watcher.start()
+                self.cache.clear()
+            effective = self.keeper.effective(snapshot.manifests, self.source.description)
+            read.append((snapshot, effective))
+            # The source admitted its own manifests with this policy (a refused file keeps
+            # its last good version); a pinned revision's are judged again by the pass.
+            if effective.pinned is None and snapshot.admission is not None:
+                return pipeline.Declared(snapshot.admission, snapshot.prune_safe)
+            return pipeline.Declared(effective.manifests, snapshot.prune_safe)
+
+        waiting: dict[str, float] = {}
+        request = pipeline.Request(
+            self.settings.project,
+            self.settings.policy,
+            prune=self.settings.prune,
+            force_prune=self.settings.force_prune,
+            # A registry is asked about pullPolicy: Always images on the passes that start,
+            # resync or refresh the loop, not on every Engine event.
+            pull_always=bool(PULL_REASONS.intersection(reasons or ())),
+            parallelism=self.settings.parallelism,
+            health_timeout=self.settings.health_timeout,
+        )
+        hooks = pipeline.Hooks(
+            report=partial(log_progress, self.log),
+            on_desired=self._watch,
+            guards=(partial(self._heal, waiting), self._refuse_live_mounts),
+            stop=self._stop,
+        )
+        try:
+            result = pipeline.run_pass(self.runtime, self.state, request, source, hooks, self.cache)
         except SourceUnavailable as exc:
             return self._give_up("source-unavailable", str(exc), started, wall_start, reasons)
-        self._report_source(snapshot)
-        if self.watcher is not None and not self.watcher.watching:
-            self.watcher.start()
-            self.cache.clear()
-        effective = self.keeper.effective(snapshot.manifests, self.source.description)
-        desired = desired_mod.build(
-            self.settings.project, ((m.manifest, str(m.location)) for m in effective.manifests)
-        )
-        with self._names_lock:
-            self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
-        try:
-            observed = pipeline.observe(self.runtime, desired, self.cache, listing)
-            inventory = self.state.inventory(self.settings.project)
-            prune = self.settings.prune and snapshot.prune_safe and inventory is not None
-            plan = planner.plan(
-                desired,
-                observed,
-                prune=prune,
-                force_prune=self.settings.force_prune,
-                inventory=inventory,
-            )
-            now = self.clock()
-            plan, waiting = self.healer.guard(plan, desired, observed, now)
-            if self.settings.policy is not None:
-                refused = policy_removals(desired, observed, self.settings.policy)
-                for step, why in refused:
-                    self.log.error(f"removing {step.key}: {why}")
-                    # Re-read and re-admit next pass, so the refused manifest is not recreated.
-                    self._refresh_wanted = True
-                steps = [s for s in plan.steps if s.name not in {r.name for r, _ in refused}]
-                plan = dataclasses.replace(plan, steps=(*(r for r, _ in refused), *steps))
-            if waiting:
-                self._wake(now + min(waiting.values()))
-            outcome = ApplyOutcome()
-            if plan.steps:
-                applier = Applier(
-                    self.runtime,
-                    self.settings.project,
-                    self.state.hash_key,
-                    parallelism=self.settings.parallelism,
-                    health_timeout=self.settings.health_timeout,
-                    report=partial(log_progress, self.log),
-                    post_create=(
-                        pipeline.post_create_check(
-                            self.runtime, self.settings.project, self.settings.policy
-                        )
-                        if self.settings.policy is not None
-                        else None
-                    ),
-                )
-                outcome = pipeline.execute(
-                    applier, self.state, plan, observed, inventory, self._stop
-                )
+        except PolicyRefusal as exc:
+            # Only a pinned revision gets here: the source's own refusals keep the last good.
+            return self._give_up("policy-refused", str(exc), started, wall_start, reasons)
         except EngineUnavailable as exc:
             return self._give_up("engine-unavailable", str(exc), started, wall_start, reasons)
         except BackendError as exc:
             return self._give_up("engine-error", str(exc), started, wall_start, reasons)
         self._recovered()
+        snapshot, effective = read[-1]
+        return self._account(result, snapshot, effective, waiting, started, wall_start, reasons)
+
+    # -- the loop's part in a pass ----------------------------------------------------------
+
+    def _watch(self, desired: DesiredState) -> None:
+        """Remember the declared names: Engine events about them trigger a pass."""
+        with self._names_lock:
+            self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
+
+    def _heal(
+        self, waiting: dict[str, float], plan: Plan, desired: DesiredState, observed: ObservedState
+    ) -> Plan:
+        """The crash-loop guard: restarts held back (``waiting`` gets how long each waits)."""
+        now = self.clock()
+        plan, held = self.healer.guard(plan, desired, observed, now)
+        waiting.update(held)
+        if held:
+            self._wake(now + min(held.values()))
+        return plan
+
+    def _refuse_live_mounts(
+        self, plan: Plan, desired: DesiredState, observed: ObservedState
+    ) -> Plan:
+        """Remove running containers whose live bind mounts the policy now refuses."""
+        refused = policy_removals(desired, observed, self.settings.policy)
+        for step, why in refused:
+            self.log.error(f"removing {step.key}: {why}")
+            # Re-read and re-admit next pass, so the refused manifest is not recreated.
+            self._refresh_wanted = True
+        names = {r.name for r, _ in refused}
+        steps = [s for s in plan.steps if s.name not in names]
+        return dataclasses.replace(plan, steps=(*(r for r, _ in refused), *steps))
+
+    def _account(
+        self,
+        result: pipeline.PassResult,
+        snapshot: Snapshot,
+        effective: Effective,
+        waiting: dict[str, float],
+        started: float,
+        wall_start: float,
+        reasons: list[str] | None,
+    ) -> PassReport:
+        """After a pass: healing and retry timing, the revision, status and metrics."""
+        plan = result.plan
+        outcome = result.outcome or ApplyOutcome()
         finished = self.clock()
         for step in outcome.done:
             self.cache.invalidate(step.engine_name)
@@ -302,16 +336,13 @@ class Loop:
             started_wall=wall_start,
             seconds=finished - started,
             reasons=tuple(reasons or ()),
-            outcome="ok" if outcome.ok and not plan.conflicts else "degraded",
+            outcome="ok" if result.clean else "degraded",
         )
         statuses = resource_statuses(
-            desired, observed, snapshot, plan, outcome, waiting, self.healer.crash
+            result.desired, result.observed, snapshot, plan, outcome, waiting, self.healer.crash
         )
-        failures = "; ".join(f"{s.key}: {m}" for s, m in outcome.failed)[:2000]
-        clean = outcome.ok and not plan.conflicts
-        failures = failures or "; ".join(f"{c.kind}/{c.name}: {c.message}" for c in plan.conflicts)
         revision = self.keeper.applied(
-            effective, pipeline.image_ids(observed), "ok" if clean else "failed", failures
+            effective, result.images, "ok" if result.clean else "failed", result.failures()
         )
         rolled_back = self.keeper.judge(statuses, effective.digest)
         if rolled_back:
@@ -425,3 +456,19 @@ class Loop:
         )
         document.update(extra)
         self.state.save_status(self.settings.project, document)
+
+
+def run_until_signalled(loop: Loop, log: logging.Logger, servers: Sequence[Any]) -> None:
+    """Run ``loop`` until SIGTERM or SIGINT (the step in progress finishes), then shut the
+    side servers (metrics, webhook) down."""
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info(f"received {signal.Signals(signum).name}; finishing the current step")
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    loop.run()
+    for server in servers:
+        server.shutdown()
+    log.info("stopped")

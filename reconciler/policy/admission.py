@@ -34,6 +34,7 @@ class Admission:
     denied: tuple[Violation, ...] = ()
     warned: tuple[Violation, ...] = ()
     audited: tuple[Violation, ...] = ()
+    policy: Policy | None = None  # the policy that judged the set
 
     @property
     def ok(self) -> bool:
@@ -87,6 +88,7 @@ def admit(
         tuple(v for v in found if v.mode == "enforce"),
         tuple(v for v in found if v.mode == "warn"),
         tuple(v for v in found if v.mode == "audit"),
+        policy,
     )
 
 

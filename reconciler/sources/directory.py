@@ -16,7 +16,7 @@ from typing import Protocol
 
 from reconciler.errors import Problem, SourceUnavailable
 from reconciler.loading import FileLoad, LoadedManifest, LoadResult, combine, discover, load_file
-from reconciler.policy import Policy, admit
+from reconciler.policy import Admission, Policy, admit
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Snapshot:
     unknown_files: tuple[str, ...] = ()
     digest: str = ""
     notes: tuple[str, ...] = ()  # policy warnings and audit records
+    # ``manifests`` as the source's policy admitted them (None: no policy was given).
+    admission: Admission | None = None
 
     @property
     def prune_safe(self) -> bool:
@@ -127,13 +129,19 @@ class DirectorySource:
             del self._cache[gone]
         problems = {p for f in current.values() for p in f.problems}
         problems |= set(self._judge(list(current.values()))[0].problems)
+        manifests = _valid(result)
+        admission = None
+        if self.policy is not None:
+            # What is left after the fallbacks was judged with this policy and refused nothing.
+            admission = Admission(manifests, policy=self.policy)
         snapshot = Snapshot(
-            manifests=_valid(result),
+            manifests=manifests,
             problems=tuple(sorted(problems)),
             stale_files=tuple(sorted(str(p) for p in stale)),
             unknown_files=tuple(sorted(str(p) for p in unknown)),
             digest=_digest(effective),
             notes=notes,
+            admission=admission,
         )
         self._previous = (key, snapshot)
         return snapshot

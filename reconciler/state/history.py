@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Iterable, Mapping, Sequence, Set
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
-from reconciler.errors import Location
-from reconciler.loading import LoadedManifest
-from reconciler.manifests import ContainerManifest, any_manifest
 from reconciler.state.database import DEFAULT_HISTORY_LIMIT, Revision, State
 
-_LOCATION = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")
+
+class Declared(Protocol):
+    """A manifest as a revision keeps it: its document and where it was written
+    (``loading.LoadedManifest`` is one; ``sources.revision`` turns documents back into those)."""
+
+    @property
+    def location(self) -> object: ...
+
+    @property
+    def document(self) -> Mapping[str, Any]: ...
 
 
-def documents_of(manifests: Iterable[LoadedManifest]) -> list[dict[str, Any]]:
+def documents_of(manifests: Iterable[Declared]) -> list[dict[str, Any]]:
     """The manifests as JSON-ready documents with their source locations, sorted."""
     docs = [
         {
@@ -40,49 +45,11 @@ def digest_of(documents: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def manifests_of(revision: Revision) -> list[LoadedManifest]:
-    """A revision's manifests, validated again, with their original locations."""
-    loaded = []
-    for doc in revision.documents:
-        match = _LOCATION.match(str(doc.get("source", "")))
-        location = Location(f"revision {revision.number}")
-        if match:
-            location = Location(
-                match.group("file"), int(match.group("line") or 0), int(match.group("col") or 0)
-            )
-        loaded.append(LoadedManifest(any_manifest().validate_python(doc["manifest"]), location))
-    return loaded
-
-
-def pin_images(
-    manifests: Sequence[LoadedManifest],
-    recorded: Mapping[str, str],
-    current: Mapping[str, str | None],
-    available: Set[str],
-) -> list[LoadedManifest]:
-    """Containers run the image ID a revision ran with when their tag now points elsewhere
-    (``current``: ref -> ID now) and the old image is still present (``available``)."""
-
-    def pinned(item: LoadedManifest) -> LoadedManifest:
-        manifest = item.manifest
-        if not isinstance(manifest, ContainerManifest):
-            return item
-        old = recorded.get(manifest.spec.image)
-        if not old or old not in available or current.get(manifest.spec.image) == old:
-            return item
-        spec = manifest.spec.model_copy(update={"image": old})
-        return LoadedManifest(
-            manifest.model_copy(update={"spec": spec}), item.location, item.positions
-        )
-
-    return [pinned(m) for m in manifests]
-
-
 def record(
     state: State,
     project: str,
     source: str,
-    manifests: Iterable[LoadedManifest],
+    manifests: Iterable[Declared],
     images: Mapping[str, str],
     outcome: str,
     message: str = "",

@@ -147,7 +147,7 @@ def test_the_replacement_of_a_recreate_says_what_it_replaces() -> None:
 
 
 def test_a_recreated_container_is_still_adopted_from_its_labels() -> None:
-    from reconciler.converge.pipeline import owned_entries
+    from reconciler.converge.records import owned_entries
     from reconciler.runtime.base import ObserveRequest
 
     want = state(container("web")).containers["web"]

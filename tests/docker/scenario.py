@@ -1,6 +1,7 @@
 """Helpers for apply scenarios against the real Engine: manifests written as YAML text, one
-reconcile pass run in-process (``converge`` with a real ``DockerRuntime`` and ``State``), and
-Engine look-ups through the docker SDK.
+reconcile pass run in-process (``pipeline.run_pass`` with a real ``DockerRuntime`` and
+``State``, under the privileged profile unless a test gives a policy), and Engine look-ups
+through the docker SDK.
 
 Manifests are ``string.Template`` text: ``$p`` is the test's unique prefix (the project and the
 first part of every name), ``$image`` the local test image, plus any keyword given.
@@ -24,13 +25,18 @@ from docker import DockerClient
 from docker.models.containers import Container
 
 from reconciler.controllers.plan import Plan
-from reconciler.converge.pipeline import PassResult, converge, desired_state
-from reconciler.loading import load
+from reconciler.converge import pipeline
+from reconciler.converge.pipeline import PassResult
+from reconciler.loading import LoadedManifest, load
 from reconciler.manifests import constants
+from reconciler.policy import Policy
 from reconciler.runtime.docker import DockerRuntime
 from reconciler.state.database import State
+from reconciler.values import desired as desired_mod
 from reconciler.values.desired import DesiredState
 
+# Scenarios are not about the host-access policy: nothing is refused unless a test says so.
+PRIVILEGED = Policy(profile="privileged")
 # A shell that exits at once on SIGTERM (busybox sh as PID 1 would otherwise ignore it).
 LOOP = 'trap "exit 0" TERM; while true; do sleep 1; done'
 # A shell that ignores SIGTERM: stopping it takes the whole stop grace period.
@@ -108,11 +114,23 @@ class Scenario:
         path.write_text(render(text, p=self.project, image=self.image, **values))
         return path
 
-    def desired(self) -> DesiredState:
-        """The desired state of the directory's manifests (which must be valid)."""
+    def manifests(self) -> tuple[LoadedManifest, ...]:
+        """The directory's manifests (which must be valid)."""
         result = load([self.directory])
         result.raise_for_problems()
-        return desired_state(self.project, result)
+        return result.manifests
+
+    def desired(self) -> DesiredState:
+        """The desired state of the directory's manifests (not admitted by any policy)."""
+        return desired_mod.build(
+            self.project, ((m.manifest, str(m.location)) for m in self.manifests())
+        )
+
+    def run(self, state: State, *, policy: Policy | None = None, **options: Any) -> PassResult:
+        """One pass over the directory (``options``: fields of ``pipeline.Request``)."""
+        request = pipeline.Request(self.project, policy or PRIVILEGED, **options)
+        manifests = self.manifests()
+        return pipeline.run_pass(self.runtime, state, request, lambda: pipeline.Declared(manifests))
 
     @contextmanager
     def state(self) -> Iterator[State]:
@@ -124,10 +142,10 @@ class Scenario:
             state.close()
 
     def apply(self, *, expect_ok: bool = True, **options: Any) -> PassResult:
-        """One pass that applies (options as for ``converge``); by default every step must
+        """One pass that applies (options as for ``run``); by default every step must
         succeed and the plan must have no conflict."""
         with self.state() as state:
-            result = converge(self.runtime, state, self.desired(), **options)
+            result = self.run(state, **options)
         if expect_ok:
             assert result.outcome is not None
             assert result.outcome.ok, (result.outcome.failed, result.outcome.skipped)
@@ -137,7 +155,7 @@ class Scenario:
     def plan(self, **options: Any) -> Plan:
         """The plan of a dry-run pass."""
         with self.state() as state:
-            return converge(self.runtime, state, self.desired(), dry_run=True, **options).plan
+            return self.run(state, dry_run=True, **options).plan
 
     def assert_in_sync(self, **options: Any) -> Plan:
         """Plan again: nothing may be left to do."""

@@ -6,10 +6,10 @@ command, everything is read again."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from reconciler.controllers.plan import Action, Plan
-from reconciler.converge.pipeline import converge
 from reconciler.runtime.docker import DockerRuntime
 from tests.docker.scenario import LOOP, Scenario
 
@@ -45,9 +45,8 @@ def command(sc: Scenario) -> tuple[Plan, Counter[str]]:
     runtime = DockerRuntime.from_env()
     try:
         with sc.state() as state:
-            listing = runtime.start_listing(prefetch=sc.project, keep_dir=sc.state_dir)
-            plan = converge(runtime, state, sc.desired(), dry_run=True, listing=listing).plan
-            runtime.keep_inspects(listing)
+            own = dataclasses.replace(sc, runtime=runtime)
+            plan = own.run(state, dry_run=True, keep_dir=sc.state_dir).plan
         return plan, runtime.calls
     finally:
         runtime.close()

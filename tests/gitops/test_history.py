@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.errors import Location
 from reconciler.loading import LoadedManifest, load, load_text
+from reconciler.sources import revision as revision_source
 from reconciler.state import history
 from reconciler.state.database import DEFAULT_HISTORY_LIMIT, Revision, State
 
@@ -55,7 +56,7 @@ def test_every_valid_fixture_survives_the_round_trip_with_its_locations() -> Non
     documents = history.documents_of(loaded.manifests)
     revision = _revision(documents)
 
-    back = history.manifests_of(revision)
+    back = revision_source.manifests_of(revision)
 
     def key(m: LoadedManifest) -> tuple[str, str]:
         return (m.manifest.kind, m.manifest.metadata.name)
@@ -100,7 +101,7 @@ def test_the_digest_ignores_files_and_order_but_not_content() -> None:
 
 def test_a_source_location_with_colons_in_the_path_is_read_back_whole() -> None:
     documents = history.documents_of(manifests(container("a"), "/srv/a:b/app.yaml"))
-    back = history.manifests_of(_revision(documents))
+    back = revision_source.manifests_of(_revision(documents))
     assert back[0].location == Location("/srv/a:b/app.yaml", 2, 1)
 
 
@@ -178,13 +179,13 @@ def test_pin_images_runs_the_recorded_image_id_when_the_tag_moved() -> None:
     recorded = {"shop/web:1": "sha256:old-web", "shop/db:1": "sha256:old-db"}
     current = {"shop/web:1": "sha256:new-web", "shop/db:1": "sha256:old-db"}
 
-    pinned = history.pin_images(loaded, recorded, current, {"sha256:old-web"})
+    pinned = revision_source.pin_images(loaded, recorded, current, {"sha256:old-web"})
     images = {m.manifest.metadata.name: getattr(m.manifest.spec, "image", None) for m in pinned}
     assert images == {"a": "sha256:old-web", "b": "shop/db:1", "v": None}
     assert pinned[0].location == loaded[0].location
 
     # The old image is gone: the tag is the best there is.
-    gone = history.pin_images(loaded, recorded, current, set())
+    gone = revision_source.pin_images(loaded, recorded, current, set())
     assert [m.manifest for m in gone] == [m.manifest for m in loaded]
 
 

@@ -13,6 +13,7 @@ import pytest
 from reconciler.loading import LoadedManifest, load_text
 from reconciler.loop.report import ResourceStatus
 from reconciler.loop.revisions import RevisionKeeper
+from reconciler.sources import revision as revision_source
 from reconciler.state import history
 from reconciler.state.database import State
 
@@ -186,7 +187,9 @@ def test_a_manual_rollback_pin_holds_until_the_source_moves(state: State, clock:
     # the source's current digest as the upstream.
     target = state.revision(PROJECT, 1)
     assert target is not None
-    recorded = history.record(state, PROJECT, "rollback:#1", history.manifests_of(target), {}, "ok")
+    recorded = history.record(
+        state, PROJECT, "rollback:#1", revision_source.manifests_of(target), {}, "ok"
+    )
     state.set_pin(PROJECT, recorded, digest2)
 
     for _ in range(2):  # restarts and resyncs keep it

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.loop.runner import ENGINE_SETTLE, Loop, LoopSettings
+from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent
 from reconciler.state.database import State
 from tests.applying.recording_runtime import RecordingRuntime
@@ -67,7 +68,9 @@ def running(tmp_path: Path) -> Iterator[Running]:
     directory.mkdir()
     state = State.open(tmp_path / "state")
     clock = Clock()
-    settings = LoopSettings(directory=directory, project="shop", debounce=0.5, resync=3600.0)
+    settings = LoopSettings(
+        directory=directory, project="shop", policy=Policy(), debounce=0.5, resync=3600.0
+    )
     loop = Loop(settings, RecordingRuntime(), state, clock=clock, wall=lambda: 1.8e9)
     thread = threading.Thread(target=loop.run, daemon=True)
     thread.start()
