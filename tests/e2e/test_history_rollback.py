@@ -236,3 +236,43 @@ def test_a_revision_refused_by_a_conflict_is_not_recorded_as_good(sync: SyncRig)
     newest = sync.history()[0]
     assert newest["number"] == 2
     assert newest["outcome"] == "failed", newest
+
+
+PRIVILEGED_POLICY = Path(__file__).parents[1] / "fixtures" / "privileged-policy.yaml"
+NET_ADMIN = "  capabilities: {add: [NET_ADMIN]}\n"
+
+
+def test_rollback_is_judged_by_todays_policy(sync: SyncRig) -> None:
+    # Revision 1 adds NET_ADMIN, which only a permissive policy allows; revision 2 does not.
+    path = sync.rig.declare("a", gen=1)
+    path.write_text(path.read_text() + NET_ADMIN)
+    done = apply(sync, "--policy", str(PRIVILEGED_POLICY))
+    assert done.returncode == 0, done.stderr
+    sync.rig.declare("a", gen=2)
+    done = apply(sync)
+    assert done.returncode == 0, done.stderr
+    before = sync.engine_state()
+    assert [r["number"] for r in sync.history()] == [2, 1]
+
+    # Under the baseline (no --policy), the stored manifests are refused: the rule and the
+    # manifest line are named, and nothing changes (no container, no revision, no pin).
+    refused = sync.cli("rollback", "1")
+    assert refused.returncode == 1, refused.stdout
+    assert "[baseline/capabilities]" in refused.stderr, refused.stderr
+    assert "NET_ADMIN" in refused.stderr
+    assert f"{path}:2:1" in refused.stderr, refused.stderr
+    assert "Recorded as" not in refused.stdout
+    assert sync.engine_state() == before
+    assert [r["number"] for r in sync.history()] == [2, 1]
+    assert not any(r["pinned"] for r in sync.history())
+    dry = sync.cli("rollback", "1", "--dry-run")
+    assert dry.returncode == 1 and "[baseline/capabilities]" in dry.stderr, dry.stderr
+
+    # The same rollback under a policy that allows it goes through the normal plan.
+    allowed = sync.cli("rollback", "1", "--policy", str(PRIVILEGED_POLICY))
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Recorded as revision #3" in allowed.stdout
+    assert generations(sync) == {"a": "1"}
+    [container] = [c for c in sync.rig.names()]
+    attrs = sync.rig.container(container)
+    assert attrs is not None and attrs.attrs["HostConfig"]["CapAdd"] == ["NET_ADMIN"]
