@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from docker import DockerClient
+
+from tests.e2e.git_helpers import SyncRig, make_sync_rig
+from tests.e2e.loop_helpers import LoopRig, make_rig
 
 # run_reconcile(*args, env=..., cwd=..., input=..., timeout=...) -> CompletedProcess[str]
 RunReconcile = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -60,3 +64,27 @@ def run_reconcile(reconcile_bin: Path, tmp_path: Path) -> RunReconcile:
                         f"{exc.stderr!r}", pytrace=False)
 
     return run
+
+
+# The rigs of the loop and sync tests: a project, its directories, its processes (stopped
+# afterwards) and its Engine resources (removed afterwards, by the unique prefix).
+@pytest.fixture
+def rig(
+    docker_client: DockerClient,
+    test_image: str,
+    unique_prefix: str,
+    reconcile_bin: Path,
+    tmp_path: Path,
+) -> Iterator[LoopRig]:
+    yield from make_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
+
+
+@pytest.fixture
+def sync(
+    docker_client: DockerClient,
+    test_image: str,
+    unique_prefix: str,
+    reconcile_bin: Path,
+    tmp_path: Path,
+) -> Iterator[SyncRig]:
+    yield from make_sync_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)

@@ -170,22 +170,8 @@ class SyncRig:
     def start(self, *extra: str) -> LoopProcess:
         """``reconcile sync`` as a loop (JSON log, -v) in the background; stopped by the
         fixture that made the rig."""
-        index = len(self.rig.processes)
-        log_path = self.rig.work / f"sync{index}.log"
-        out_path = self.rig.work / f"sync{index}.out"
         args = [*self.sync_args("-v", "--log-format", "json"), *extra]
-        with log_path.open("wb") as err, out_path.open("wb") as out:
-            process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env={**os.environ, **self.env},
-                cwd=self.rig.work,
-            )
-        loop = LoopProcess(process, log_path, out_path)
-        self.rig.processes.append(loop)
-        return loop
+        return self.rig.spawn(args, f"sync{len(self.rig.processes)}", self.env)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Another ``reconcile`` command on this project's state."""

@@ -153,9 +153,6 @@ class LoopRig:
 
     def start(self, *extra: str, prune: bool = True, tag: str = "") -> LoopProcess:
         """Start ``reconcile run`` (JSON log, -v) in the background."""
-        index = len(self.processes)
-        log_path = self.work / f"run{index}{tag}.log"
-        out_path = self.work / f"run{index}{tag}.out"
         args = [
             str(self.reconcile_bin),
             "run",
@@ -171,13 +168,19 @@ class LoopRig:
             *(["--prune"] if prune else []),
             *extra,
         ]
+        return self.spawn(args, f"run{len(self.processes)}{tag}", self.env)
+
+    def spawn(self, args: list[str], stem: str, env: Mapping[str, str]) -> LoopProcess:
+        """Start a long-running ``reconcile`` process, its stderr (the log) in ``stem.log`` and
+        its stdout in ``stem.out``; stopped by ``stop_all``."""
+        log_path, out_path = self.work / f"{stem}.log", self.work / f"{stem}.out"
         with log_path.open("wb") as err, out_path.open("wb") as out:
             process = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env={**os.environ, **self.env},
+                env={**os.environ, **env},
                 cwd=self.work,
             )
         loop = LoopProcess(process, log_path, out_path)

@@ -6,29 +6,16 @@ through the normal plan, records it as a new revision and pins the set until its
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from docker import DockerClient
 
 from reconciler.loading import load_text
 from reconciler.state import history
 from reconciler.state.database import DEFAULT_HISTORY_LIMIT, State
-from tests.e2e.git_helpers import SyncRig, make_sync_rig
+from tests.e2e.git_helpers import SyncRig
 
 BAD_IMAGE = "reconcile.local/busybox:no-such-tag"
-
-
-@pytest.fixture
-def sync(
-    docker_client: DockerClient,
-    test_image: str,
-    unique_prefix: str,
-    reconcile_bin: Path,
-    tmp_path: Path,
-) -> Iterator[SyncRig]:
-    yield from make_sync_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
 
 
 def apply(sync: SyncRig, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -8,28 +8,16 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from docker import DockerClient
 
-from tests.e2e.loop_helpers import LoopProcess, LoopRig, make_rig
+from tests.e2e.loop_helpers import LoopProcess, LoopRig
 
 # A quiet period long enough for any trigger of the loop to have fired: three debounces
 # (500 ms each) plus the Engine's event settling. Used only to assert that nothing MORE happens.
 QUIET = 2.0
-
-
-@pytest.fixture
-def rig(
-    docker_client: DockerClient,
-    test_image: str,
-    unique_prefix: str,
-    reconcile_bin: Path,
-    tmp_path: Path,
-) -> Iterator[LoopRig]:
-    yield from make_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
 
 
 def settle(loop: LoopProcess, quiet: float = QUIET, timeout: float = 30.0) -> None:

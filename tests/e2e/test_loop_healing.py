@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from docker import DockerClient
-
-from tests.e2e.loop_helpers import LoopRig, make_rig
+from tests.e2e.loop_helpers import LoopRig
 
 LIMITED = """\
     apiVersion: reconcile/v1
@@ -50,17 +45,6 @@ UNHEALTHY = """\
     """
 
 MEMORY = 64 * 1024 * 1024
-
-
-@pytest.fixture
-def rig(
-    docker_client: DockerClient,
-    test_image: str,
-    unique_prefix: str,
-    reconcile_bin: Path,
-    tmp_path: Path,
-) -> Iterator[LoopRig]:
-    yield from make_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
 
 
 def _events_of(rig: LoopRig, name: str) -> list[dict[str, Any]]:

@@ -7,26 +7,12 @@ from __future__ import annotations
 import json
 import socket
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from docker import DockerClient
 
 from reconciler.manifests.constants import REPLACEMENT_SUFFIX
 from tests.docker.scenario import STUBBORN
-from tests.e2e.loop_helpers import LoopRig, make_rig
-
-
-@pytest.fixture
-def rig(
-    docker_client: DockerClient,
-    test_image: str,
-    unique_prefix: str,
-    reconcile_bin: Path,
-    tmp_path: Path,
-) -> Iterator[LoopRig]:
-    yield from make_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
+from tests.e2e.loop_helpers import LoopRig
 
 
 def _free_port() -> int:

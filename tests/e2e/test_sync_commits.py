@@ -4,24 +4,9 @@ is refused with exit 1 and its SHA, while the last applied commit keeps running 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from docker import DockerClient
 
-from tests.e2e.git_helpers import SyncRig, make_sync_rig
-
-
-@pytest.fixture
-def sync(
-    docker_client: DockerClient,
-    test_image: str,
-    unique_prefix: str,
-    reconcile_bin: Path,
-    tmp_path: Path,
-) -> Iterator[SyncRig]:
-    yield from make_sync_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
+from tests.e2e.git_helpers import SyncRig
 
 
 def test_commit_sync_change_sync(sync: SyncRig, docker_client: DockerClient) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from docker import DockerClient
 
-from tests.e2e.git_helpers import SyncRig, make_sync_rig
+from tests.e2e.git_helpers import SyncRig
 
 TOKEN = "glpat-e2eS3cr3tT0ken"
 URL = f"https://deploy:{TOKEN}@git.example.invalid/ops/site.git"
@@ -21,19 +19,14 @@ SHOWN = "https://***@git.example.invalid/ops/site.git"
 
 
 @pytest.fixture
-def sync(
-    docker_client: DockerClient,
-    test_image: str,
-    unique_prefix: str,
-    reconcile_bin: Path,
-    tmp_path: Path,
-) -> Iterator[SyncRig]:
-    for rig in make_sync_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path):
-        config = tmp_path / "gitconfig"
-        config.write_text(f'[url "{rig.remote.url}"]\n\tinsteadOf = {URL}\n')
-        rig.env.update({"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"})
-        rig.repo_url = URL
-        yield rig
+def sync(sync: SyncRig, tmp_path: Path) -> SyncRig:
+    """The shared rig, reaching its remote through an https URL with a token in it (the git
+    config rewrites that URL to the local remote)."""
+    config = tmp_path / "gitconfig"
+    config.write_text(f'[url "{sync.remote.url}"]\n\tinsteadOf = {URL}\n')
+    sync.env.update({"GIT_CONFIG_GLOBAL": str(config), "GIT_CONFIG_NOSYSTEM": "1"})
+    sync.repo_url = URL
+    return sync
 
 
 def test_the_token_in_the_url_is_never_shown(sync: SyncRig) -> None:

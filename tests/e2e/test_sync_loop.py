@@ -10,27 +10,13 @@ import http.client
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from docker import DockerClient
 
 from tests.docker.scenario import host_port
-from tests.e2e.git_helpers import CRASH, SyncRig, make_sync_rig
+from tests.e2e.git_helpers import CRASH, SyncRig
 
 SECRET = "e2e-webhook-secret"
-
-
-@pytest.fixture
-def sync(
-    docker_client: DockerClient,
-    test_image: str,
-    unique_prefix: str,
-    reconcile_bin: Path,
-    tmp_path: Path,
-) -> Iterator[SyncRig]:
-    yield from make_sync_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
 
 
 def post(port: int, body: bytes, secret: str) -> int:

@@ -18,7 +18,7 @@ from reconciler.loop.runner import ENGINE_SETTLE, Loop, LoopSettings
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent
 from reconciler.state.database import State
-from tests.applying.recording_runtime import RecordingRuntime
+from tests.converge.recording_runtime import RecordingRuntime
 
 # Real time given to the loop thread to act on what is due (it re-checks at least every
 # second, and at once when poked).

@@ -7,7 +7,7 @@ from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, S
 from reconciler.loop.healing import Healer
 from reconciler.values.desired import DesiredState
 from reconciler.values.observed import ContainerStatus, ObservedContainer, ObservedState, Ownership
-from tests.applying.helpers import P, container, state, step
+from tests.converge.helpers import P, container, state, step
 
 DESIRED = state(
     container("web", healthcheck={"test": "false"}),

@@ -9,7 +9,7 @@ from reconciler.loop.backoff import CrashLoop
 from reconciler.loop.report import ResourceStatus, resource_statuses
 from reconciler.sources.directory import Snapshot
 from reconciler.values.observed import ContainerStatus, ObservedContainer, ObservedState, Ownership
-from tests.applying.helpers import P, container, doc, state, step
+from tests.converge.helpers import P, container, doc, state, step
 
 DESIRED = state(
     container("synced"),

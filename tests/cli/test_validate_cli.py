@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from reconciler.cli.app import cli
 from reconciler.manifests import schema
 
-HERE = Path(__file__).parent
-VALID, INVALID = HERE / "valid", HERE / "invalid"
+TESTS = Path(__file__).parents[1]
+VALID, INVALID = TESTS / "loading" / "valid", TESTS / "loading" / "invalid"
 # These tests are about loading; the valid fixtures use devices and capabilities that the
 # default (baseline) host-access policy refuses, which tests/policy covers.
-NO_POLICY = str(HERE.parent / "fixtures" / "privileged-policy.yaml")
+NO_POLICY = str(TESTS / "fixtures" / "privileged-policy.yaml")
 
 
 def run(*args: str) -> tuple[int, str, str]:

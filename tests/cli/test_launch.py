@@ -104,3 +104,24 @@ def test_messages_are_read_a_line_each_until_the_other_side_closes() -> None:
         assert list(wire.messages(peer.makefile("rb"))) == [{"pid": 7}, {"status": 3}]
     finally:
         peer.close()
+
+
+def test_importing_the_launcher_loads_no_click_pydantic_or_sqlite() -> None:
+    # Start-up must stay cheap: a command a server runs never pays for these in the caller.
+    # A fresh interpreter, since this one has long imported everything.
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import reconciler.cli.launch\n"
+        "heavy = ('click', 'pydantic', 'sqlite3', '_sqlite3', 'ruamel', 'docker')\n"
+        "print(sorted(n for n in heavy if n in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

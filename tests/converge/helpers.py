@@ -9,7 +9,7 @@ from reconciler.converge.applying import Applier, Reporter
 from reconciler.manifests import Manifest, any_manifest
 from reconciler.values import desired as desired_mod
 from reconciler.values.observed import ImageInfo
-from tests.applying.recording_runtime import FakeClock, RecordingRuntime
+from tests.converge.recording_runtime import FakeClock, RecordingRuntime
 
 P = "shop"
 KEY = b"k" * 32

@@ -5,8 +5,8 @@ from __future__ import annotations
 from reconciler.controllers.plan import Action
 from reconciler.values.desired import DesiredContainer
 from reconciler.values.observed import ContainerStatus
-from tests.applying.helpers import IMAGE, IMAGE_REF, applier, container, one_step_plan, state, step
-from tests.applying.recording_runtime import FakeClock, RecordingRuntime
+from tests.converge.helpers import IMAGE, IMAGE_REF, applier, container, one_step_plan, state, step
+from tests.converge.recording_runtime import FakeClock, RecordingRuntime
 
 STARTING = ContainerStatus("running", "starting")
 HEALTHY = ContainerStatus("running", "healthy")

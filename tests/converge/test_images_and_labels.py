@@ -14,7 +14,7 @@ from reconciler.errors import ImageNotFound
 from reconciler.manifests import constants
 from reconciler.values.desired import config_hash
 from reconciler.values.observed import ImageInfo, ObservedState
-from tests.applying.helpers import (
+from tests.converge.helpers import (
     IMAGE,
     IMAGE_REF,
     KEY,
@@ -25,7 +25,7 @@ from tests.applying.helpers import (
     state,
     step,
 )
-from tests.applying.recording_runtime import Call, RecordingRuntime
+from tests.converge.recording_runtime import Call, RecordingRuntime
 
 PULLED = dataclasses.replace(IMAGE, id="sha256:" + "f" * 64)
 

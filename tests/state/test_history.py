@@ -17,7 +17,7 @@ from reconciler.sources import revision as revision_source
 from reconciler.state import history
 from reconciler.state.database import DEFAULT_HISTORY_LIMIT, Revision, State
 
-VALID = Path(__file__).parent.parent / "manifests" / "valid"
+VALID = Path(__file__).parents[1] / "loading" / "valid"
 
 
 @pytest.fixture

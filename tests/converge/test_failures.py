@@ -13,8 +13,8 @@ from reconciler.errors import (
 )
 from reconciler.values.desired import DesiredState
 from reconciler.values.observed import ObservedState
-from tests.applying.helpers import IMAGE, IMAGE_REF, applier, container, doc, state
-from tests.applying.recording_runtime import RecordingRuntime
+from tests.converge.helpers import IMAGE, IMAGE_REF, applier, container, doc, state
+from tests.converge.recording_runtime import RecordingRuntime
 
 SKIPPED = "a step it depends on did not succeed"
 

@@ -12,7 +12,7 @@ from reconciler.runtime.base import Runtime
 from reconciler.values.configs import NetworkAttachmentConfig, ResourceConfig
 from reconciler.values.desired import DesiredContainer, DesiredState
 from reconciler.values.observed import ObservedState
-from tests.applying.helpers import (
+from tests.converge.helpers import (
     IMAGE,
     IMAGE_REF,
     applier,
@@ -22,7 +22,7 @@ from tests.applying.helpers import (
     state,
     step,
 )
-from tests.applying.recording_runtime import Call, RecordingRuntime
+from tests.converge.recording_runtime import Call, RecordingRuntime
 
 TEMP = "web" + constants.REPLACEMENT_SUFFIX
 
