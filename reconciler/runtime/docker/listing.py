@@ -12,17 +12,40 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from reconciler.errors import BackendError
 from reconciler.manifests import constants
 from reconciler.runtime.base import InspectCache, Listing
 from reconciler.runtime.docker import inspectstore, observing
 
-if TYPE_CHECKING:
-    from reconciler.runtime.docker.runtime import DockerRuntime
-
 T = TypeVar("T")
+
+
+class EngineReads(Protocol):
+    """The raw Engine reads a listing makes (``DockerRuntime`` provides them)."""
+
+    @property
+    def host(self) -> str:
+        """The Engine address."""
+        ...
+
+    @property
+    def knows_host_defaults(self) -> bool:
+        """Whether the Engine info (which gives the host's defaults) was read already."""
+        ...
+
+    def list_containers_raw(self) -> list[dict[str, Any]]: ...
+
+    def list_volumes_raw(self) -> list[dict[str, Any]]: ...
+
+    def list_networks_raw(self) -> list[dict[str, Any]]: ...
+
+    def read_info(self) -> dict[str, Any]: ...
+
+    def inspect_container_raw(self, ident: str, name: str) -> dict[str, Any] | None: ...
+
+    def replay_events(self, since_ns: int, until_ns: int) -> list[dict[str, Any]]: ...
 
 INSPECT_WORKERS = 8
 
@@ -34,14 +57,14 @@ class Lists(Listing):
     that is slow to answer reads nobody needs any more."""
 
     def __init__(
-        self, runtime: DockerRuntime, prefetch: str | None = None, keep_dir: Path | None = None
+        self, runtime: EngineReads, prefetch: str | None = None, keep_dir: Path | None = None
     ) -> None:
         self.keep_dir = keep_dir
-        self.containers = _background(runtime._list_containers)
-        self.volumes = _background(runtime._list_volumes)
-        self.networks = _background(runtime._list_networks)
-        wants_info = runtime._cgroupns_default is None or keep_dir is not None
-        self.info = _background(runtime._read_info) if wants_info else None
+        self.containers = _background(runtime.list_containers_raw)
+        self.volumes = _background(runtime.list_volumes_raw)
+        self.networks = _background(runtime.list_networks_raw)
+        wants_info = not runtime.knows_host_defaults or keep_dir is not None
+        self.info = _background(runtime.read_info) if wants_info else None
         # What the previous command in keep_dir left, made current (see inspectstore).
         self.kept: inspectstore.Kept | None = None
         self.identity = ""
@@ -53,7 +76,7 @@ class Lists(Listing):
         if prefetch is not None:
             self.inspected = _background(lambda: self._inspect_project(runtime, prefetch))
 
-    def _revive(self, runtime: DockerRuntime, keep_dir: Path) -> InspectCache:
+    def _revive(self, runtime: EngineReads, keep_dir: Path) -> InspectCache:
         assert self.info is not None
         info = self.info.result()
         self.identity = inspectstore.identity(runtime.host, str(info.get("ID") or ""))
@@ -62,13 +85,13 @@ class Lists(Listing):
         if self.kept is None or self.cutoff_ns is None:
             return InspectCache()
         try:
-            events = runtime._replay_events(inspectstore.REPLAY_FROM_NS, self.cutoff_ns)
+            events = runtime.replay_events(inspectstore.REPLAY_FROM_NS, self.cutoff_ns)
         except BackendError:
             events = None  # an Engine that cannot replay: everything is read again
         return inspectstore.revive(self.kept, self.cutoff_ns, events)
 
     def _inspect_project(
-        self, runtime: DockerRuntime, project: str
+        self, runtime: EngineReads, project: str
     ) -> dict[str, Future[dict[str, Any] | None]]:
         listed = self.containers.result()
         cache = self.cache.result() if self.cache is not None else None
@@ -89,7 +112,7 @@ class Lists(Listing):
                 if item is None:
                     return
                 ident, name = item
-                _settle(futures[ident], partial(runtime._inspect_container, ident, name))
+                _settle(futures[ident], partial(runtime.inspect_container_raw, ident, name))
 
         for _ in range(min(INSPECT_WORKERS, len(owned))):
             threading.Thread(target=worker, name="engine-inspect", daemon=True).start()

@@ -75,9 +75,15 @@ class DockerRuntime(NetworkAndVolumeOps):
 
     def ping(self) -> str:
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
-        return str(self._read_info().get("ServerVersion") or "")
+        return str(self.read_info().get("ServerVersion") or "")
 
-    def _read_info(self) -> dict[str, Any]:
+    @property
+    def knows_host_defaults(self) -> bool:
+        """Whether the Engine info was read (it gives the host's cgroup namespace default)."""
+        return self._cgroupns_default is not None
+
+    def read_info(self) -> dict[str, Any]:
+        """The Engine's ``/info`` (and the host defaults it tells, remembered)."""
         info: dict[str, Any] = self._engine.call(
             "read Engine info", "info", lambda api: api.get("/info")
         )
@@ -144,7 +150,7 @@ class DockerRuntime(NetworkAndVolumeOps):
                     containers[hit.name] = hit
                     continue
                 future = prefetched.get(entry["Id"]) or pool.submit(
-                    self._inspect_container, entry["Id"], id_to_name[entry["Id"]]
+                    self.inspect_container_raw, entry["Id"], id_to_name[entry["Id"]]
                 )
                 inspected.append((entry["Id"], fingerprint, future))
             for ident, fingerprint, future in inspected:
@@ -161,7 +167,8 @@ class DockerRuntime(NetworkAndVolumeOps):
             containers=containers, volumes=volumes, networks=networks, images=images
         )
 
-    def _list_containers(self) -> list[dict[str, Any]]:
+    def list_containers_raw(self) -> list[dict[str, Any]]:
+        """Every container, as the Engine lists them."""
         return list(
             self._engine.call(
                 "list containers",
@@ -170,16 +177,19 @@ class DockerRuntime(NetworkAndVolumeOps):
             )
         )
 
-    def _list_volumes(self) -> list[dict[str, Any]]:
+    def list_volumes_raw(self) -> list[dict[str, Any]]:
+        """Every volume, as the Engine lists them."""
         answer = self._engine.call("list volumes", "volume.list", lambda api: api.get("/volumes"))
         return list(answer.get("Volumes") or ())
 
-    def _list_networks(self) -> list[dict[str, Any]]:
+    def list_networks_raw(self) -> list[dict[str, Any]]:
+        """Every network, as the Engine lists them."""
         return list(
             self._engine.call("list networks", "network.list", lambda api: api.get("/networks"))
         )
 
-    def _inspect_container(self, ident: str, name: str) -> dict[str, Any] | None:
+    def inspect_container_raw(self, ident: str, name: str) -> dict[str, Any] | None:
+        """A container's inspect as the Engine gives it; None when it is gone."""
         try:
             raw: dict[str, Any] = self._engine.call(
                 f"inspect container {name!r}",
@@ -214,7 +224,7 @@ class DockerRuntime(NetworkAndVolumeOps):
 
     def container_status(self, name: str) -> ContainerStatus | None:
         """The run-time state of one container, or None when it does not exist."""
-        raw = self._inspect_container(name, name)
+        raw = self.inspect_container_raw(name, name)
         return None if raw is None else normalize.container_status(raw)
 
     def pull_image(self, ref: str) -> ImageInfo:
@@ -290,7 +300,7 @@ class DockerRuntime(NetworkAndVolumeOps):
         return ident
 
     def _adopt(self, name: str, labels: Mapping[str, str], cause: Exception) -> str:
-        raw = self._inspect_container(name, name)
+        raw = self.inspect_container_raw(name, name)
         held: Mapping[str, str] = ((raw or {}).get("Config") or {}).get("Labels") or {}
         if raw is None or any(held.get(key) != value for key, value in labels.items()):
             raise PermanentBackendError(
@@ -367,6 +377,6 @@ class DockerRuntime(NetworkAndVolumeOps):
         """Container, network, volume and image events until ``stop`` is set."""
         return enginelog.follow(self._engine, stop)
 
-    def _replay_events(self, since_ns: int, until_ns: int) -> list[dict[str, Any]]:
+    def replay_events(self, since_ns: int, until_ns: int) -> list[dict[str, Any]]:
         """Every event the Engine still holds from ``since_ns`` to ``until_ns`` (its clock)."""
         return enginelog.replay(self._engine, since_ns, until_ns)
