@@ -319,3 +319,35 @@ def test_a_secret_env_value_never_appears_in_output_or_labels(cli: Cli, sc: Scen
     labels = sc.container("db").labels
     assert not any("hunter" in f"{k}={v}" for k, v in labels.items()), labels
     assert "PLAIN=visible" in sc.container("db").attrs["Config"]["Env"]
+
+
+@pytest.mark.parametrize("how", ["env", "config"])
+def test_a_docker_context_that_names_another_engine_stops_every_engine_command(
+    cli: Cli, sc: Scenario, tmp_path: os.PathLike[str], how: str
+) -> None:
+    # The user's shell points at another Engine: planning against the local one would say
+    # "in sync" about the wrong host, so nothing may run until the context can be followed.
+    cli.container("web")
+    config = os.path.join(str(tmp_path), "docker-config")
+    os.makedirs(config)
+    env = {"DOCKER_CONFIG": config}
+    if how == "env":
+        env["DOCKER_CONTEXT"] = "edge-box"
+    else:
+        with open(os.path.join(config, "config.json"), "w", encoding="utf-8") as handle:
+            json.dump({"auths": {}, "currentContext": "edge-box"}, handle)
+    common = ("-f", sc.directory, "-p", sc.project, "--state-dir", sc.state_dir)
+    for command in ("diff", "apply", "get"):
+        done = cli.run(command, *common, env={**env, "DOCKER_HOST": ""})
+        assert done.returncode == 1, (command, done.stdout, done.stderr)
+        assert 'docker context "edge-box"' in done.stderr, done.stderr
+        assert "DOCKER_HOST" in done.stderr
+    assert sc.client.containers.list(all=True, filters={"name": sc.project}) == []
+
+    # DOCKER_HOST wins over a context, as it does for the docker CLI.
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    done = cli.run("apply", *common, env={**env, "DOCKER_HOST": host})
+    assert done.returncode == 0, done.stderr
+    # And the default context is the default Engine.
+    done = cli.run("diff", *common, env={"DOCKER_CONFIG": config, "DOCKER_CONTEXT": "default"})
+    assert done.returncode == 0, done.stderr

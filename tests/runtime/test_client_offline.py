@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import http.server
 import json
+import re
 import socketserver
 import subprocess
 import sys
@@ -402,3 +403,25 @@ def test_api_errors_are_translated_by_status_and_message(
     translated = engine.translate_error(client.ApiError(status, message), "act", "unix:///x")
     assert type(translated) is kind
     assert str(translated) == f"cannot act: {message} (HTTP {status})"
+
+
+def test_a_docker_context_other_than_default_is_refused(tmp_path: Path) -> None:
+    home = str(tmp_path)
+    with pytest.raises(addresses.AddressError, match=r'context "remote" \(from DOCKER_CONTEXT\)'):
+        addresses.from_env({"DOCKER_CONTEXT": "remote"}, home=home)
+    config = tmp_path / ".docker" / "config.json"
+    config.parent.mkdir()
+    config.write_text('{"currentContext": "lab"}')
+    with pytest.raises(addresses.AddressError, match=re.escape(f'"lab" (from {config})')):
+        addresses.from_env({}, home=home)
+    # DOCKER_CONTEXT and DOCKER_HOST win over the config file, as for the docker CLI.
+    default = addresses.DEFAULT_HOST
+    assert addresses.from_env({"DOCKER_CONTEXT": "default"}, home=home).url == default
+    assert addresses.from_env({"DOCKER_HOST": "tcp://e:2375"}, home=home).port == 2375
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "config.json").write_text('{"currentContext": "default", "auths": {}}')
+    assert addresses.from_env({"DOCKER_CONFIG": str(other)}, home=home).url == default
+    (other / "config.json").write_text("{not json")
+    with pytest.raises(addresses.AddressError, match="cannot read the docker config"):
+        addresses.from_env({"DOCKER_CONFIG": str(other)}, home=home)

@@ -1,9 +1,11 @@
-"""Where the Docker Engine is: ``DOCKER_HOST`` and the TLS settings, read as the docker CLI
-and the docker SDK read them (``kwargs_from_env``). Plain data and parsing; ``client`` connects.
+"""Where the Docker Engine is: ``DOCKER_HOST``, the TLS settings and the docker context, read
+as the docker CLI and the docker SDK read them (``kwargs_from_env``). Plain data and parsing;
+``client`` connects.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import urllib.parse
@@ -46,13 +48,18 @@ class Address:
 def from_env(environment: Mapping[str, str], home: str | None = None) -> Address:
     """The Engine address as the docker CLI and SDK read it from the environment.
 
-    ``DOCKER_HOST`` is ``unix:///path`` (the default socket when unset) or ``tcp://host:port``.
+    A docker context other than ``default`` (``DOCKER_CONTEXT``, else the docker config's
+    ``currentContext``; ``DOCKER_HOST`` wins over both, as for the CLI) is refused: it names
+    another Engine, which reconcile does not follow yet. ``DOCKER_HOST`` is ``unix:///path``
+    (the default socket when unset) or ``tcp://host:port``.
     TLS is on for tcp when ``DOCKER_TLS_VERIFY`` is non-empty or ``DOCKER_CERT_PATH`` is set;
     the files ``ca.pem`` (checked only with DOCKER_TLS_VERIFY), ``cert.pem`` and ``key.pem``
     are read from DOCKER_CERT_PATH, else from ``~/.docker`` (``home`` overrides ``~``).
     """
-    url = (environment.get("DOCKER_HOST") or "").strip() or DEFAULT_HOST
-    address = parse(url)
+    url = (environment.get("DOCKER_HOST") or "").strip()
+    if not url:
+        refuse_context(environment, home)
+    address = parse(url or DEFAULT_HOST)
     if not address.host:
         return address
     # An empty DOCKER_TLS_VERIFY means false; any other value, even "0", means true.
@@ -74,6 +81,36 @@ def from_env(environment: Mapping[str, str], home: str | None = None) -> Address
             "does not exist"
         )
     return Address(url=address.url, host=address.host, port=address.port, tls=tls)
+
+
+def refuse_context(environment: Mapping[str, str], home: str | None = None) -> None:
+    """Raise ``AddressError`` when the docker CLI would use a context other than ``default``:
+    planning against the local Engine while the user's shell points at another host would
+    report "in sync" about the wrong machine."""
+    name = (environment.get("DOCKER_CONTEXT") or "").strip()
+    where = "DOCKER_CONTEXT"
+    if not name:
+        config_dir = environment.get("DOCKER_CONFIG") or os.path.join(
+            home or os.path.expanduser("~"), ".docker"
+        )
+        where = os.path.join(config_dir, "config.json")
+        try:
+            with open(where, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            raise AddressError(f"cannot read the docker config {where}: {exc}") from exc
+        current = config.get("currentContext") if isinstance(config, dict) else None
+        name = current.strip() if isinstance(current, str) else ""
+    if name and name != "default":
+        raise AddressError(
+            f'the docker context "{name}" (from {where}) names an Engine reconcile cannot '
+            "follow yet, and it will not act on another one instead: set DOCKER_HOST to that "
+            f"context's endpoint (docker context inspect {name} --format "
+            "'{{.Endpoints.docker.Host}}'), or use the default context "
+            "(unset DOCKER_CONTEXT; docker context use default)"
+        )
 
 
 def parse(url: str) -> Address:
