@@ -8,6 +8,7 @@ under a temporary name first (see docs/decisions/crash-safe-recreate.md).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -176,11 +177,12 @@ class Applier:
         if step.action in (Action.CREATE, Action.RECREATE):
             self.ensure_image(want.config.image, want.pull_policy)
         self._wait_for_dependencies(want)
+        if step.action is Action.RECREATE:
+            self._recreate(want)  # starts the replacement itself, or puts the old one back
+            return
         if step.action is Action.CREATE:
             self.runtime.create_container(want.name, want.config, self._labels(want))
             self._verify(want.name, want)
-        elif step.action is Action.RECREATE:
-            self._recreate(want)
         elif step.action is Action.UPDATE:
             self._update(want, step)
         elif step.action is Action.RESTART:
@@ -192,16 +194,38 @@ class Applier:
         return ownership_labels(self.project, Kind.CONTAINER.value, want.name, want.source, digest)
 
     def _recreate(self, want: DesiredContainer) -> None:
-        # Create the replacement under a temporary name, then stop and remove the old one,
-        # then rename. A kill at any point leaves at most one primary plus one replacement,
-        # which the next plan resolves (it removes the replacement and recreates if needed).
+        # The replacement is created and started under a temporary name while the old
+        # container waits, stopped, under its own: a replacement that cannot start (a host
+        # port taken, a device gone) is removed and the old container is started again. Only
+        # a started replacement takes the name. A kill at any point leaves the old container
+        # plus at most one replacement, which the next plan resolves (it removes the
+        # replacement and recreates if needed); see docs/decisions/crash-safe-recreate.md.
         temp = want.name + constants.REPLACEMENT_SUFFIX
         labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
         self.runtime.remove_container(temp)
         self.runtime.create_container(temp, want.config, labels)
         self._verify(temp, want)
-        self._stop_and_remove(want.name)
+        old = self.runtime.container_status(want.name)
+        if old is not None and old.running:
+            self.runtime.stop_container(want.name)
+        try:
+            self.runtime.start_container(temp)
+        except ReconcileError as exc:
+            self._put_back(want.name, temp, old is not None and old.running)
+            raise StepFailed(
+                f"the replacement did not start: {exc}; the previous container was kept"
+                + (" and started again" if old is not None and old.running else "")
+            ) from exc
+        if old is not None:
+            self.runtime.remove_container(want.name)
         self.runtime.rename_container(temp, want.name)
+
+    def _put_back(self, name: str, temp: str, was_running: bool) -> None:
+        """After a replacement failed to start: drop it and start the old container again."""
+        with contextlib.suppress(ReconcileError):
+            self.runtime.remove_container(temp)
+        if was_running:
+            self.runtime.start_container(name)
 
     def _verify(self, name: str, want: DesiredContainer) -> None:
         """Judge a created (not yet started) container again; remove it if it is refused:

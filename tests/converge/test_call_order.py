@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import pytest
+
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
 from reconciler.controllers.planner import plan
 from reconciler.manifests import constants
@@ -124,7 +126,7 @@ def web(**spec: object) -> DesiredContainer:
     return state(container("web", **spec)).containers["web"]
 
 
-def test_recreate_creates_the_replacement_first_then_swaps() -> None:
+def test_recreate_starts_the_replacement_before_the_old_container_goes() -> None:
     want = web(networks=["front"])
     rt = RecordingRuntime(images={IMAGE_REF: IMAGE})
     rt.add_container("web", dataclasses.replace(want.config, env=(("OLD", "1"),)))
@@ -136,9 +138,9 @@ def test_recreate_creates_the_replacement_first_then_swaps() -> None:
         ("create_container", TEMP),
         ("container_status", "web"),
         ("stop_container", "web"),
+        ("start_container", TEMP),
         ("remove_container", "web"),
         ("rename_container", TEMP, "web"),
-        ("start_container", "web"),
     ]
     assert rt.containers["web"].config == want.config
     assert rt.containers["web"].labels[constants.LABEL_REPLACES] == "web"
@@ -150,11 +152,30 @@ def test_recreate_of_a_stopped_container_does_not_stop_it() -> None:
     rt.add_container("web", want.config, state="exited")
     assert applier(rt).run(one_step_plan(step(want, Action.RECREATE))).ok
     assert ("stop_container", "web") not in rt.calls
-    assert rt.names()[3:6] == [
+    assert rt.names()[3:7] == [
         "container_status web",
+        "start_container " + TEMP,
         "remove_container web",
         "rename_container " + TEMP,
     ]
+
+
+@pytest.mark.parametrize("state", ["running", "exited"])
+def test_a_replacement_that_cannot_start_gives_the_old_container_back(state: str) -> None:
+    from reconciler.errors import PermanentBackendError
+
+    want = web()
+    rt = RecordingRuntime(images={IMAGE_REF: IMAGE})
+    rt.add_container("web", dataclasses.replace(want.config, env=(("OLD", "1"),)), state=state)
+    rt.fail("start_container", TEMP, PermanentBackendError("port is already allocated"))
+    outcome = applier(rt).run(one_step_plan(step(want, Action.RECREATE)))
+    [(_, message)] = outcome.failed
+    assert "the replacement did not start: port is already allocated" in message
+    assert "previous container was kept" in message
+    assert set(rt.containers) == {"web"}, "the failed replacement is removed"
+    assert rt.containers["web"].config.env == (("OLD", "1"),)
+    assert rt.containers["web"].status.state == state
+    assert ("rename_container", TEMP, "web") not in rt.calls
 
 
 def test_recreate_that_cannot_create_the_replacement_leaves_the_old_container_alone() -> None:

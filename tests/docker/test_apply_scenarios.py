@@ -662,3 +662,52 @@ def test_a_published_port_in_use_fails_clearly_and_the_next_pass_recovers(sc: Sc
     )
     assert sc.container("web").status == "running"
     sc.assert_in_sync()
+
+
+def test_a_recreate_whose_replacement_cannot_start_keeps_the_old_container_running(
+    sc: Scenario,
+) -> None:
+    old_port, new_port = host_port(sc.project, 2), host_port(sc.project, 3)
+    text = """\
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-web}
+        spec:
+          image: $image
+          command: [sh, -c, '$serve']
+          stopSignal: SIGKILL
+          ports: [{containerPort: 8080, hostPort: $port, hostIP: 127.0.0.1}]
+        """
+    sc.write(text, port=old_port, serve=serve("old"))
+    sc.apply()
+    before = sc.container("web")
+    # The new port is taken on the host: the replacement is created but cannot start.
+    sc.write(text, port=new_port, serve=serve("new"))
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", new_port))
+        squatter.listen()
+        result = sc.apply(expect_ok=False)
+        assert result.outcome is not None
+        [(step, message)] = result.outcome.failed
+        assert step.action is Action.RECREATE, step
+        assert "the replacement did not start" in message and str(new_port) in message, message
+        assert "previous container was kept and started again" in message
+        # The service is back: the same container, running, still answering on the old port.
+        after = sc.container("web")
+        assert (after.id, after.status) == (before.id, "running")
+        names = [c.name for c in sc.client.containers.list(all=True, filters={"name": sc.project})]
+        assert names == [f"{sc.project}-web"], names
+        assert wait_until(lambda: _get(old_port) == "old", timeout=10, interval=0.3)
+    # With the port free again, the next pass recreates it.
+    result = sc.apply()
+    assert [s.action for s in result.plan.steps] == [Action.RECREATE]
+    assert wait_until(lambda: _get(new_port) == "new", timeout=10, interval=0.3)
+
+
+def _get(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2) as answer:
+            return str(answer.read().decode().strip())
+    except OSError:
+        return ""
