@@ -15,6 +15,7 @@ import click
 from reconciler.cli.options import (
     EXIT_CHANGES_PENDING,
     EXIT_FAILURE,
+    GracefulStop,
     ManifestArgs,
     manifest_options,
     reports_errors,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 def _pass(
     args: ManifestArgs,
     purpose: str,
+    stop: GracefulStop,
     *,
     dry_run: bool = False,
     delete: bool = False,
@@ -69,10 +71,17 @@ def _pass(
             health_timeout=health_timeout,
             keep_dir=cache_dir,
         )
+
+        def planned(plan: Plan, warnings: list[str]) -> None:
+            if report:
+                show_plan(plan, warnings)
+            stop.acting = not dry_run
+
         hooks = pipeline.Hooks(
             report=print_progress if report else None,
-            on_plan=show_plan if report else None,
+            on_plan=planned,
             record=records.revision_recorder(state, files.description, unpinned),
+            stop=stop.event,
         )
         return pipeline.run_pass(runtime, state, request, read, hooks)
 
@@ -114,14 +123,18 @@ def apply(
 ) -> None:
     """Make the Engine match the manifests, once."""
     started = time.monotonic()
-    result = _pass(
-        args,
-        "apply",
-        dry_run=dry_run,
-        prune=prune,
-        force_prune=force_prune,
-        health_timeout=health_timeout,
-    )
+    with GracefulStop() as stop:
+        result = _pass(
+            args,
+            "apply",
+            stop,
+            dry_run=dry_run,
+            prune=prune,
+            force_prune=force_prune,
+            health_timeout=health_timeout,
+        )
+    if stop.exit_code:
+        finish_report(result, started, exit_code=stop.exit_code)
     if dry_run or not (result.plan.has_changes or result.plan.conflicts or wait_ready):
         if result.plan.conflicts:
             sys.exit(EXIT_FAILURE)
@@ -157,7 +170,10 @@ def diff(args: ManifestArgs, prune: bool, force_prune: bool, output: str) -> Non
 
     Exit 0 when in sync, 3 when changes are pending, 1 on error or conflict.
     """
-    result = _pass(args, "diff", dry_run=True, prune=prune, force_prune=force_prune, report=False)
+    with GracefulStop() as stop:
+        result = _pass(
+            args, "diff", stop, dry_run=True, prune=prune, force_prune=force_prune, report=False
+        )
     warn(result.warnings)
     echo_plan(result.plan, output)
     if result.plan.conflicts:
@@ -173,9 +189,10 @@ def diff(args: ManifestArgs, prune: bool, force_prune: bool, output: str) -> Non
 def delete(args: ManifestArgs, dry_run: bool) -> None:
     """Remove what the manifests declare. Volumes stay unless their deletionPolicy is Delete."""
     started = time.monotonic()
-    result = _pass(args, "delete", dry_run=dry_run, delete=True)
+    with GracefulStop() as stop:
+        result = _pass(args, "delete", stop, dry_run=dry_run, delete=True)
     if not dry_run:
-        finish_report(result, started, verb="Delete")
+        finish_report(result, started, verb="Delete", exit_code=stop.exit_code)
 
 
 @click.command()

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors, state_dir_option
+from reconciler.cli.options import (
+    EXIT_FAILURE,
+    GracefulStop,
+    policy_option,
+    reports_errors,
+    state_dir_option,
+)
 from reconciler.cli.output import finish_report, print_progress, show_plan
 
 if TYPE_CHECKING:
@@ -165,7 +171,8 @@ def rollback(
     from reconciler.state import history as hist
 
     started = time.monotonic()
-    with pipeline.session(state_dir, project, "rollback") as (runtime, state):
+    stop = GracefulStop()
+    with stop, pipeline.session(state_dir, project, "rollback") as (runtime, state):
         if unpin:
             click.echo("pin lifted" if state.clear_pin(project) else "no pin to lift")
             return
@@ -193,6 +200,7 @@ def rollback(
         def announce(plan: Plan, warnings: list[str]) -> None:
             click.echo(f"Rolling back to revision #{target.number} ({target.source})")
             show_plan(plan, warnings)
+            stop.acting = not dry_run
 
         request = pipeline.Request(
             project, rules, dry_run=dry_run, prune=prune, force_prune=force_prune
@@ -201,6 +209,7 @@ def rollback(
             report=print_progress,
             on_plan=announce,
             record=records.rollback_recorder(state, target.number, newest.digest, recorded),
+            stop=stop.event,
         )
         result = pipeline.run_pass(runtime, state, request, read, hooks)
     if result.outcome is None:
@@ -209,4 +218,4 @@ def rollback(
         f"Recorded as revision #{recorded[0]}; pinned until the source changes "
         "(lift with `reconcile rollback --unpin`)"
     )
-    finish_report(result, started, verb="Rollback")
+    finish_report(result, started, verb="Rollback", exit_code=stop.exit_code)

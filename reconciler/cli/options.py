@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
+from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 import click
@@ -31,6 +34,9 @@ def reports_errors(func: F) -> F:
         except ReconcileError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILURE)
+        except Signalled as exc:
+            click.echo(f"interrupted ({signal.Signals(exc.signum).name})", err=True)
+            sys.exit(128 + exc.signum)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -118,3 +124,61 @@ def seconds(value: str, option: str) -> float:
         return parse_duration_ns(value) / 1e9
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+class Signalled(BaseException):
+    """SIGTERM or SIGINT arrived before a pass began to change anything: stop at once."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class GracefulStop:
+    """SIGTERM and SIGINT for a one-shot command, as ``with GracefulStop() as stop``.
+
+    Before the pass acts (``acting`` False) a signal stops the command at once: nothing has
+    changed. Once it acts, the first signal sets ``event``: the steps in progress finish (a
+    recreate puts the old container back or completes), no other starts, the inventory and
+    journal are written, and the command then exits with 128 + the signal (``exit_code``).
+    A second signal stops at once. A process killed outright instead leaves what the next
+    run repairs (docs/decisions/crash-safe-recreate.md)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum = 0
+        self.acting = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.signum = self.signum or signum
+        if not self.acting or self.event.is_set():
+            raise Signalled(signum)
+        self.event.set()
+        click.echo(
+            f"{signal.Signals(signum).name}: finishing the steps in progress, starting no "
+            "other (again to stop at once)",
+            err=True,
+        )
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal that stopped the pass, or 0 when none arrived."""
+        return 128 + self.signum if self.signum else 0

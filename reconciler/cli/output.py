@@ -75,10 +75,15 @@ def warn(warnings: list[str]) -> None:
 
 
 def finish_report(
-    result: PassResult, started: float, late_problems: list[str] | None = None, verb: str = "Apply"
+    result: PassResult,
+    started: float,
+    late_problems: list[str] | None = None,
+    verb: str = "Apply",
+    exit_code: int = 0,
 ) -> None:
     """The closing line of an applying command and its errors; exits 1 when anything failed,
-    was skipped or conflicted (``late_problems``: e.g. containers ``--wait`` gave up on)."""
+    was skipped or conflicted (``late_problems``: e.g. containers ``--wait`` gave up on), and
+    with ``exit_code`` when given (a signal stopped the pass)."""
     outcome = result.outcome
     assert outcome is not None
     problems = [f"{s.key}: {msg}" for s, msg in outcome.failed] + (late_problems or [])
@@ -91,5 +96,5 @@ def finish_report(
     )
     for line in problems + conflicts:
         click.echo(click.style(f"error: {line}", fg="red"), err=True)
-    if incomplete:
-        sys.exit(EXIT_FAILURE)
+    if exit_code or incomplete:
+        sys.exit(exit_code or EXIT_FAILURE)

@@ -165,3 +165,48 @@ def test_sigkill_in_the_middle_of_a_prune_then_apply_prune_converges(
     assert inventory == frozenset(("Container", f"{sc.project}-{n}") for n in keep)
     diff = run_reconcile(*_args(sc, "diff", "--prune"))
     assert diff.returncode == 0, diff.stdout
+
+
+def test_sigterm_during_apply_finishes_the_step_in_progress_and_starts_no_other(
+    sc: Scenario, reconcile_bin: Path, run_reconcile: RunReconcile
+) -> None:
+    _declare(sc, "app", stubborn=True)
+    _declare(sc, "late")
+    late = sc.directory / "late.yaml"
+    late.write_text(late.read_text() + f"  dependsOn: [{{name: {sc.project}-app}}]\n")
+    _ok(run_reconcile(*_args(sc, "apply")))
+    late_id = sc.container("late").id
+    _declare(sc, "app", stubborn=True, gen=2)
+    late.write_text(late.read_text().replace('GENERATION: "1"', 'GENERATION: "2"'))
+
+    replacement = f"{sc.project}-app{REPLACEMENT_SUFFIX}"
+    process = subprocess.Popen(
+        [str(reconcile_bin), *_args(sc, "apply")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: _exists(sc, replacement), timeout=30), process.communicate()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    # The recreate in progress completed (no leftover, one running container with the new
+    # config); the step waiting on it never started; the exit status says SIGTERM.
+    assert process.returncode == 128 + signal.SIGTERM, (process.returncode, out, err)
+    assert "SIGTERM: finishing the steps in progress" in err, err
+    assert f"Container/{sc.project}-late: skipped: shutting down" in err or "1 skipped" in out
+    assert sc.container_names() == sorted([f"{sc.project}-app", f"{sc.project}-late"])
+    app = sc.container("app")
+    assert app.status == "running" and "GENERATION=2" in app.attrs["Config"]["Env"]
+    assert sc.container("late").id == late_id, "the late step never started"
+
+    result = run_reconcile(*_args(sc, "apply"))
+    _ok(result)
+    assert "GENERATION=2" in sc.container("late").attrs["Config"]["Env"]
+    _ok(run_reconcile(*_args(sc, "diff")))
+
