@@ -149,12 +149,58 @@ def plan(
     containers = plan_containers(
         desired, observed, prune=prune, inventory=inventory, replaced_networks=replaced
     )
+    _hold_dependents(desired, networks, volumes, containers)
     results = [networks, volumes, containers]
     steps = [s for r in results for s in r.steps]
     steps, refused = _guard_prune(
         desired.project, steps, _owned_count(desired, observed, inventory), force_prune
     )
     return _assemble(desired, results, warnings, refused, steps)
+
+
+def _hold_dependents(
+    desired: DesiredState,
+    networks: ControllerResult,
+    volumes: ControllerResult,
+    containers: ControllerResult,
+) -> None:
+    """A container that mounts a volume, joins a network or depends on a container that is
+    in conflict (someone else's, under a declared name) is not acted on: creating it would
+    write into a stranger's volume or join a stranger's network. It becomes a conflict that
+    names the resource it waits for."""
+    held: dict[str, str] = {}
+    clashing = {(c.kind, c.name) for r in (networks, volumes, containers) for c in r.conflicts}
+    changed = True
+    while changed:  # until no more dependents are found (dependsOn chains)
+        changed = False
+        for name, want in sorted(desired.containers.items()):
+            if name in held:
+                continue
+            needs = [
+                *((Kind.VOLUME.value, v) for v in want.volumes),
+                *((Kind.NETWORK.value, n) for n in want.networks),
+                *((Kind.CONTAINER.value, d) for d, _ in want.depends_on),
+            ]
+            for kind, other in needs:
+                if (kind, other) in clashing or (kind == Kind.CONTAINER.value and other in held):
+                    held[name] = f"{kind}/{other}"
+                    changed = True
+                    break
+    if not held:
+        return
+    containers.steps = [
+        s for s in containers.steps if s.action is Action.REMOVE or s.name not in held
+    ]
+    containers.in_sync = [k for k in containers.in_sync if k.split("/", 1)[1] not in held]
+    containers.conflicts += [
+        Conflict(
+            Kind.CONTAINER.value,
+            name,
+            f"not acted on: it needs {other}, which is in conflict (see that conflict)",
+        )
+        for name, other in sorted(held.items())
+        if (Kind.CONTAINER.value, name) not in clashing
+    ]
 
 
 def plan_delete(desired: DesiredState, observed: ObservedState) -> Plan:

@@ -368,3 +368,43 @@ def test_a_container_being_removed_is_left_to_the_engine() -> None:
     result = plan(state, converged(state, db=removing))
     assert not result.has_changes
     assert "Container/db" not in result.in_sync
+
+
+def test_a_container_needing_someone_elses_volume_is_held_with_its_dependents() -> None:
+    # "data" exists but was made by hand: db would write into it, and web waits for db.
+    state = shop()
+    observed = ObservedState(
+        volumes={"data": ObservedVolume("data", Ownership(), VolumeConfig())},
+        images={"busybox:test": IMAGE},
+    )
+    result = plan(state, observed)
+    assert render_text(result) == (
+        'Plan for project "shop": 1 to create; 0 in sync, 3 conflicts\n'
+        "\n"
+        "  + create   Network/front  (missing)\n"
+        "  ! conflict Container/db: not acted on: it needs Volume/data, which is in conflict "
+        "(see that conflict)\n"
+        "  ! conflict Container/web: not acted on: it needs Container/db, which is in conflict "
+        "(see that conflict)\n"
+        '  ! conflict Volume/data: a volume named "data" already exists and is not managed by '
+        "reconcile; rename one of them or remove it by hand (reconcile never adopts or deletes "
+        "it)\n"
+    )
+
+
+def test_a_container_on_someone_elses_network_is_held_but_removals_still_run() -> None:
+    state = shop()
+    observed = converged(state)
+    observed = dataclasses.replace(
+        observed,
+        networks={
+            "front": ObservedNetwork("n1", "front", Ownership(project="other"), NetworkConfig())
+        },
+    )
+    result = plan(state, observed)
+    assert not result.steps
+    assert sorted((c.kind, c.name) for c in result.conflicts) == [
+        ("Container", "db"),
+        ("Container", "web"),
+        ("Network", "front"),
+    ]

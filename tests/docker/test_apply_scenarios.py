@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import docker.errors
 import pytest
 from docker import DockerClient
 
@@ -711,3 +712,33 @@ def _get(port: int) -> str:
             return str(answer.read().decode().strip())
     except OSError:
         return ""
+
+
+def test_a_container_is_not_created_on_someone_elses_volume(sc: Scenario) -> None:
+    foreign = sc.client.volumes.create(f"{sc.project}-data")  # made by hand, not ours
+    sc.write(
+        """\
+        apiVersion: reconcile/v1
+        kind: Volume
+        metadata: {name: $p-data}
+        ---
+        apiVersion: reconcile/v1
+        kind: Container
+        metadata: {name: $p-writer}
+        spec:
+          image: $image
+          command: [sh, -c, 'echo mine > /data/claimed; $loop']
+          mounts: [{type: volume, source: $p-data, target: /data}]
+        """,
+        loop=LOOP,
+    )
+    result = sc.apply(expect_ok=False)
+    assert {(c.kind, c.name) for c in result.plan.conflicts} == {
+        ("Volume", f"{sc.project}-data"),
+        ("Container", f"{sc.project}-writer"),
+    }
+    assert not result.plan.steps
+    assert sc.container_names() == []
+    with pytest.raises(docker.errors.ContainerError):
+        read_volume_file(sc, foreign.name, "claimed")  # nothing was written into it
+    assert sc.client.volumes.get(foreign.name).attrs["Labels"] in (None, {})
