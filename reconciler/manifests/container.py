@@ -293,6 +293,12 @@ def _check_env(value: dict[str, str]) -> dict[str, str]:
             raise PydanticCustomError(
                 "env_name", "{key} is not a valid variable name", {"key": repr(key)}
             )
+        if "\x00" in str(value[key]):
+            # No process can receive it (runc refuses to start), and the Engine's error
+            # would echo the value.
+            raise PydanticCustomError(
+                "env_value", "the value of {key} contains a NUL character", {"key": key}
+            )
     return value
 
 

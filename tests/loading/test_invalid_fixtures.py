@@ -88,6 +88,7 @@ CASES: dict[str, list[tuple[int, int, str, str]]] = {
     "unknown-field-k8s.yaml": [(6, 3, "spec.imagePullPolicy", "unknown field 'imagePullPolicy'; "
                                 "did you mean pullPolicy?")],
     "missing-image.yaml": [(4, 1, "spec.image", "is required")],
+    "env-nul.yaml": [(6, 3, "spec.env", "the value of DB_PASSWORD contains a NUL character")],
     "restart-policy-invalid.yaml": [(6, 18, "spec.restartPolicy", "'sometimes' must be no, always, "
                                      "unless-stopped, on-failure or on-failure:N")],
     "pull-policy-case.yaml": [(6, 15, "spec.pullPolicy", "must be 'IfNotPresent', 'Always' or "

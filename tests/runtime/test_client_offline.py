@@ -405,6 +405,20 @@ def test_api_errors_are_translated_by_status_and_message(
     assert str(translated) == f"cannot act: {message} (HTTP {status})"
 
 
+def test_secret_values_are_masked_also_where_the_engine_echoes_them_escaped() -> None:
+    # What runc says through the Engine when an env value holds a NUL, verbatim.
+    said = (
+        "failed to create shim task: OCI runtime create failed: environment variable value "
+        'can\'t contain null(\\x00): "DB_PASSWORD=hunter2\\x00xyz": unknown'
+    )
+    translated = engine.translate_error(client.ApiError(500, said), "start", "unix:///x")
+    assert "hunter2" not in str(translated) and '"DB_PASSWORD=***"' in str(translated)
+    # Known values are masked in every spelling; other NAME=value pairs are left alone.
+    assert engine.redact('a "p\\x07q\\n" b', ["p\aq\n"]) == 'a "***" b'
+    assert engine.redact('{"v":"p\\u0000q"}', ["p\x00q"]) == '{"v":"***"}'
+    assert engine.redact("API_TOKEN=abc MODE=fast", []) == "API_TOKEN=*** MODE=fast"
+
+
 def test_a_docker_context_other_than_default_is_refused(tmp_path: Path) -> None:
     home = str(tmp_path)
     with pytest.raises(addresses.AddressError, match=r'context "remote" \(from DOCKER_CONTEXT\)'):

@@ -7,7 +7,9 @@ one place (``translate_error``), transient ones are retried with bounded jittere
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +25,7 @@ from reconciler.errors import (
     TransientBackendError,
 )
 from reconciler.runtime.docker import addresses, client
+from reconciler.values.desired import is_secret_name
 
 T = TypeVar("T")
 
@@ -61,11 +64,45 @@ class NameInUse(PermanentBackendError):
     """The Engine refused a create because the name is taken (409)."""
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret value replaced by ``***`` (longest first)."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+# NAME=value as the Engine (and runc) echo environment variables in errors, bare or quoted
+# with Go's escapes (``"DB_PASSWORD=a\x00b"``): the value runs to a quote, a blank or the end.
+_ASSIGNMENT = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_.-]*)=(?P<value>(?:\\.|[^\s\"'\\,;])+)")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every secret value replaced by ``***`` (longest first), also where the
+    Engine echoes it escaped, and the value of every secret-looking ``NAME=value``."""
+    forms = {form for secret in secrets if secret for form in (secret, *_escaped(secret))}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return _ASSIGNMENT.sub(
+        lambda m: f"{m['name']}=***" if is_secret_name(m["name"]) else m[0], text
+    )
+
+
+def _escaped(secret: str) -> tuple[str, ...]:
+    """How Go's ``%q``, JSON and Python's escapes spell ``secret`` inside a message."""
+    go_form = "".join(_GO_ESCAPES.get(ch) or _go_char(ch) for ch in secret)
+    json_form = json.dumps(secret)[1:-1]
+    python_form = secret.encode("unicode_escape").decode("ascii")
+    return tuple({go_form, json_form, python_form} - {secret})
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
+def _go_char(ch: str) -> str:
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch
 
 
 def translate_error(
