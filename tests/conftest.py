@@ -18,6 +18,8 @@ Fixtures
     ``unique_prefix``  ``rt-<8 hex>``; afterwards every container, network and volume named
                        with it, or labelled ``io.reconcile.project=<it>...``, is force-removed.
     ``state_dir``      an empty directory for the reconciler's state, under ``tmp_path``.
+    ``private_engine`` a dockerd of the test's own (scripts/private-dockerd, its own network
+                       namespace) to pause, kill or restart; the main Engine is never stopped.
 
 Test code may import ``docker`` directly; only the product code is restricted to its backend.
 """
@@ -26,6 +28,9 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -233,3 +238,44 @@ def sc(
     scenario = Scenario(unique_prefix, test_image, directory, tmp_path / "state", docker_client)
     yield scenario
     scenario.runtime.close()
+
+
+@dataclass(frozen=True)
+class PrivateEngine:
+    """A dockerd of its own (scripts/private-dockerd) that a test may pause, kill or restart."""
+
+    directory: Path
+    host: str  # the DOCKER_HOST that reaches it
+
+    @property
+    def pid(self) -> int:
+        return int((self.directory / "dockerd.pid").read_text())
+
+    def start(self) -> None:
+        """(Re)start it; returns once it answers."""
+        subprocess.run([str(_PRIVATE_DOCKERD), "start", str(self.directory)], check=True,
+                       capture_output=True, text=True)
+
+    def stop(self) -> None:
+        subprocess.run([str(_PRIVATE_DOCKERD), "stop", str(self.directory)], check=True,
+                       capture_output=True, text=True)
+
+
+_PRIVATE_DOCKERD = _TESTS_ROOT.parent / "scripts" / "private-dockerd"
+
+
+@pytest.fixture
+def private_engine(docker_client: DockerClient) -> Iterator[PrivateEngine]:
+    """A private Engine in its own network namespace, stopped and removed afterwards (also
+    when the test paused it). Its directory is short: unix socket paths are limited."""
+    directory = Path(tempfile.mkdtemp(prefix="rt-engine-", dir="/tmp"))
+    done = subprocess.run([str(_PRIVATE_DOCKERD), "start", str(directory)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/private-dockerd start failed: {done.stderr}", pytrace=False)
+    engine = PrivateEngine(directory, done.stdout.strip())
+    try:
+        yield engine
+    finally:
+        engine.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -12,12 +12,29 @@ if TYPE_CHECKING:
     from reconciler.runtime.base import Runtime
 
 
+TIMEOUT_ENV = "RECONCILE_ENGINE_TIMEOUT"
+
+
 def connect(*, ping: bool = False) -> Runtime:
     """The runtime for the Engine the environment names (``DOCKER_HOST`` and TLS variables,
-    else the default socket). ``ping`` checks now that it answers (``EngineUnavailable``)."""
-    from reconciler.runtime.docker import DockerRuntime
+    else the default socket). ``ping`` checks now that it answers (``EngineUnavailable``).
 
-    runtime = DockerRuntime.from_env()
+    ``RECONCILE_ENGINE_TIMEOUT`` (seconds, default 30) bounds how long one Engine call may
+    take before the Engine counts as unavailable (long calls such as a stop add their own)."""
+    import os
+
+    from reconciler.errors import EngineUnavailable
+    from reconciler.runtime.docker import DockerRuntime
+    from reconciler.runtime.docker.engine import DEFAULT_TIMEOUT
+
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        timeout = int(value) if value else DEFAULT_TIMEOUT
+    except ValueError:
+        timeout = 0
+    if timeout <= 0:
+        raise EngineUnavailable(f"{TIMEOUT_ENV}={value!r} is not a whole number of seconds")
+    runtime = DockerRuntime.from_env(timeout=timeout)
     if ping:
         runtime.ping()
     return runtime

@@ -11,11 +11,18 @@ import json
 import os
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from reconciler.errors import (
     BackendError,
@@ -161,11 +168,18 @@ class Engine:
         self._attempts = attempts
         self._api: client.Client | None = None
         self._lock = threading.Lock()
+        self._failed: tuple[float, EngineUnavailable] | None = None
 
     @property
     def api(self) -> client.Client:
-        """The client, connected on first use (negotiating the API version is one Engine call)."""
+        """The client, connected on first use (negotiating the API version is one Engine call).
+
+        Threads that waited while a negotiation failed fail with it at once: against a hung
+        Engine each would otherwise wait out its own timeout in turn (four lists, minutes)."""
+        waited_since = time.monotonic()
         with self._lock:
+            if self._failed is not None and self._failed[0] >= waited_since:
+                raise self._failed[1]
             if self._api is None:
                 self.calls["version"] += 1
                 api: client.Client | None = None
@@ -179,9 +193,12 @@ class Engine:
                         api.close()
                     # Whatever stops the negotiation (no socket, a bad DOCKER_HOST, an odd
                     # answer), the Engine cannot be used.
-                    raise EngineUnavailable(
+                    failure = EngineUnavailable(
                         f"cannot reach the Docker Engine at {self.host}: {_short(exc)}"
-                    ) from exc
+                    )
+                    self._failed = (time.monotonic(), failure)
+                    raise failure from exc
+                self._failed = None
                 self._api = api
             return self._api
 
@@ -206,7 +223,10 @@ class Engine:
                 raise translate_error(exc, what, self.host, secret_list) from exc
 
         retrying = Retrying(
-            stop=stop_after_attempt(self._attempts if retry else 1),
+            # No retry once a call has used its timeout: against a hung Engine, four attempts
+            # of 30 s each wedged a command for two minutes.
+            stop=stop_after_attempt(self._attempts if retry else 1)
+            | stop_after_delay(self._timeout),
             # Full jitter: a random wait up to 0.2 s, 0.4 s, 0.8 s... capped at 2 s.
             wait=wait_random_exponential(multiplier=BACKOFF_INITIAL, max=BACKOFF_MAX),
             retry=retry_if_exception(_retryable),
