@@ -83,6 +83,7 @@ class Applier:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         post_create: Callable[[str, DesiredContainer], list[str]] | None = None,
+        post_start: Callable[[str, DesiredContainer], list[str]] | None = None,
     ) -> None:
         self.runtime = runtime
         self.project = project
@@ -93,6 +94,7 @@ class Applier:
         self.sleep = sleep
         self.clock = clock
         self.post_create = post_create
+        self.post_start = post_start
         self._images: dict[str, ImageInfo] = {}
         self._image_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -188,6 +190,7 @@ class Applier:
         elif step.action is Action.RESTART:
             self.runtime.stop_container(want.name)
         self.runtime.start_container(want.name)
+        self._verify_started(want.name, want)
 
     def _labels(self, want: DesiredContainer) -> dict[str, str]:
         digest = config_hash(want.config, self.hash_key)
@@ -216,6 +219,9 @@ class Applier:
                 f"the replacement did not start: {exc}; the previous container was kept"
                 + (" and started again" if old is not None and old.running else "")
             ) from exc
+        # A refused replacement is removed; the old container stays stopped (started, it
+        # would resolve the same swapped path), and the next pass judges it again.
+        self._verify_started(temp, want)
         if old is not None:
             self.runtime.remove_container(want.name)
         self.runtime.rename_container(temp, want.name)
@@ -233,6 +239,16 @@ class Applier:
         if self.post_create is None:
             return
         refused = self.post_create(name, want)
+        if refused:
+            self.runtime.remove_container(name)
+            raise StepFailed("; ".join(refused) + f" (container {name} removed)")
+
+    def _verify_started(self, name: str, want: DesiredContainer) -> None:
+        """Judge what a started container really mounted; stop and remove it if refused: the
+        Engine resolved its bind sources again when it started it."""
+        if self.post_start is None:
+            return
+        refused = self.post_start(name, want)
         if refused:
             self.runtime.remove_container(name)
             raise StepFailed("; ".join(refused) + f" (container {name} removed)")

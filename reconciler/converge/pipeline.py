@@ -11,19 +11,21 @@ hooks, and owns every timing decision itself. See docs/architecture.md for a wal
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from reconciler.controllers import planner
-from reconciler.controllers.plan import Plan
+from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
 from reconciler.converge import records
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
 from reconciler.errors import PolicyRefusal
 from reconciler.loading.results import LoadedManifest
-from reconciler.policy import Admission, Policy, admit, check_created
+from reconciler.policy import Admission, Policy, admit, check_created, mounted
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
 from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
@@ -143,6 +145,7 @@ def run_pass(
         health_timeout=request.health_timeout,
         report=hooks.report or _quiet,
         post_create=post_create_check(runtime, project, request.policy),
+        post_start=post_start_check(runtime, project, request.policy),
     )
     if not request.dry_run and not request.delete and request.pull_always:
         for container in desired.containers.values():
@@ -166,7 +169,8 @@ def run_pass(
             force_prune=request.force_prune,
             inventory=inventory,
         )
-    for guard in hooks.guards:
+    guards: list[Guard] = [partial(live_mount_removals, request.policy), *hooks.guards]
+    for guard in guards:
         plan = guard(plan, desired, observed)
     if hooks.on_plan is not None:
         hooks.on_plan(plan, warnings)
@@ -244,6 +248,61 @@ def post_create_check(
         return [str(v) for v in check_created(name, pairs, policy) if v.mode == "enforce"]
 
     return check
+
+
+def post_start_check(
+    runtime: Runtime, project: str, policy: Policy
+) -> Callable[[str, DesiredContainer], list[str]]:
+    """A check of what a started container really mounted (``policy.mounted``): the
+    enforce-mode violations, as sentences. A container without bind mounts costs nothing."""
+
+    def check(name: str, want: DesiredContainer) -> list[str]:
+        binds = [(m.source, m.target) for m in want.config.mounts if m.type == "bind"]
+        if not binds:
+            return []
+        live = runtime.observe(
+            ObserveRequest(project, container_names=frozenset({name}))
+        ).containers.get(name)
+        if live is None:
+            return []
+        found = mounted.check_mounted(name, live.id, live.status.pid, binds, policy)
+        return [str(v) for v in found if v.mode == "enforce"]
+
+    return check
+
+
+def live_mount_removals(
+    policy: Policy, plan: Plan, desired: DesiredState, observed: ObservedState
+) -> Plan:
+    """Every pass judges what the project's running containers really mount: one whose bind
+    mount is not what the policy admitted (a source swapped while the Engine started it) is
+    recreated from its admitted manifest, instead of whatever else was planned for it (the
+    replacement's own mounts are judged again once it runs)."""
+    removals: list[Step] = []
+    for name, have in sorted(observed.containers.items()):
+        want = desired.containers.get(name)
+        if want is None or have.config is None or not have.status.running:
+            continue
+        binds = [(m.source, m.target) for m in want.config.mounts if m.type == "bind"]
+        found = mounted.check_mounted(name, have.id, have.status.pid, binds, policy)
+        refused = [str(v) for v in found if v.mode == "enforce"]
+        if refused:
+            removals.append(
+                Step(
+                    Kind.CONTAINER,
+                    name,
+                    Action.RECREATE,
+                    Reason.POLICY_VIOLATION,
+                    (FieldDiff("mounts", "; ".join(refused), "as admitted"),),
+                    desired=want,
+                )
+            )
+    if not removals:
+        return plan
+    names = {r.name for r in removals}
+    kept = [s for s in plan.steps if not (s.kind is Kind.CONTAINER and s.name in names)]
+    in_sync = tuple(k for k in plan.in_sync if k not in {r.key for r in removals})
+    return dataclasses.replace(plan, steps=(*removals, *kept), in_sync=in_sync)
 
 
 def image_ids(observed: ObservedState) -> dict[str, str]:

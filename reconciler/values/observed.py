@@ -78,6 +78,7 @@ class ContainerStatus:
     started_at: str = ""
     finished_at: str = ""
     oom_killed: bool = False
+    pid: int = 0  # the main process on the Engine's host, 0 when not running
 
     @property
     def running(self) -> bool:

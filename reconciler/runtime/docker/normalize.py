@@ -117,6 +117,7 @@ def container_status(raw: Json) -> ContainerStatus:
         started_at="" if started == ZERO_TIME else started,
         finished_at="" if finished == ZERO_TIME else finished,
         oom_killed=bool(state.get("OOMKilled")),
+        pid=int(state.get("Pid") or 0),
     )
 
 
