@@ -11,7 +11,7 @@ from __future__ import annotations
 from reconciler.policy.admission import Admission, admit, check_created
 from reconciler.policy.hostdir import check_manifest_dir
 from reconciler.policy.model import BUILT_IN_SOURCE, Policy
-from reconciler.policy.paths import FileInfo, HostFS, OsHostFS
+from reconciler.policy.paths import FileInfo, HostFS, Listing, OsHostFS
 from reconciler.policy.reading import DEFAULT_POLICY_PATH, POLICY_ENV, load_policy, policy_path
 from reconciler.policy.rules import RULES, Rule, Violation, explain
 
@@ -23,6 +23,7 @@ __all__ = [
     "Admission",
     "FileInfo",
     "HostFS",
+    "Listing",
     "OsHostFS",
     "Policy",
     "Rule",

@@ -15,12 +15,13 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from reconciler.errors import Location, Problem
 from reconciler.loading.results import LoadedManifest, format_path
-from reconciler.manifests import ContainerManifest, VolumeManifest
+from reconciler.manifests import ContainerManifest, NetworkManifest, VolumeManifest
 from reconciler.manifests.container import BindMount, Mount, VolumeMount
-from reconciler.policy import binds
+from reconciler.policy import binds, volumes
 from reconciler.policy.containers import container_findings
-from reconciler.policy.devices import DEVICES, device_findings, gpu_findings, judge_device
+from reconciler.policy.devices import device_findings, gpu_findings
 from reconciler.policy.model import Policy
+from reconciler.policy.networks import network_findings
 from reconciler.policy.paths import HostFS, OsHostFS
 from reconciler.policy.rules import Finding, Violation, active_rules
 
@@ -62,26 +63,30 @@ def admit(
     fs = host or OsHostFS()
     active = {r.id for r in active_rules(policy.profile)}
     containers = {m.name for m in manifests if isinstance(m.manifest, ContainerManifest)}
-    volumes = {m.name: m for m in manifests if isinstance(m.manifest, VolumeManifest)}
+    named = {m.name: m for m in manifests if isinstance(m.manifest, VolumeManifest)}
     mounted: set[str] = set()
     out: list[LoadedManifest] = []
     found: list[Violation] = []
     for loaded in manifests:
         manifest = loaded.manifest
         if isinstance(manifest, ContainerManifest):
-            findings = list(container_findings(manifest.spec, containers, policy))
+            findings = list(container_findings(manifest.spec, containers, policy, fs))
             findings += device_findings(manifest.spec, policy, fs)
             findings += gpu_findings(loaded.name, manifest.spec, policy)
             for i, mount in enumerate(manifest.spec.mounts):
-                findings += _mount_findings(i, mount, volumes, policy, fs)
+                findings += _mount_findings(i, mount, named, policy, fs)
                 if isinstance(mount, VolumeMount):
                     mounted.add(mount.source)
             found += _violations(loaded, f'container "{loaded.name}"', findings, policy, active)
             out.append(_resolved(loaded, manifest, fs))
+        elif isinstance(manifest, NetworkManifest):
+            findings = list(network_findings(manifest.spec, policy))
+            found += _violations(loaded, f'network "{loaded.name}"', findings, policy, active)
+            out.append(loaded)
         else:
             out.append(loaded)
-    for name, volume in sorted(volumes.items()):
-        findings = list(_volume_findings(volume, name not in mounted, policy, fs))
+    for name, volume in sorted(named.items()):
+        findings = list(volumes.volume_findings(volume, name not in mounted, policy, fs))
         found += _violations(volume, f'volume "{name}"', findings, policy, active)
     return Admission(
         tuple(out),
@@ -95,7 +100,7 @@ def admit(
 def _mount_findings(
     i: int,
     mount: Mount,
-    volumes: dict[str, LoadedManifest],
+    named: dict[str, LoadedManifest],
     policy: Policy,
     fs: HostFS,
 ) -> Iterator[Finding]:
@@ -111,59 +116,11 @@ def _mount_findings(
             yield Finding(binds.BASELINE, path, message)
         for message in binds.propagation(mount.propagation):
             yield Finding(binds.BASELINE, ("spec", "mounts", i, "propagation"), message)
-    elif isinstance(mount, VolumeMount) and mount.source in volumes:
-        volume = volumes[mount.source].manifest
+    elif isinstance(mount, VolumeMount) and mount.source in named:
+        volume = named[mount.source].manifest
         assert isinstance(volume, VolumeManifest)
-        yield from _disguised(
-            path, volume, mount.read_only, policy, fs, prefix=f'volume "{mount.source}"'
-        )
-
-
-def _disguised(
-    path: tuple[str | int, ...],
-    volume: VolumeManifest,
-    read_only: bool,
-    policy: Policy,
-    fs: HostFS,
-    *,
-    prefix: str,
-) -> Iterator[Finding]:
-    """A volume whose driver options make it a bind or a block device, judged as one."""
-    backed = binds.host_backed(volume.spec.driver, volume.spec.driver_opts)
-    if backed is None:
-        return
-    read_only = read_only or backed.read_only
-    if backed.kind == "device":
-        reason = judge_device(backed.path, "r" if read_only else "rw", policy, fs)
-        if reason is not None:
-            yield Finding(DEVICES, path, f"{prefix} mounts a block device ({backed.how}): {reason}")
-        return
-    yield Finding(
-        binds.RESTRICTED,
-        path,
-        f"{prefix} is a bind of {backed.path} ({backed.how}); restricted allows no bind mounts",
-    )
-    real = fs.realpath(backed.path)
-    for message in binds.judge(backed.path, real, read_only, policy, fs):
-        yield Finding(binds.BASELINE, path, f"{prefix} is a bind ({backed.how}): {message}")
-
-
-def _volume_findings(
-    loaded: LoadedManifest, unmounted: bool, policy: Policy, fs: HostFS
-) -> Iterator[Finding]:
-    volume = loaded.manifest
-    assert isinstance(volume, VolumeManifest)
-    if volume.spec.driver not in policy.volume_drivers:
-        yield Finding(
-            "baseline/volume-drivers",
-            ("spec", "driver"),
-            f"volume driver {volume.spec.driver} is not allowed (allowed: "
-            f"{', '.join(sorted(policy.volume_drivers))}); a driver can mount any host path",
-        )
-    if unmounted:
-        # No container of the set mounts it, but any other container on the host could.
-        yield from _disguised(
-            ("spec", "driverOpts", "device"), volume, False, policy, fs, prefix="it"
+        yield from volumes.mount_findings(
+            path, volume.spec, mount.read_only, policy, fs, prefix=f'volume "{mount.source}"'
         )
 
 

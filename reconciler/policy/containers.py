@@ -1,5 +1,5 @@
-"""The container rules that read only the manifest: privilege, namespaces, capabilities,
-security options, user, sysctls, ports and working directory."""
+"""The container rules that read the manifest: privilege, namespaces, capabilities, security
+options, user, sysctls, ports and working directory (and a seccomp profile's file, if named)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import re
 from collections.abc import Iterator, Set
 
 from reconciler.manifests.container import ContainerSpec
+from reconciler.policy import seccomp
 from reconciler.policy.model import Policy
+from reconciler.policy.paths import HostFS
 from reconciler.policy.rules import Finding
 
 BASELINE_CAPABILITIES = frozenset(
@@ -52,13 +54,15 @@ _NUMERIC_USER_RE = re.compile(r"^(\d+)(:\d+)?$")
 _PROC_FD_RE = re.compile(r"^/proc/[^/]+/fd(/|$)")
 
 
-def container_findings(spec: ContainerSpec, in_set: Set[str], policy: Policy) -> Iterator[Finding]:
+def container_findings(
+    spec: ContainerSpec, in_set: Set[str], policy: Policy, host: HostFS
+) -> Iterator[Finding]:
     """Every rule of this module, for one container (the admission keeps the active ones)."""
     if spec.privileged:
         yield Finding("baseline/privileged", ("spec", "privileged"), "privileged is not allowed")
     yield from _namespaces(spec, in_set)
     yield from _capabilities(spec)
-    yield from _security_opt(spec)
+    yield from _security_opt(spec, host)
     yield from _user(spec)
     yield from _sysctls(spec, policy)
     yield from _ports(spec, policy)
@@ -114,14 +118,18 @@ def _capabilities(spec: ContainerSpec) -> Iterator[Finding]:
 
 
 def _split_opt(option: str) -> tuple[str, str]:
-    """``key=value`` or the older ``key:value`` form -> (key, value)."""
-    cut = min((i for i in (option.find("="), option.find(":")) if i >= 0), default=-1)
-    if cut < 0:
-        return option.strip(), ""
-    return option[:cut].strip(), option[cut + 1 :].strip()
+    """``key=value`` or the older ``key:value`` form -> (key, value), cut as the Engine cuts
+    it (parseSecurityOpt): at the first '=' if there is one, else at the first ':'."""
+    key, _, value = option.partition("=" if "=" in option else ":")
+    return key.strip(), value.strip()
 
 
-def _security_opt(spec: ContainerSpec) -> Iterator[Finding]:
+def _shown(option: str) -> str:
+    """An option for a message: an inline seccomp profile can be long."""
+    return option if len(option) <= 60 else option[:57] + "..."
+
+
+def _security_opt(spec: ContainerSpec, host: HostFS) -> Iterator[Finding]:
     nnp = False
     for i, option in enumerate(spec.security_opt):
         key, value = _split_opt(option)
@@ -130,6 +138,20 @@ def _security_opt(spec: ContainerSpec) -> Iterator[Finding]:
             nnp = True
         if _UNCONFINED.get(key) == value:
             yield Finding("baseline/security-opt", where, f"securityOpt {option} is not allowed")
+        elif key == "disable" and not value:
+            yield Finding(
+                "baseline/security-opt",
+                where,
+                f"securityOpt {option} is not allowed (the Engine reads it as label=disable)",
+            )
+        elif key == "seccomp":
+            reason = seccomp.profile_reason(value, host)
+            if reason is not None:
+                yield Finding(
+                    "baseline/security-opt",
+                    where,
+                    f"securityOpt {_shown(option)} is not allowed: the profile {reason}",
+                )
         elif key == "label":
             sub, _, label = value.partition(":")
             if sub in ("user", "role") or (sub == "type" and label not in _SELINUX_TYPES):

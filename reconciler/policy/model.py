@@ -178,6 +178,29 @@ class PortLimits(Strict):
 
 
 _SYSCTL_RE = r"^[a-z0-9_]+(\.[a-zA-Z0-9_*-]+)+$"
+# A Linux interface name: at most 15 characters (IFNAMSIZ - 1), no '/' or whitespace.
+_INTERFACE_RE = re.compile(r"^[a-zA-Z0-9_.:@-]{1,15}$")
+
+
+def _interface(value: str) -> str:
+    if not _INTERFACE_RE.match(value):
+        raise PydanticCustomError(
+            "interface_name",
+            "{name} is not an interface name (1 to 15 letters, digits, or _ . : @ -)",
+            {"name": repr(value)},
+        )
+    return value
+
+
+Interface = Annotated[str, AfterValidator(_interface)]
+
+
+class NetworkAllow(Strict):
+    """Network drivers and host interfaces that Network manifests may use."""
+
+    drivers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    parents: list[Interface] = Field(default_factory=list)
+    bridges: list[Interface] = Field(default_factory=list)
 
 
 class PolicyFile(Strict):
@@ -197,6 +220,8 @@ class PolicyFile(Strict):
     sysctls: list[Annotated[str, Field(pattern=_SYSCTL_RE)]] = Field(default_factory=list)
     ports: PortLimits | None = None
     volume_drivers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    sockets: list[Annotated[AbsPath, AfterValidator(_bind_path)]] = Field(default_factory=list)
+    networks: NetworkAllow = Field(default_factory=NetworkAllow)
 
 
 @dataclass(frozen=True)
@@ -226,6 +251,10 @@ class Policy:
     port_ranges: tuple[tuple[int, int], ...] = ()
     port_addresses: frozenset[str] = frozenset()
     volume_drivers: frozenset[str] = frozenset({"local"})
+    sockets: tuple[str, ...] = ()  # unix sockets (or directories of them) binds may reach
+    network_drivers: frozenset[str] = frozenset({"bridge"})
+    network_parents: frozenset[str] = frozenset()  # host interfaces macvlan/ipvlan may use
+    bridge_names: frozenset[str] = frozenset()  # bridges a bridge network may name
 
     def mode_for(self, rule_id: str) -> Mode:
         """The mode ``rule_id`` runs in: its override, else the policy's (capped for rules
@@ -270,4 +299,8 @@ def from_file(model: PolicyFile, source: str) -> Policy:
         port_ranges=tuple(model.ports.ranges) if model.ports else (),
         port_addresses=frozenset(model.ports.addresses) if model.ports else frozenset(),
         volume_drivers=frozenset({"local", *model.volume_drivers}),
+        sockets=tuple(model.sockets),
+        network_drivers=frozenset({"bridge", *model.networks.drivers}),
+        network_parents=frozenset(model.networks.parents),
+        bridge_names=frozenset(model.networks.bridges),
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
+import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,9 +63,12 @@ _DENIED_ROOTS: tuple[_Denied, ...] = (
 RUNTIME_SOCKET_NAMES = frozenset({"docker.sock", "containerd.sock", "crio.sock", "podman.sock"})
 
 # Where runtime sockets live: a bind of any directory above one of these exposes the socket.
+# /run/docker/containerd is where dockerd starts its own containerd when none runs already.
 _SOCKET_PLACES: tuple[Parts, ...] = (
     ("run", "docker.sock"),
     ("var", "run", "docker.sock"),
+    ("run", "docker", "containerd", "containerd.sock"),
+    ("var", "run", "docker", "containerd", "containerd.sock"),
     ("run", "containerd", "containerd.sock"),
     ("var", "run", "containerd", "containerd.sock"),
     ("run", "crio", "crio.sock"),
@@ -91,15 +96,21 @@ class Denial:
     reallowable: bool = False
 
 
-def denial(path: str) -> Denial | None:
-    """Why ``path`` (already resolved) is always denied as a bind source, or None."""
+_SOCKET_REASON = "is a container runtime socket: access to it is root on the host, even read-only"
+
+
+def denial(path: str, sockets: Iterable[str] = ()) -> Denial | None:
+    """Why ``path`` (already resolved) is always denied as a bind source, or None.
+
+    ``sockets`` are runtime sockets known on this host besides the usual places (resolved:
+    ``HostFS.runtime_sockets``); the path may be neither one of them nor above one.
+    """
     have = parts(path)
     if not have:
         return Denial("is the whole host: always denied")
-    if have[-1] in RUNTIME_SOCKET_NAMES:
-        return Denial(
-            "is a container runtime socket: access to it is root on the host, even read-only"
-        )
+    places = [*_SOCKET_PLACES, *(parts(s) for s in sockets)]
+    if have[-1] in RUNTIME_SOCKET_NAMES or any(_matches(have, p) for p in places):
+        return Denial(_SOCKET_REASON)
     for denied in _DENIED_ROOTS:
         size = len(denied.pattern)
         if len(have) >= size and _matches(have[:size], denied.pattern):
@@ -108,7 +119,7 @@ def denial(path: str) -> Denial | None:
             return Denial(what, root, denied.reallowable)
         if len(have) < size and _matches(have, denied.pattern[: len(have)]):
             return Denial(f"contains /{'/'.join(denied.pattern)}, which is always denied")
-    for place in _SOCKET_PLACES:
+    for place in places:
         if len(have) < len(place) and _matches(have, place[: len(have)]):
             return Denial(
                 f"contains the container runtime socket /{'/'.join(place)} "
@@ -168,6 +179,35 @@ class FileInfo:
     mode: int
     uid: int
 
+    @property
+    def is_socket(self) -> bool:
+        """Whether the file is a unix socket."""
+        return stat.S_ISSOCK(self.mode)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a directory holds, as far as the socket checks need: the names of the unix sockets
+    directly inside it and of its subdirectories (symlinks are neither: inside a container
+    they resolve in the container's filesystem, not the host's)."""
+
+    sockets: tuple[str, ...] = ()
+    directories: tuple[str, ...] = ()
+
+
+# Variables that name a container runtime's socket as unix://PATH (Docker's, Podman's).
+_SOCKET_VARIABLES = ("DOCKER_HOST", "CONTAINER_HOST")
+
+
+def _env_sockets(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The unix socket paths the runtime variables of ``environ`` name (unresolved)."""
+    found = []
+    for name in _SOCKET_VARIABLES:
+        value = environ.get(name, "")
+        if value.startswith("unix://") and value.removeprefix("unix://").startswith("/"):
+            found.append(value.removeprefix("unix://"))
+    return tuple(found)
+
 
 class HostFS(Protocol):
     """The host filesystem as the policy sees it (faked in unit tests)."""
@@ -182,6 +222,20 @@ class HostFS(Protocol):
 
     def stat(self, path: str) -> FileInfo | None:
         """Mode and owner of ``path`` (following symlinks), None when it does not exist."""
+        ...
+
+    def listing(self, path: str) -> Listing | None:
+        """The sockets and subdirectories directly inside ``path``; None when it is not a
+        directory this process can read."""
+        ...
+
+    def read_text(self, path: str, limit: int) -> str | None:
+        """The first ``limit`` characters of the file ``path``; None when it cannot be read."""
+        ...
+
+    def runtime_sockets(self) -> tuple[str, ...]:
+        """Resolved paths of the runtime sockets this process's environment names
+        (``DOCKER_HOST``, ``CONTAINER_HOST``), besides the usual places."""
         ...
 
 
@@ -203,3 +257,36 @@ class OsHostFS:
         except OSError:
             return None
         return FileInfo(info.st_mode, info.st_uid)
+
+    def listing(self, path: str) -> Listing | None:
+        """``os.scandir``: the entry types come from the directory itself (no stat per entry
+        except for the few that are neither files, directories nor symlinks)."""
+        sockets: list[str] = []
+        directories: list[str] = []
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            directories.append(entry.name)
+                        elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                            continue
+                        elif stat.S_ISSOCK(entry.stat(follow_symlinks=False).st_mode):
+                            sockets.append(entry.name)
+                    except OSError:
+                        continue  # gone since the listing
+        except OSError:
+            return None
+        return Listing(tuple(sorted(sockets)), tuple(sorted(directories)))
+
+    def read_text(self, path: str, limit: int) -> str | None:
+        """The file's start, decoded as UTF-8; None on any error."""
+        try:
+            with open(path, encoding="utf-8") as file:
+                return file.read(limit)
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def runtime_sockets(self) -> tuple[str, ...]:
+        """From ``os.environ``, resolved."""
+        return tuple(os.path.realpath(p) for p in _env_sockets(os.environ))

@@ -85,12 +85,15 @@ RULES: dict[str, Rule] = {
             "baseline/bind-mounts",
             "bind sources exist, resolve (through symlinks) outside the always-denied paths "
             "and runtime sockets, and under an allowlisted prefix when the policy lists binds "
-            "(read-only unless the entry allows read-write); no shared propagation; named "
-            "volumes whose driver options make them a bind are judged the same way",
-            "spec.mounts[type=bind], Volume spec.driverOpts (o=bind, device)",
+            "(read-only unless the entry allows read-write); a unix socket, or a directory "
+            "holding one, only when the policy lists it under sockets; no shared propagation; "
+            "host paths named by a volume's driver options (o=bind with device, overlay "
+            "directories) are judged the same way",
+            "spec.mounts[type=bind], Volume spec.driverOpts (device, o)",
             "HostConfig.Mounts (Type bind), volume DriverOpts",
             "binds:\n  - {path: /srv/app}                  # read-only\n"
-            "  - {path: /srv/data, readWrite: true}",
+            "  - {path: /srv/data, readWrite: true}\n"
+            "sockets: [/run/app/app.sock]          # never a container runtime's",
         ),
         Rule(
             "restricted/bind-mounts",
@@ -106,6 +109,15 @@ RULES: dict[str, Rule] = {
             "Volume spec.driver",
             "volume Driver",
             "volumeDrivers: [DRIVER]",
+        ),
+        Rule(
+            "baseline/volume-options",
+            "local-driver volumes use only the driver's options (type, o, device, size) and "
+            "a mount type from: tmpfs, nfs, nfs4, cifs, smb3, overlay, ext2, ext3, ext4, xfs, "
+            "btrfs (or o=bind); never proc, sysfs or another type that exposes the host",
+            "Volume spec.driverOpts (type, o, device)",
+            "volume DriverOpts",
+            "rules:\n  RULE: {exempt: [NAME]}   # no policy entry allows another mount type",
         ),
         Rule(
             "baseline/devices",
@@ -133,8 +145,10 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "baseline/security-opt",
-            "no unconfined seccomp, AppArmor or system paths, no label=disable, and SELinux "
-            "labels limited to the container types (no user or role)",
+            "no unconfined seccomp (nor a profile that lets every call through: defaultAction "
+            "SCMP_ACT_ALLOW or SCMP_ACT_LOG, or none at all), AppArmor or system paths, no "
+            "label=disable (nor a bare disable), and SELinux labels limited to the container "
+            "types (no user or role)",
             "spec.securityOpt",
             "HostConfig.SecurityOpt",
             _EXEMPT,
@@ -170,6 +184,22 @@ RULES: dict[str, Rule] = {
             "spec.ports[].hostPort, hostIP",
             "HostConfig.PortBindings",
             'ports:\n  ranges: ["8000-8999", "443"]\n  addresses: [127.0.0.1]',
+        ),
+        Rule(
+            "baseline/network-drivers",
+            "networks use the bridge driver or one the policy lists (macvlan and ipvlan put "
+            "containers on a host interface's network; a plugin driver runs as root on the host)",
+            "Network spec.driver",
+            "network Driver",
+            "networks:\n  drivers: [macvlan]",
+        ),
+        Rule(
+            "baseline/host-interfaces",
+            "the host interfaces a network names are listed by the policy: a macvlan or ipvlan "
+            "parent, a bridge network's bridge name",
+            "Network spec.driverOpts.parent, spec.driverOpts.com.docker.network.bridge.name",
+            "network Options (parent, com.docker.network.bridge.name)",
+            "networks:\n  parents: [eth0.100]\n  bridges: [br-lan]",
         ),
         Rule(
             "baseline/working-dir",

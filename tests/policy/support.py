@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import posixpath
+import stat
 from dataclasses import dataclass, field
 
 from reconciler.loading import LoadedManifest, load_text, parse_yaml, validate_yaml
-from reconciler.policy import Admission, FileInfo, Policy, admit
+from reconciler.policy import Admission, FileInfo, Listing, Policy, admit
 from reconciler.policy.model import PolicyFile, from_file
 
 
@@ -20,6 +21,11 @@ def volume(spec: str, name: str = "data") -> str:
     return f"apiVersion: reconcile/v1\nkind: Volume\nmetadata: {{name: {name}}}\nspec: {spec}\n"
 
 
+def network(spec: str, name: str = "lan") -> str:
+    """A Network document with the given (flow-style) spec."""
+    return f"apiVersion: reconcile/v1\nkind: Network\nmetadata: {{name: {name}}}\nspec: {spec}\n"
+
+
 def manifests(*docs: str) -> tuple[LoadedManifest, ...]:
     """The documents loaded as one valid set from a file named m.yaml."""
     result = load_text("---\n".join(docs), "m.yaml")
@@ -29,15 +35,21 @@ def manifests(*docs: str) -> tuple[LoadedManifest, ...]:
 
 @dataclass
 class FakeHost:
-    """A host filesystem in memory: existing paths (their parents exist too) and symlinks.
+    """A host filesystem in memory: existing paths (their parents exist too), symlinks, unix
+    sockets (existing paths too), file contents and the runtime sockets of the environment.
 
     ``realpath`` follows POSIX: a symlink is replaced by its target (relative targets are
-    relative to the link's directory), and ``..`` applies to the path resolved so far.
+    relative to the link's directory), and ``..`` applies to the path resolved so far. A path
+    with nothing below it is a regular file, unless it is a socket; others are directories.
     """
 
     paths: set[str] = field(default_factory=set)
     links: dict[str, str] = field(default_factory=dict)
     infos: dict[str, FileInfo] = field(default_factory=dict)
+    sockets: set[str] = field(default_factory=set)
+    files: dict[str, str] = field(default_factory=dict)
+    env_sockets: tuple[str, ...] = ()
+    listed: list[str] = field(default_factory=list)  # directories listed, in order
 
     def realpath(self, path: str) -> str:
         pending = [p for p in path.split("/") if p]
@@ -70,7 +82,33 @@ class FakeHost:
     def stat(self, path: str) -> FileInfo | None:
         if not self.exists(path):
             return None
-        return self.infos.get(self.realpath(path), FileInfo(0o40755, 0))
+        real = self.realpath(path)
+        if real in self.sockets:
+            return FileInfo(stat.S_IFSOCK | 0o660, 0)
+        below = any(p.startswith(real.rstrip("/") + "/") for p in self.paths)
+        return self.infos.get(real, FileInfo((stat.S_IFDIR | 0o755) if below else 0o100644, 0))
+
+    def is_dir(self, path: str) -> bool:
+        info = self.stat(path)
+        return info is not None and stat.S_ISDIR(info.mode)
+
+    def listing(self, path: str) -> Listing | None:
+        if not self.is_dir(path):
+            return None
+        self.listed.append(path)
+        base = path.rstrip("/") + "/"
+        children = {base + p[len(base) :].split("/")[0] for p in self.paths if p.startswith(base)}
+        return Listing(
+            tuple(sorted(posixpath.basename(c) for c in children if c in self.sockets)),
+            tuple(sorted(posixpath.basename(c) for c in children if self.is_dir(c))),
+        )
+
+    def read_text(self, path: str, limit: int) -> str | None:
+        text = self.files.get(self.realpath(path))
+        return None if text is None else text[:limit]
+
+    def runtime_sockets(self) -> tuple[str, ...]:
+        return tuple(self.realpath(p) for p in self.env_sockets)
 
 
 # Everything a test may bind or give as a device exists here unless it says otherwise.
@@ -103,9 +141,20 @@ HOST_PATHS = {
 }
 
 
+# The sockets among them.
+HOST_SOCKETS = {
+    "/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/run/user/1000/podman/podman.sock",
+    "/home/me/docker.sock",
+}
+
+
 def fake_host(links: dict[str, str] | None = None) -> FakeHost:
     """The standard fake host, with /var/run -> /run and the given extra symlinks."""
-    return FakeHost(set(HOST_PATHS), {"/var/run": "/run", **(links or {})})
+    return FakeHost(
+        set(HOST_PATHS), {"/var/run": "/run", **(links or {})}, sockets=set(HOST_SOCKETS)
+    )
 
 
 def policy(text: str) -> Policy:

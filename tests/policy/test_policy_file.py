@@ -82,6 +82,10 @@ def test_the_host_example_reads_as_documented() -> None:
     assert policy.gpus_granted("gpu-worker") and not policy.gpus_granted("web")
     assert policy.exempt("baseline/host-namespaces", "vpn")
     assert policy.mode_for("baseline/manifest-permissions") == "enforce"
+    assert policy.sockets == ("/run/mysqld/mysqld.sock",)
+    assert policy.network_drivers == {"bridge", "macvlan"}
+    assert policy.network_parents == {"eth0.100"}
+    assert policy.bridge_names == frozenset()
 
 
 def test_unknown_keys_are_refused_with_a_suggestion(tmp_path: Path) -> None:
