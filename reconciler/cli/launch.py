@@ -8,7 +8,14 @@ and every validator built, with this process's arguments, working directory, env
 umask and standard streams (passed as file descriptors), so it behaves as it would here.
 This process relays its signals and exits with the command's status. When no server
 answers, or it declines (another installation, changed code), the command runs here: a
-command is never run twice. Decision note: docs/decisions/cli-server.md.
+command is never run twice.
+
+The request carries the whole environment (secrets included) and the terminal, and the
+server's answer is what the user sees: it goes only to a server that is the user's own.
+Before sending anything this process checks that the state directory is the user's and
+nobody else may write it, that the socket is the user's, and that the process listening on
+it runs as the user (its credentials on the connected socket); if any of that fails the
+command runs here, as when no server runs. Decision note: docs/decisions/cli-server.md.
 """
 
 from __future__ import annotations
@@ -16,10 +23,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 import sys
 
 from reconciler.cli import wire
-from reconciler.state.statedir import default_state_dir_name
+from reconciler.state.statedir import default_state_dir_name, not_private
 
 # Not typing.TYPE_CHECKING, nor contextlib below: each costs ~2 ms at every start.
 TYPE_CHECKING = False
@@ -68,12 +76,45 @@ def request_for(argv: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def forward(argv: Sequence[str], path: str) -> int | None:
-    """Run ``argv`` in the server listening at ``path``: the command's exit status, or None
-    when no server took it (then nothing was run)."""
+def distrust(state_dir: str, path: str) -> str | None:
+    """Why the socket at ``path`` in ``state_dir`` may not be this user's server ('' when
+    nothing speaks against it; None when there is no socket at all)."""
+    try:
+        directory = os.stat(state_dir)
+        server = os.lstat(path)  # a symbolic link there is not the user's socket
+    except OSError:
+        return None
+    if not stat.S_ISSOCK(server.st_mode):
+        return f"{path} is not a socket"
+    return not_private(directory, f"the state directory {state_dir}") or not_private(server, path)
+
+
+def peer_distrust(sock: socket.socket) -> str:
+    """Why the process listening on the connected ``sock`` is not this user's ('' when it
+    is): checked on the connection itself, so no file swapped meanwhile can fool it."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, wire.PEERCRED.size)
+    pid, uid, _gid = wire.PEERCRED.unpack(creds)
+    me = os.geteuid()
+    return "" if uid == me else f"its server (pid {pid}) runs as uid {uid}, not as uid {me}"
+
+
+def forward(argv: Sequence[str], state_dir: str) -> int | None:
+    """Run ``argv`` in the server of ``state_dir``: the command's exit status, or None when
+    no server of this user's took it (then nothing was run; and nothing was sent to one that
+    is not this user's)."""
+    path = wire.socket_path(state_dir)
+    why = distrust(state_dir, path)
+    if why is None:
+        return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(path)
+        if not why:  # connecting sends nothing, and tells who listens
+            sock.connect(path)
+            why = peer_distrust(sock)
+        if why:
+            sys.stderr.write(f"warning: not using the reconcile server at {path}: {why}\n")
+            sock.close()
+            return None
         wire.send_request(sock, request_for(argv), [0, 1, 2])
         reader = sock.makefile("rb")
         answers = wire.messages(reader)
@@ -109,14 +150,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``reconcile`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     if forwardable(args):
-        path = wire.socket_path(state_dir_of(args))
-        if os.path.exists(path):
-            status = forward(args, path)
-            if status is not None:
-                # Nothing of this process needs tearing down (the command ran elsewhere):
-                # skipping the interpreter's finalization saves a few milliseconds.
-                sys.stderr.flush()
-                os._exit(status)
+        status = forward(args, state_dir_of(args))
+        if status is not None:
+            # Nothing of this process needs tearing down (the command ran elsewhere):
+            # skipping the interpreter's finalization saves a few milliseconds.
+            sys.stderr.flush()
+            os._exit(status)
     from reconciler.cli.app import main as run_here
 
     run_here(args)

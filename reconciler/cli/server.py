@@ -8,10 +8,12 @@ fresh process with the client's arguments, working directory, environment, umask
 standard streams (received as file descriptors), runs the command exactly as the CLI would,
 and reports the exit status. Nothing is shared between commands but the imported code.
 
-Safety: the socket is the user's alone (0600 in the 0700 state directory), and a peer of
-another user is refused by its credentials. The server declines (and the client runs the
-command itself) when the client is another installation, or when this package's files changed
-since the server started; it then re-executes itself to load the new code.
+Safety: the socket is the user's alone (0600 in the 0700 state directory, which is refused
+when another user's), and a peer of another user is refused by its credentials; the client
+checks the same of the server before it sends anything (``launch``). The server declines
+(and the client runs the command itself) when the client is another installation, or when
+this package's files changed since the server started; it then re-executes itself to load
+the new code.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import gc
 import os
 import signal
 import socket
-import struct
 import sys
 import threading
 import traceback
@@ -33,6 +34,7 @@ from typing import Any, NoReturn
 from reconciler.cli import wire
 from reconciler.errors import StateError
 from reconciler.state.codeversion import code_fingerprint, running_code_fingerprint
+from reconciler.state.privatedir import state_directory
 
 # A client has this long to send its request; the server reads requests one at a time.
 REQUEST_TIMEOUT = 5.0
@@ -104,11 +106,10 @@ class Server:
         self.inode: int | None = None
 
     def bind(self) -> None:
-        """Listen at the socket path; refuse when another server already answers there."""
-        try:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise StateError(f"cannot create the state directory {self.state_dir}: {exc}") from exc
+        """Listen at the socket path; refuse when another server already answers there, or
+        when the state directory is not this user's alone (``privatedir``)."""
+        for warning in state_directory(self.state_dir):
+            self.log(f"warning: {warning}")
         if self.path.exists() or self.path.is_symlink():
             probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -303,8 +304,8 @@ def _command(request: dict[str, Any]) -> str:
 
 
 def _peer_uid(conn: socket.socket) -> int:
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, wire.PEERCRED.size)
+    _pid, uid, _gid = wire.PEERCRED.unpack(creds)
     return int(uid)
 
 

@@ -1,6 +1,6 @@
 """How the console script reaches a warm ``reconcile server``: where it listens, which
-commands it runs, and the messages both sides exchange (a leaf of the standard library only:
-the client reads it before anything heavy is imported).
+commands it runs, and the messages both sides exchange (the standard library and the
+``statedir`` leaf only: the client reads it before anything heavy is imported).
 
 Messages are JSON. The request is length-prefixed and carries the client's standard
 streams as file descriptors; everything after it is one JSON object per line: the server's
@@ -16,13 +16,15 @@ import os
 import socket
 import struct
 
+from reconciler.state import statedir
+
 # Not typing.TYPE_CHECKING: the console script imports this module, and typing costs ~2 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from typing import Any, BinaryIO
 
-SOCKET_NAME = "server.sock"
+SOCKET_NAME = statedir.SOCKET_NAME
 PROTOCOL = 1
 # Commands a server runs. The long-running ones (`run`, `sync`) gain nothing from a warm
 # start and are better owned by a process (and supervisor) of their own.
@@ -31,6 +33,8 @@ FORWARDED = frozenset(
 )
 OPT_OUT = "RECONCILE_NO_SERVER"
 _HEADER = struct.Struct("!I")
+# struct ucred, what SO_PEERCRED gives on a connected socket: pid, uid, gid.
+PEERCRED = struct.Struct("iII")
 MAX_REQUEST = 4 << 20
 STREAMS = 3  # stdin, stdout, stderr
 

@@ -2,9 +2,11 @@
 created, the events journal, and the key of the config-hash labels.
 
 Every write is one transaction, so a kill at any moment leaves the previous or the next
-state, never half of one. A database that cannot be read is moved aside and started anew
-(with a warning); its projects then have no inventory, which makes planning fall back to
-labels and never prune more than it could before.
+state, never half of one. A corrupt database is moved aside and started anew (with a
+warning); its projects then have no inventory, which makes planning fall back to labels and
+never prune more than it could before. Any other failure (another process holding it, a full
+disk, a read-only or failing one) is a StateError and leaves it as it is (``sqlitefile``).
+The directory and the files are the user's alone (``privatedir``).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import StateError
+from reconciler.state import privatedir, sqlitefile
+from reconciler.state.statedir import DATABASE_NAME
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -98,55 +101,89 @@ class Event:
 class State:
     """The state database of one host. Open with ``State.open(dir)``."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, warnings: list[str]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, warnings: list[str], busy_timeout: float
+    ) -> None:
         self._conn = conn
         self.path = path
         self.warnings = warnings
+        self._busy_timeout = busy_timeout
 
     @classmethod
-    def open(cls, state_dir: Path) -> State:
-        """Open (creating if needed) ``state_dir/state.db``; a corrupt file is moved aside."""
-        warnings: list[str] = []
+    def open(cls, state_dir: Path, busy_timeout: float = sqlitefile.BUSY_TIMEOUT) -> State:
+        """Open (creating if needed) ``state_dir/state.db``, waiting up to ``busy_timeout``
+        seconds for another process's writes; a corrupt one is moved aside."""
+        warnings = privatedir.state_directory(state_dir)
+        path = state_dir / DATABASE_NAME
         try:
-            state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except OSError as exc:
-            raise StateError(f"cannot create the state directory {state_dir}: {exc}") from exc
-        path = state_dir / "state.db"
-        try:
-            conn = cls._connect(path)
-        except sqlite3.DatabaseError as exc:
-            aside = path.with_name(f"state.db.corrupt-{int(time.time())}")
-            try:
-                path.rename(aside)
-            except OSError as rename_exc:
-                raise StateError(f"state database {path} is unreadable: {exc}") from rename_exc
+            warnings += cls._private(path)
+            conn = cls._connect(path, busy_timeout)
+        except sqlitefile.Corrupt as exc:
             warnings.append(
-                f"state database {path} was unreadable ({exc}); moved to {aside.name} and started "
-                "anew: inventories are rebuilt from labels, and the next prune waits for them"
+                f"state database {path} was unreadable ({exc.reason}); moved to "
+                f"{', '.join(exc.moved)} and started anew: inventories are rebuilt from "
+                "labels, and the next prune waits for them"
             )
-            conn = cls._connect(path)
-        return cls(conn, path, warnings)
+            cls._private(path)
+            conn = cls._connect(path, busy_timeout)
+        return cls(conn, path, warnings, busy_timeout)
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    def _private(path: Path) -> list[str]:
+        # SQLite creates the -wal and -shm with the database's mode: a 0600 database is
+        # enough for new ones, and older ones are tightened here.
+        warnings = privatedir.private_file(path, create=True)
+        for suffix in sqlitefile.COMPANIONS:
+            warnings += privatedir.private_file(path.with_name(path.name + suffix), create=False)
+        return warnings
+
+    @staticmethod
+    def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
+        with sqlitefile.opening(path, busy_timeout):
+            conn = sqlite3.connect(
+                path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise sqlite3.DatabaseError("integrity check failed")
-            conn.executescript(_SCHEMA)
-            with _transaction(conn):
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                )
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('hash_key', ?)", (secrets.token_bytes(32),)
-                )
-        except sqlite3.DatabaseError:
+            with sqlitefile.opening(path, busy_timeout):
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if verdict != "ok":
+                    raise sqlitefile.Corrupt(path, verdict)
+                conn.executescript(_SCHEMA)
+                with sqlitefile.transaction(conn, path, busy_timeout):
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                        (SCHEMA_VERSION,),
+                    )
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('hash_key', ?)",
+                        (secrets.token_bytes(32),),
+                    )
+        except sqlitefile.Corrupt as exc:
+            # Closing the last connection would write the WAL into the damaged file and
+            # delete it: the files are moved aside first, and so kept as they were found.
+            try:
+                exc.moved = sqlitefile.move_aside(path)
+            finally:
+                conn.close()
+            raise
+        except BaseException:
             conn.close()
             raise
         return conn
+
+    def _write(self) -> AbstractContextManager[None]:
+        """One write transaction (see ``sqlitefile.transaction``)."""
+        return sqlitefile.transaction(self._conn, self.path, self._busy_timeout)
+
+    def _rows(self, sql: str, *params: Any) -> list[Any]:
+        with sqlitefile.reported(self.path, self._busy_timeout):
+            return self._conn.execute(sql, params).fetchall()
+
+    def _row(self, sql: str, *params: Any) -> Any:
+        with sqlitefile.reported(self.path, self._busy_timeout):
+            return self._conn.execute(sql, params).fetchone()
 
     def close(self) -> None:
         """Close the database."""
@@ -155,26 +192,21 @@ class State:
     @property
     def hash_key(self) -> bytes:
         """The host's secret key for config-hash labels."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'hash_key'").fetchone()
+        row = self._row("SELECT value FROM meta WHERE key = 'hash_key'")
         return bytes(row[0])
 
     def inventory(self, project: str) -> frozenset[tuple[str, str]] | None:
         """(kind, name) pairs recorded for ``project``; None when the project is unknown here."""
-        known = self._conn.execute(
-            "SELECT 1 FROM projects WHERE project = ?", (project,)
-        ).fetchone()
-        if known is None:
+        if self._row("SELECT 1 FROM projects WHERE project = ?", project) is None:
             return None
-        rows = self._conn.execute(
-            "SELECT kind, name FROM inventory WHERE project = ?", (project,)
-        ).fetchall()
+        rows = self._rows("SELECT kind, name FROM inventory WHERE project = ?", project)
         return frozenset((k, n) for k, n in rows)
 
     def record(self, project: str, entries: Iterable[tuple[str, str, str]]) -> None:
         """Add (kind, name, source) entries to the inventory, before they are created, so that a
         kill between create and record cannot leave something prune would never find."""
         now = time.time()
-        with _transaction(self._conn):
+        with self._write():
             self._conn.execute("INSERT OR IGNORE INTO projects VALUES (?, ?)", (project, now))
             self._conn.executemany(
                 "INSERT OR REPLACE INTO inventory VALUES (?, ?, ?, ?, ?)",
@@ -183,7 +215,7 @@ class State:
 
     def forget(self, project: str, entries: Iterable[tuple[str, str]]) -> None:
         """Drop (kind, name) entries after the resources are gone."""
-        with _transaction(self._conn):
+        with self._write():
             self._conn.executemany(
                 "DELETE FROM inventory WHERE project = ? AND kind = ? AND name = ?",
                 [(project, k, n) for k, n in entries],
@@ -195,14 +227,14 @@ class State:
 
     def projects(self) -> list[str]:
         """Projects this state knows."""
-        return [r[0] for r in self._conn.execute("SELECT project FROM projects ORDER BY project")]
+        return [r[0] for r in self._rows("SELECT project FROM projects ORDER BY project")]
 
     def add_events(self, events: Iterable[Event]) -> None:
         """Append events to the journal (the newest ``EVENTS_KEPT`` per project are kept)."""
         events = list(events)
         if not events:
             return
-        with _transaction(self._conn):
+        with self._write():
             self._conn.executemany(
                 "INSERT INTO events (project, at, kind, name, action, reason, outcome, message) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -230,7 +262,7 @@ class State:
         keep: int = DEFAULT_HISTORY_LIMIT,
     ) -> int:
         """Record a revision (numbered from 1 per project); keep only the newest ``keep``."""
-        with _transaction(self._conn):
+        with self._write():
             row = self._conn.execute(
                 "SELECT COALESCE(MAX(number), 0) FROM revisions WHERE project = ?", (project,)
             ).fetchone()
@@ -257,7 +289,7 @@ class State:
 
     def set_outcome(self, project: str, number: int, outcome: str, message: str = "") -> None:
         """Update how applying a revision went (a later pass may succeed or fail)."""
-        with _transaction(self._conn):
+        with self._write():
             self._conn.execute(
                 "UPDATE revisions SET outcome = ?, message = ? WHERE project = ? AND number = ?",
                 (outcome, message, project, number),
@@ -265,33 +297,29 @@ class State:
 
     def revisions(self, project: str) -> list[Revision]:
         """Every kept revision of ``project``, newest first."""
-        rows = self._conn.execute(
-            "SELECT * FROM revisions WHERE project = ? ORDER BY number DESC", (project,)
-        ).fetchall()
+        rows = self._rows("SELECT * FROM revisions WHERE project = ? ORDER BY number DESC", project)
         return [_revision(r) for r in rows]
 
     def latest_revision(self, project: str) -> Revision | None:
         """The newest kept revision of ``project`` (one row read: every apply asks for it)."""
-        row = self._conn.execute(
-            "SELECT * FROM revisions WHERE project = ? ORDER BY number DESC LIMIT 1", (project,)
-        ).fetchone()
+        row = self._row(
+            "SELECT * FROM revisions WHERE project = ? ORDER BY number DESC LIMIT 1", project
+        )
         return None if row is None else _revision(row)
 
     def revision(self, project: str, number: int) -> Revision | None:
         """One revision, or None when it does not exist (or was dropped by retention)."""
-        row = self._conn.execute(
-            "SELECT * FROM revisions WHERE project = ? AND number = ?", (project, number)
-        ).fetchone()
+        row = self._row("SELECT * FROM revisions WHERE project = ? AND number = ?", project, number)
         return None if row is None else _revision(row)
 
     def pin(self, project: str) -> Pin | None:
         """The rollback pin of ``project``, if any."""
-        row = self._conn.execute("SELECT * FROM pins WHERE project = ?", (project,)).fetchone()
+        row = self._row("SELECT * FROM pins WHERE project = ?", project)
         return None if row is None else Pin(row[0], int(row[1]), row[2], float(row[3]))
 
     def set_pin(self, project: str, revision: int, upstream: str) -> None:
         """Pin ``project`` to ``revision`` while its source stays at ``upstream``."""
-        with _transaction(self._conn):
+        with self._write():
             self._conn.execute(
                 "INSERT OR REPLACE INTO pins VALUES (?, ?, ?, ?)",
                 (project, revision, upstream, time.time()),
@@ -299,13 +327,13 @@ class State:
 
     def clear_pin(self, project: str) -> bool:
         """Lift the pin; True when there was one."""
-        with _transaction(self._conn):
+        with self._write():
             cursor = self._conn.execute("DELETE FROM pins WHERE project = ?", (project,))
         return cursor.rowcount > 0
 
     def save_status(self, project: str, data: dict[str, Any]) -> None:
         """Replace the loop's status report of ``project`` (read by ``reconcile status``)."""
-        with _transaction(self._conn):
+        with self._write():
             self._conn.execute(
                 "INSERT OR REPLACE INTO status VALUES (?, ?, ?)",
                 (project, time.time(), json.dumps(data, sort_keys=True)),
@@ -313,18 +341,17 @@ class State:
 
     def load_status(self, project: str) -> tuple[float, dict[str, Any]] | None:
         """(updated_at, data) of the last status report of ``project``, or None."""
-        row = self._conn.execute(
-            "SELECT updated_at, data FROM status WHERE project = ?", (project,)
-        ).fetchone()
+        row = self._row("SELECT updated_at, data FROM status WHERE project = ?", project)
         return None if row is None else (float(row[0]), json.loads(row[1]))
 
     def events(self, project: str, limit: int = 100) -> list[Event]:
         """The latest ``limit`` events of ``project``, oldest first."""
-        rows = self._conn.execute(
+        rows = self._rows(
             "SELECT project, at, kind, name, action, reason, outcome, message FROM events "
             "WHERE project = ? ORDER BY id DESC LIMIT ?",
-            (project, limit),
-        ).fetchall()
+            project,
+            limit,
+        )
         return [Event(*row) for row in reversed(rows)]
 
 
@@ -340,14 +367,3 @@ def _revision(row: Any) -> Revision:
         outcome=row[7],
         message=row[8],
     )
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")

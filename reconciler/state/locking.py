@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from reconciler.errors import LockHeld, StateError
+from reconciler.state.privatedir import DIRECTORY_MODE, FILE_MODE, state_directory
+from reconciler.state.statedir import LOCKS_NAME
 
 
 @contextmanager
@@ -21,10 +23,14 @@ def project_lock(state_dir: Path, project: str, purpose: str) -> Iterator[None]:
     An advisory ``flock``: the kernel releases it when the holder dies, so a killed process
     never leaves a stale lock behind.
     """
-    locks = state_dir / "locks"
+    # Its warnings are not repeated here: commands open the state (State.open) first, and it
+    # reports them. What is left is making a missing directory private, and refusing one.
+    state_directory(state_dir)
+    locks = state_dir / LOCKS_NAME
     try:
-        locks.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(locks / f"{project}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        locks.mkdir(exist_ok=True, mode=DIRECTORY_MODE)
+        os.chmod(locks, DIRECTORY_MODE)  # whatever the umask made it
+        fd = _open_private(locks / f"{project}.lock")
     except OSError as exc:
         raise StateError(f"cannot open the lock file in {locks}: {exc}") from exc
     try:
@@ -46,6 +52,16 @@ def project_lock(state_dir: Path, project: str, purpose: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _open_private(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # whatever the umask, or an older version, made it
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _read_holder(fd: int) -> str:

@@ -46,6 +46,7 @@ def write(path: Path, body: object) -> bool:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, 0o600)  # whatever the umask took from it
             pickle.dump(body, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except Exception:

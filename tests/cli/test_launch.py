@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.cli import launch, server, wire
+from reconciler.errors import StateError
 from reconciler.state.statedir import default_state_dir, default_state_dir_name
 
 
@@ -125,3 +126,35 @@ def test_importing_the_launcher_loads_no_click_pydantic_or_sqlite() -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
     )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_server_listens_only_in_a_private_state_directory(tmp_path: Path) -> None:
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    logged: list[str] = []
+    warm = server.Server(loose, lambda argv: None, logged.append)
+    try:
+        warm.bind()
+        assert loose.stat().st_mode & 0o777 == 0o700
+        assert (loose / wire.SOCKET_NAME).stat().st_mode & 0o777 == 0o600
+        assert logged == [
+            f"warning: the state directory {loose} could be read by other users (mode 0755); "
+            "made it 0700"
+        ]
+    finally:
+        warm.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a directory to another user: needs root")
+def test_a_server_refuses_a_state_directory_of_another_user(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    warm = server.Server(theirs, lambda argv: None, lambda message: None)
+    try:
+        with pytest.raises(StateError, match=f"^the state directory {theirs} belongs to uid 65534"):
+            warm.bind()
+        assert list(theirs.iterdir()) == []
+    finally:
+        warm.close()

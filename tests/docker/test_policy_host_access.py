@@ -223,12 +223,14 @@ def test_a_macvlan_network_on_a_host_interface_is_refused(project: Project) -> N
         kind: Network
         metadata: {name: $p-br}
         spec:
-          driverOpts: {com.docker.network.bridge.name: docker0}
+          # Not docker0: if a regression let it through, the shared Engine would lose its
+          # default bridge (creating a network on an existing bridge name deletes the old).
+          driverOpts: {com.docker.network.bridge.name: rt-br-probe}
         """
     )
     refused(
         project,
         ("baseline/network-drivers", 5, 3),
         ("baseline/host-interfaces", 6, 16),
-        ("baseline/host-interfaces", 12, 16),
+        ("baseline/host-interfaces", 14, 16),
     )

@@ -93,6 +93,10 @@ def test_an_unusable_state_directory_is_a_state_error(tmp_path: Path) -> None:
 
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    refused = pytest.raises(StateError, match="cannot open the lock file in")
+    refused = pytest.raises(StateError, match=r"cannot use the state directory .*: it is not a")
     with refused, project_lock(blocker, "shop", "apply"):
+        pass
+    (tmp_path / "locks").write_text("not a directory either")
+    refused = pytest.raises(StateError, match="cannot open the lock file in")
+    with refused, project_lock(tmp_path, "shop", "apply"):
         pass
