@@ -12,7 +12,8 @@ from reconciler.controllers.plan import Action, Kind, Plan, Reason
 from reconciler.converge.applying import Applier, ApplyOutcome
 from reconciler.manifests.constants import REPLACEMENT_SUFFIX
 from reconciler.state import history
-from reconciler.state.database import Event, State
+from reconciler.state.database import State
+from reconciler.state.records import Event
 from reconciler.values.observed import ObservedState
 
 if TYPE_CHECKING:

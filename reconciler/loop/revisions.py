@@ -13,7 +13,8 @@ from reconciler.loop.logs import LOGGER_NAME
 from reconciler.loop.report import ResourceStatus
 from reconciler.sources import revision as revision_source
 from reconciler.state import history
-from reconciler.state.database import Event, State
+from reconciler.state.database import State
+from reconciler.state.records import Event
 
 FAILING = ("crash-loop", "failed")
 

@@ -288,12 +288,12 @@ _ENV_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.-]*$")
 
 
 def _check_env(value: dict[str, str]) -> dict[str, str]:
-    for key in value:
+    for key, item in value.items():
         if not _ENV_NAME_RE.match(key):
             raise PydanticCustomError(
                 "env_name", "{key} is not a valid variable name", {"key": repr(key)}
             )
-        if "\x00" in str(value[key]):
+        if "\x00" in str(item):
             # No process can receive it (runc refuses to start), and the Engine's error
             # would echo the value.
             raise PydanticCustomError(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from reconciler.errors import Location
 from reconciler.loading import LoadedManifest
 from reconciler.manifests import ContainerManifest, any_manifest
-from reconciler.state.database import Revision
+from reconciler.state.records import Revision
 
 _LOCATION = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")
 

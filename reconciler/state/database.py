@@ -17,11 +17,11 @@ import sqlite3
 import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.state import privatedir, sqlitefile
+from reconciler.state.records import Event, Pin, Revision
 from reconciler.state.statedir import DATABASE_NAME
 
 SCHEMA_VERSION = 1
@@ -56,46 +56,6 @@ CREATE TABLE IF NOT EXISTS status (
 
 DEFAULT_HISTORY_LIMIT = 20
 EVENTS_KEPT = 10_000
-
-
-@dataclass(frozen=True)
-class Revision:
-    """One applied version of a set: its manifests (as JSON documents with their source
-    locations), where they came from, the image IDs they ran with, and how applying went."""
-
-    project: str
-    number: int
-    created_at: float
-    source: str
-    digest: str
-    documents: list[dict[str, Any]]
-    images: dict[str, str]
-    outcome: str  # ok | failed
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class Pin:
-    """A rollback holding a set at ``revision`` until its source moves past ``upstream``."""
-
-    project: str
-    revision: int
-    upstream: str
-    at: float
-
-
-@dataclass(frozen=True)
-class Event:
-    """One journal entry: what happened to which resource, why, and how it went."""
-
-    project: str
-    at: float
-    kind: str
-    name: str
-    action: str
-    reason: str
-    outcome: str
-    message: str = ""
 
 
 class State:

@@ -13,7 +13,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from reconciler.state.database import DEFAULT_HISTORY_LIMIT, Revision, State
+from reconciler.state.database import DEFAULT_HISTORY_LIMIT, State
+from reconciler.state.records import Revision
 
 
 class Declared(Protocol):

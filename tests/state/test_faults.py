@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.errors import StateError
-from reconciler.state.database import Event, State
+from reconciler.state.database import State
+from reconciler.state.records import Event
 from tests.state.mounts import fill, needs_root, tmpfs
 
 WEB = ("Container", "web", "shop.yaml:1")

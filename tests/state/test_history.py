@@ -15,7 +15,8 @@ from reconciler.errors import Location
 from reconciler.loading import LoadedManifest, load, load_text
 from reconciler.sources import revision as revision_source
 from reconciler.state import history
-from reconciler.state.database import DEFAULT_HISTORY_LIMIT, Revision, State
+from reconciler.state.database import DEFAULT_HISTORY_LIMIT, State
+from reconciler.state.records import Revision
 
 VALID = Path(__file__).parents[1] / "loading" / "valid"
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.state.database import Event, State
+from reconciler.state.database import State
+from reconciler.state.records import Event
 
 
 @pytest.fixture
