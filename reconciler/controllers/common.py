@@ -18,6 +18,7 @@ class ControllerResult:
     steps: list[Step] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     in_sync: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def clash(kind: str, name: str, ownership: Ownership, project: str) -> Conflict | None:

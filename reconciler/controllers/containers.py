@@ -151,8 +151,14 @@ def plan_containers(
     prune: bool,
     inventory: Inventory | None,
     replaced_networks: frozenset[str] = frozenset(),
+    proven: frozenset[str] = frozenset(),
 ) -> ControllerResult:
-    """Steps for every container of the project, wanted or left over."""
+    """Steps for every container of the project, wanted or left over.
+
+    A container that is not wanted under its name (a leftover replacement, a renamed
+    duplicate, one no longer declared) is removed only when ``proven`` holds its id: the
+    state recorded that reconcile created that very container. Labels alone can be copied.
+    """
     project = desired.project
     result = ControllerResult()
     for name in sorted(desired.containers):
@@ -176,6 +182,24 @@ def plan_containers(
             reason = Reason.NOT_DECLARED
         else:
             continue
+        if have.id not in proven:
+            what = f'container "{engine_name}" carries the labels of project "{project}"'
+            if reason is Reason.NOT_DECLARED:
+                result.warnings.append(
+                    f"{what} but reconcile cannot prove it created it (a lost state, copied "
+                    "labels): not pruned; remove it by hand if it should go"
+                )
+            else:
+                result.conflicts.append(
+                    Conflict(
+                        KIND,
+                        engine_name,
+                        f"{what} but reconcile cannot prove it created it (copied labels, a "
+                        "docker commit of a managed container?): left alone; remove or rename "
+                        "it by hand",
+                    )
+                )
+            continue
         result.steps.append(
             Step(
                 Kind.CONTAINER,
@@ -188,8 +212,11 @@ def plan_containers(
     return result
 
 
-def plan_container_deletion(desired: DesiredState, observed: ObservedState) -> ControllerResult:
-    """Remove the declared containers (and their leftover replacements) this project owns."""
+def plan_container_deletion(
+    desired: DesiredState, observed: ObservedState, proven: frozenset[str] = frozenset()
+) -> ControllerResult:
+    """Remove the declared containers (and their leftover replacements, when reconcile
+    provably created them) this project owns."""
     result = ControllerResult()
     for name in sorted(desired.containers):
         for engine_name in (name, name + REPLACEMENT_SUFFIX):
@@ -198,6 +225,16 @@ def plan_container_deletion(desired: DesiredState, observed: ObservedState) -> C
                 continue
             if conflict := clash(KIND, engine_name, have.ownership, desired.project):
                 result.conflicts.append(conflict)
+                continue
+            if engine_name != name and have.id not in proven:
+                result.conflicts.append(
+                    Conflict(
+                        KIND,
+                        engine_name,
+                        "reconcile cannot prove it created this container (copied labels?): "
+                        "left alone; remove it by hand",
+                    )
+                )
                 continue
             result.steps.append(
                 Step(

@@ -120,6 +120,7 @@ def _assemble(
     steps = steps_override if steps_override is not None else [s for r in results for s in r.steps]
     conflicts = [c for r in results for c in r.conflicts] + extra_conflicts
     in_sync = sorted(k for r in results for k in r.in_sync)
+    warnings = [*warnings, *(w for r in results for w in r.warnings)]
     return Plan(
         project=desired.project,
         steps=_link(desired, steps),
@@ -136,18 +137,24 @@ def plan(
     prune: bool = False,
     force_prune: bool = False,
     inventory: Inventory | None = None,
+    proven: frozenset[str] = frozenset(),
 ) -> Plan:
     """The steps that make ``observed`` match ``desired``.
 
     ``inventory`` is what the state says this project created; prune removes only members of
-    it (or, when the state is missing, what the labels say) and refuses to remove all of the
-    set, or more than half of it, unless ``force_prune``.
+    it and refuses to remove all of the set, or more than half of it, unless ``force_prune``.
+    A container not wanted under its name is removed only when ``proven`` holds its id.
     """
     networks = plan_networks(desired, observed, prune=prune, inventory=inventory)
     replaced = frozenset(s.name for s in networks.steps if s.action is Action.RECREATE)
     volumes, warnings = plan_volumes(desired, observed, prune=prune, inventory=inventory)
     containers = plan_containers(
-        desired, observed, prune=prune, inventory=inventory, replaced_networks=replaced
+        desired,
+        observed,
+        prune=prune,
+        inventory=inventory,
+        replaced_networks=replaced,
+        proven=proven,
     )
     _hold_dependents(desired, networks, volumes, containers)
     results = [networks, volumes, containers]
@@ -203,8 +210,10 @@ def _hold_dependents(
     ]
 
 
-def plan_delete(desired: DesiredState, observed: ObservedState) -> Plan:
+def plan_delete(
+    desired: DesiredState, observed: ObservedState, proven: frozenset[str] = frozenset()
+) -> Plan:
     """The steps that remove what ``desired`` declares (volumes only with deletionPolicy Delete)."""
-    containers = plan_container_deletion(desired, observed)
+    containers = plan_container_deletion(desired, observed, proven)
     storage, warnings = plan_storage_deletion(desired, observed)
     return _assemble(desired, [containers, storage], warnings, [])

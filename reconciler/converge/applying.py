@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from reconciler.controllers.plan import Action, Kind, Plan, Step
+from reconciler.converge.ledger import Ledger
 from reconciler.errors import ImageNotFound, ReconcileError
 from reconciler.manifests import constants
 from reconciler.runtime.base import ObserveRequest, Runtime
@@ -84,6 +85,7 @@ class Applier:
         clock: Callable[[], float] = time.monotonic,
         post_create: Callable[[str, DesiredContainer], list[str]] | None = None,
         post_start: Callable[[str, DesiredContainer], list[str]] | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         self.runtime = runtime
         self.project = project
@@ -95,6 +97,7 @@ class Applier:
         self.clock = clock
         self.post_create = post_create
         self.post_start = post_start
+        self.ledger = ledger
         self._images: dict[str, ImageInfo] = {}
         self._image_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -183,7 +186,7 @@ class Applier:
             self._recreate(want)  # starts the replacement itself, or puts the old one back
             return
         if step.action is Action.CREATE:
-            self.runtime.create_container(want.name, want.config, self._labels(want))
+            self._create(want.name, want, self._labels(want))
             self._verify(want.name, want)
         elif step.action is Action.UPDATE:
             self._update(want, step)
@@ -205,8 +208,8 @@ class Applier:
         # replacement and recreates if needed); see docs/decisions/crash-safe-recreate.md.
         temp = want.name + constants.REPLACEMENT_SUFFIX
         labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
-        self.runtime.remove_container(temp)
-        self.runtime.create_container(temp, want.config, labels)
+        self._clear_leftover(temp)
+        self._create(temp, want, labels)
         self._verify(temp, want)
         old = self.runtime.container_status(want.name)
         if old is not None and old.running:
@@ -225,6 +228,27 @@ class Applier:
         if old is not None:
             self.runtime.remove_container(want.name)
         self.runtime.rename_container(temp, want.name)
+
+    def _create(self, name: str, want: DesiredContainer, labels: dict[str, str]) -> None:
+        """Create ``name``, with a creation nonce recorded first and its id after."""
+        if self.ledger is not None:
+            labels = labels | self.ledger.labels_for(name)
+        engine_id = self.runtime.create_container(name, want.config, labels)
+        if self.ledger is not None:
+            self.ledger.created(labels, engine_id)
+
+    def _clear_leftover(self, temp: str) -> None:
+        """Remove a leftover replacement, only when reconcile provably created it."""
+        if self.ledger is not None:
+            live = self.runtime.observe(
+                ObserveRequest(self.project, container_names=frozenset({temp}))
+            ).containers.get(temp)
+            if live is not None and not self.ledger.proves(live.id, live.labels):
+                raise StepFailed(
+                    f"a container named {temp} exists that reconcile cannot prove it created "
+                    "(copied labels?); it is left alone: remove or rename it by hand"
+                )
+        self.runtime.remove_container(temp)
 
     def _put_back(self, name: str, temp: str, was_running: bool) -> None:
         """After a replacement failed to start: drop it and start the old container again."""

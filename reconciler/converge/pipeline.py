@@ -23,6 +23,7 @@ from reconciler.controllers import planner
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
 from reconciler.converge import records
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
+from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
 from reconciler.loading.results import LoadedManifest
 from reconciler.policy import Admission, Policy, admit, check_created, mounted
@@ -152,6 +153,9 @@ def run_pass(
             if container.pull_policy == "Always":
                 applier.ensure_image(container.config.image, "Always")
     observed = observe(runtime, desired, cache, listing)
+    ledger = Ledger(state, project)
+    applier.ledger = ledger
+    proven = ledger.proven(observed)
     inventory = state.inventory(project)
     prune = request.prune and declared.complete
     if inventory is None and prune:
@@ -160,7 +164,7 @@ def run_pass(
             "and nothing is pruned in this pass"
         )
     if request.delete:
-        plan = planner.plan_delete(desired, observed)
+        plan = planner.plan_delete(desired, observed, proven)
     else:
         plan = planner.plan(
             desired,
@@ -168,6 +172,7 @@ def run_pass(
             prune=prune,
             force_prune=request.force_prune,
             inventory=inventory,
+            proven=proven,
         )
     guards: list[Guard] = [partial(live_mount_removals, request.policy), *hooks.guards]
     for guard in guards:

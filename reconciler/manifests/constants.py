@@ -13,6 +13,10 @@ LABEL_SOURCE = "io.reconcile.source"
 LABEL_CONFIG_HASH = "io.reconcile.config-hash"
 # Set on the replacement container during a recreate; see docs/decisions/crash-safe-recreate.md.
 LABEL_REPLACES = "io.reconcile.replaces"
+# A nonce the state recorded before the container was created: with the recorded Engine id,
+# the proof that reconcile created that very container (labels alone can be copied, e.g. by
+# `docker commit`). See docs/decisions/prune-safety.md.
+LABEL_CREATION = "io.reconcile.creation"
 MANAGED_BY_VALUE = "reconcile"
 
 # Suffix of the temporary name a replacement container has until the old one is gone.

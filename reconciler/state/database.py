@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS pins (
 CREATE TABLE IF NOT EXISTS status (
     project TEXT PRIMARY KEY, updated_at REAL NOT NULL, data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS creations (
+    project TEXT NOT NULL, nonce TEXT NOT NULL, name TEXT NOT NULL, engine_id TEXT,
+    at REAL NOT NULL, PRIMARY KEY (project, nonce)
+);
 """
 
 
@@ -110,8 +114,16 @@ class State:
                 verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
                 if verdict != "ok":
                     raise sqlitefile.Corrupt(path, verdict)
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
                 conn.executescript(_SCHEMA)
                 with sqlitefile.transaction(conn, path, busy_timeout):
+                    if "inventory" in tables and "creations" not in tables:
+                        # A state of a version that recorded no creations: its projects'
+                        # containers are adopted once, by label (``legacy_projects``).
+                        conn.execute(
+                            "INSERT OR IGNORE INTO meta VALUES ('legacy_creations', ?)",
+                            (json.dumps(sorted(_projects(conn))),),
+                        )
                     conn.execute(
                         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                         (SCHEMA_VERSION,),
@@ -184,6 +196,57 @@ class State:
     def adopt_labels(self, project: str, entries: Iterable[tuple[str, str, str]]) -> None:
         """Rebuild a lost inventory from what the Engine's labels say this project owns."""
         self.record(project, entries)
+
+    def expect_creation(self, project: str, name: str) -> str:
+        """A new creation nonce for a container about to be created as ``name``, recorded
+        first: with its label on the container it proves reconcile created that very one."""
+        nonce = secrets.token_hex(16)
+        with self._write():
+            self._conn.execute(
+                "INSERT INTO creations VALUES (?, ?, ?, NULL, ?)",
+                (project, nonce, name, time.time()),
+            )
+        return nonce
+
+    def created(self, project: str, nonce: str, engine_id: str) -> None:
+        """Record the Engine id of the container created under ``nonce``."""
+        with self._write():
+            self._conn.execute(
+                "UPDATE creations SET engine_id = ? WHERE project = ? AND nonce = ?",
+                (engine_id, project, nonce),
+            )
+
+    def creations(self, project: str) -> dict[str, str | None]:
+        """nonce -> Engine id (None while the create is not known to have finished)."""
+        rows = self._rows("SELECT nonce, engine_id FROM creations WHERE project = ?", project)
+        return {nonce: engine_id for nonce, engine_id in rows}
+
+    def forget_creations(self, project: str, engine_ids: Iterable[str]) -> None:
+        """Drop the records of removed containers."""
+        with self._write():
+            self._conn.executemany(
+                "DELETE FROM creations WHERE project = ? AND engine_id = ?",
+                [(project, i) for i in engine_ids],
+            )
+
+    def legacy_projects(self) -> frozenset[str]:
+        """Projects of an older state that recorded no creations, not yet adopted."""
+        row = self._row("SELECT value FROM meta WHERE key = 'legacy_creations'")
+        return frozenset(json.loads(row[0])) if row is not None else frozenset()
+
+    def adopt_creations(self, project: str, engine_ids: Iterable[tuple[str, str]]) -> None:
+        """Record (name, Engine id) of containers an older version created, once per
+        project (see ``legacy_projects``)."""
+        now = time.time()
+        with self._write():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO creations VALUES (?, ?, ?, ?, ?)",
+                [(project, f"adopted:{i}", n, i, now) for n, i in engine_ids],
+            )
+            left = sorted(self.legacy_projects() - {project})
+            self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'legacy_creations'", (json.dumps(left),)
+            )
 
     def projects(self) -> list[str]:
         """Projects this state knows."""
@@ -313,6 +376,10 @@ class State:
             limit,
         )
         return [Event(*row) for row in reversed(rows)]
+
+
+def _projects(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT DISTINCT project FROM inventory")}
 
 
 def _revision(row: Any) -> Revision:

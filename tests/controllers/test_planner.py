@@ -247,7 +247,7 @@ def test_leftover_replacement_is_removed_before_the_primary_is_touched() -> None
     )
     observed = converged(state, **{"web-reconcile-next": temp})
     del observed.containers["web"]  # type: ignore[attr-defined]
-    result = plan(state, observed)
+    result = plan(state, observed, proven=frozenset({temp.id}))
     assert [(s.key, s.action.value, s.reason.value) for s in result.steps] == [
         ("Container/web-reconcile-next", "remove", "interrupted-recreate"),
         ("Container/web", "create", "missing"),
@@ -255,12 +255,34 @@ def test_leftover_replacement_is_removed_before_the_primary_is_touched() -> None
     assert "Container/web-reconcile-next" in result.steps[1].after
 
 
+def test_a_leftover_or_copy_reconcile_cannot_prove_it_made_is_left_alone() -> None:
+    # The same labels, copied (a container run from a `docker commit` of a managed one).
+    state = shop()
+    temp = dataclasses.replace(
+        live(state.containers["web"]), id="copied", name="web-reconcile-next"
+    )
+    copy = dataclasses.replace(live(state.containers["web"]), id="copied2", name="web-old")
+    observed = converged(state, **{"web-reconcile-next": temp, "web-old": copy})
+    result = plan(state, observed, prune=True, proven=frozenset({"id-web", "id-db"}))
+    assert not result.steps
+    assert [(c.name, c.message) for c in result.conflicts] == [
+        (
+            name,
+            f'container "{name}" carries the labels of project "shop" but reconcile cannot '
+            "prove it created it (copied labels, a docker commit of a managed container?): "
+            "left alone; remove or rename it by hand",
+        )
+        for name in ("web-old", "web-reconcile-next")
+    ]
+
+
 def test_renamed_copy_is_removed_even_without_prune() -> None:
     state = shop()
     copy = dataclasses.replace(live(state.containers["web"]), name="web-old")
     observed = converged(state, **{"web-old": copy})
     del observed.containers["web"]  # type: ignore[attr-defined]
-    keys = [(s.key, s.action.value, s.reason.value) for s in plan(state, observed).steps]
+    steps = plan(state, observed, proven=frozenset({copy.id})).steps
+    keys = [(s.key, s.action.value, s.reason.value) for s in steps]
     assert keys == [
         ("Container/web-old", "remove", "duplicate"),
         ("Container/web", "create", "missing"),
@@ -288,23 +310,33 @@ def test_prune_removes_only_inventory_members() -> None:
             ("Volume", "data"),
         }
     )
-    result = plan(state, observed, prune=True, inventory=inventory)
+    proven = frozenset({"x0", "x1"})
+    result = plan(state, observed, prune=True, inventory=inventory, proven=proven)
     assert [(s.key, s.reason.value) for s in result.steps] == [("Container/old0", "not-declared")]
-    assert not plan(state, observed, prune=False, inventory=inventory).has_changes
-    assert not plan(state, observed, prune=True, inventory=None).has_changes
+    assert not plan(state, observed, prune=False, inventory=inventory, proven=proven).has_changes
+    assert not plan(state, observed, prune=True, inventory=None, proven=proven).has_changes
+    # Recorded in the inventory and labelled, but not proven (a lost state): only a warning.
+    unproven = plan(state, observed, prune=True, inventory=inventory)
+    assert not unproven.has_changes and not unproven.conflicts
+    assert unproven.warnings == (
+        'container "old0" carries the labels of project "shop" but reconcile cannot prove it '
+        "created it (a lost state, copied labels): not pruned; remove it by hand if it should "
+        "go",
+    )
 
 
 def test_prune_of_most_of_the_set_is_refused_unless_forced() -> None:
     state = desired_mod.build(P, [])
     observed = _with_leftovers(shop(), 3)
     inventory = frozenset({("Container", f"old{i}") for i in range(3)})
-    refused = plan(state, observed, prune=True, inventory=inventory)
+    proven = frozenset({"x0", "x1", "x2"})
+    refused = plan(state, observed, prune=True, inventory=inventory, proven=proven)
     assert not refused.has_changes
     assert (
         "prune refused: it would remove every resource of the set (3 of 3)"
         in refused.conflicts[0].message
     )
-    forced = plan(state, observed, prune=True, force_prune=True, inventory=inventory)
+    forced = plan(state, observed, prune=True, force_prune=True, inventory=inventory, proven=proven)
     assert forced.count(Action.REMOVE) == 3
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import time
 from dataclasses import dataclass
 
+import docker.errors
 import pytest
 
 from reconciler.runtime.docker import inspectstore
@@ -38,8 +40,6 @@ class Cli:
     def container(self, name: str, gen: int = 1) -> None:
         """Declare the container ``<project>-<name>`` in its own file."""
         self.sc.write(CONTAINER, f"{name}.yaml", name=name, loop=LOOP, gen=gen)
-
-
 
 
 @pytest.fixture
@@ -351,3 +351,54 @@ def test_a_docker_context_that_names_another_engine_stops_every_engine_command(
     # And the default context is the default Engine.
     done = cli.run("diff", *common, env={"DOCKER_CONFIG": config, "DOCKER_CONTEXT": "default"})
     assert done.returncode == 0, done.stderr
+
+
+def test_containers_with_copied_labels_are_never_removed(cli: Cli, sc: Scenario) -> None:
+    cli.container("web")
+    cli.container("old")
+    ok(cli("apply"))
+    web = sc.container("web")
+    # A `docker commit` of a managed container: the image carries all its labels, so a
+    # container run from it looks like ours, under the replacement's name and under another.
+    image = web.commit(repository=f"reconcile.local/{sc.project}", tag="copy")
+    try:
+        for suffix in ("web-reconcile-next", "web-copy"):
+            sc.client.containers.run(
+                image.id,
+                ["sleep", "300"],
+                name=f"{sc.project}-{suffix}",
+                detach=True,
+                network_mode="none",
+            )
+        copies = {f"{sc.project}-web-reconcile-next", f"{sc.project}-web-copy"}
+
+        # A plain apply removed both (a leftover replacement, a duplicate); now each is a
+        # conflict that says why, and stays.
+        done = cli("apply")
+        assert done.returncode == 1, done.stdout
+        for name in copies:
+            assert f"! conflict Container/{name}: " in done.stdout, done.stdout
+            assert "cannot prove it created it" in done.stdout
+        assert copies <= set(sc.container_names())
+
+        # A recreate meets the copy under the replacement's name: it fails, the copy stays.
+        cli.container("web", gen=2)
+        done = cli("apply")
+        assert done.returncode == 1
+        assert "cannot prove it created" in done.stderr, done.stderr
+        assert copies <= set(sc.container_names())
+        cli.container("web", gen=1)
+
+        # After a lost state, a prune removes nothing it cannot prove it created.
+        (sc.state_dir / "state.db").unlink()
+        (sc.directory / "old.yaml").unlink()
+        for _ in range(2):  # the first pass rebuilds the inventory from labels
+            done = cli("apply", "--prune", "--force-prune")
+            assert "cannot prove it created it" in done.stdout + done.stderr
+        assert f"{sc.project}-old" in sc.container_names()
+        assert copies <= set(sc.container_names())
+    finally:
+        for name in (f"{sc.project}-web-reconcile-next", f"{sc.project}-web-copy"):
+            with contextlib.suppress(docker.errors.NotFound):
+                sc.client.containers.get(name).remove(force=True)
+        sc.client.images.remove(image.id, force=True)
