@@ -361,10 +361,11 @@ def test_containers_with_copied_labels_are_never_removed(cli: Cli, sc: Scenario)
     # A `docker commit` of a managed container: the image carries all its labels, so a
     # container run from it looks like ours, under the replacement's name and under another.
     image = web.commit(repository=f"reconcile.local/{sc.project}", tag="copy")
+    image_id = str(image.id)
     try:
         for suffix in ("web-reconcile-next", "web-copy"):
             sc.client.containers.run(
-                image.id,
+                image_id,
                 ["sleep", "300"],
                 name=f"{sc.project}-{suffix}",
                 detach=True,
@@ -401,4 +402,4 @@ def test_containers_with_copied_labels_are_never_removed(cli: Cli, sc: Scenario)
         for name in (f"{sc.project}-web-reconcile-next", f"{sc.project}-web-copy"):
             with contextlib.suppress(docker.errors.NotFound):
                 sc.client.containers.get(name).remove(force=True)
-        sc.client.images.remove(image.id, force=True)
+        sc.client.images.remove(image_id, force=True)
