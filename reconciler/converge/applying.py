@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from reconciler.controllers.plan import Action, Kind, Plan, Step
+from reconciler.converge import waiting
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import ImageNotFound, ReconcileError
 from reconciler.manifests import constants
@@ -380,21 +381,4 @@ class Applier:
     def wait_ready(self, names: list[str], timeout: float) -> list[str]:
         """Wait until each container runs (and is healthy when it has a healthcheck);
         return a sentence per container that did not get there in time."""
-        deadline = self.clock() + timeout
-        waiting = set(names)
-        last: dict[str, str] = {}
-        while waiting:
-            for name in sorted(waiting):
-                status = self.runtime.container_status(name)
-                if status is None:
-                    last[name] = "missing"
-                elif status.state == "running" and status.health in (None, "healthy"):
-                    waiting.discard(name)
-                else:
-                    last[name] = status.health or status.state
-            if not waiting or self.clock() >= deadline:
-                break
-            self.sleep(0.5)
-        return [
-            f"{n}: not ready after {timeout:g}s ({last.get(n, 'unknown')})" for n in sorted(waiting)
-        ]
+        return waiting.wait_ready(self.runtime, names, timeout, self.sleep, self.clock)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from reconciler.controllers import planner
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
-from reconciler.converge import records
+from reconciler.converge import records, waiting
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
@@ -344,4 +345,4 @@ def session(
 def wait_ready(runtime: Runtime, names: list[str], timeout: float) -> list[str]:
     """Wait until each container runs (and is healthy, with a healthcheck); a sentence per
     container that did not get there within ``timeout`` seconds."""
-    return Applier(runtime, "", b"").wait_ready(names, timeout)
+    return waiting.wait_ready(runtime, names, timeout, time.sleep, time.monotonic)
