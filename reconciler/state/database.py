@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from reconciler.state import privatedir, sqlitefile
+from reconciler.state import privatedir, sealing, sqlitefile
 from reconciler.state.records import Event, Pin, Revision
 from reconciler.state.statedir import DATABASE_NAME
 
@@ -72,6 +72,7 @@ class State:
         self.path = path
         self.warnings = warnings
         self._busy_timeout = busy_timeout
+        self._sealer = sealing.Sealer(path.parent)  # env values in revisions
 
     @classmethod
     def open(cls, state_dir: Path, busy_timeout: float = sqlitefile.BUSY_TIMEOUT) -> State:
@@ -298,7 +299,7 @@ class State:
                     time.time(),
                     source,
                     digest,
-                    json.dumps(documents),
+                    json.dumps(self._sealer.seal(documents)),
                     json.dumps(images, sort_keys=True),
                     outcome,
                     message,
@@ -321,19 +322,19 @@ class State:
     def revisions(self, project: str) -> list[Revision]:
         """Every kept revision of ``project``, newest first."""
         rows = self._rows("SELECT * FROM revisions WHERE project = ? ORDER BY number DESC", project)
-        return [_revision(r) for r in rows]
+        return [_revision(r, self._sealer) for r in rows]
 
     def latest_revision(self, project: str) -> Revision | None:
         """The newest kept revision of ``project`` (one row read: every apply asks for it)."""
         row = self._row(
             "SELECT * FROM revisions WHERE project = ? ORDER BY number DESC LIMIT 1", project
         )
-        return None if row is None else _revision(row)
+        return None if row is None else _revision(row, self._sealer)
 
     def revision(self, project: str, number: int) -> Revision | None:
         """One revision, or None when it does not exist (or was dropped by retention)."""
         row = self._row("SELECT * FROM revisions WHERE project = ? AND number = ?", project, number)
-        return None if row is None else _revision(row)
+        return None if row is None else _revision(row, self._sealer)
 
     def pin(self, project: str) -> Pin | None:
         """The rollback pin of ``project``, if any."""
@@ -382,14 +383,14 @@ def _projects(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT DISTINCT project FROM inventory")}
 
 
-def _revision(row: Any) -> Revision:
+def _revision(row: Any, sealer: sealing.Sealer) -> Revision:
     return Revision(
         project=row[0],
         number=int(row[1]),
         created_at=float(row[2]),
         source=row[3],
         digest=row[4],
-        documents=json.loads(row[5]),
+        documents=sealer.open(json.loads(row[5])),
         images=json.loads(row[6]),
         outcome=row[7],
         message=row[8],

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import Location
+from reconciler.errors import Location, StateError
 from reconciler.loading import LoadedManifest, load, load_text
 from reconciler.sources import revision as revision_source
 from reconciler.state import history
@@ -196,3 +196,51 @@ def _revision(documents: list[dict[str, Any]]) -> Revision:
 
 def _number(revision: Revision | None) -> int | None:
     return None if revision is None else revision.number
+
+
+SECRET_SET = """\
+apiVersion: reconcile/v1
+kind: Container
+metadata: {name: db}
+spec:
+  image: reconcile.local/busybox:latest
+  env: {DB_PASSWORD: hunter2-in-history, MODE: plain-value}
+"""
+
+
+def test_env_values_are_sealed_in_the_database_and_open_for_a_rollback(
+    state: State, tmp_path: Path
+) -> None:
+    loaded = manifests(SECRET_SET)
+    number = history.record(state, "p", "files:/srv/m", loaded, {}, "ok")
+    state.close()
+    for path in (tmp_path / "state").iterdir():  # state.db, its -wal, the key...
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"hunter2-in-history" not in data and b"plain-value" not in data, path
+    key = tmp_path / "state" / "history.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+
+    reopened = State.open(tmp_path / "state")
+    try:
+        revision = reopened.revision("p", number)
+        assert revision is not None
+        [document] = revision.documents
+        assert document["manifest"]["spec"]["env"] == {
+            "DB_PASSWORD": "hunter2-in-history",
+            "MODE": "plain-value",
+        }
+        [back] = revision_source.manifests_of(revision)
+        assert back.document == loaded[0].document
+        # The same set records no new revision: the digest is of the values in clear.
+        assert history.record(reopened, "p", "files:/srv/m", loaded, {}, "ok") == number
+    finally:
+        reopened.close()
+
+    key.unlink()
+    without = State.open(tmp_path / "state")
+    try:
+        with pytest.raises(StateError, match=r"history\.key, which is missing"):
+            without.revision("p", number)
+    finally:
+        without.close()
