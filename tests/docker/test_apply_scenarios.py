@@ -31,6 +31,18 @@ from tests.docker.scenario import (
     wait_until,
 )
 
+# A container serving one page over HTTP on 127.0.0.1:$port ($serve: see scenario.serve).
+WEB_ON_PORT = """\
+    apiVersion: reconcile/v1
+    kind: Container
+    metadata: {name: $p-web}
+    spec:
+      image: $image
+      command: [sh, -c, '$serve']
+      stopSignal: SIGKILL
+      ports: [{containerPort: 8080, hostPort: $port, hostIP: 127.0.0.1}]
+    """
+
 
 def _started_at(raw: str) -> datetime:
     # The Engine writes nanoseconds; fromisoformat takes at most microseconds.
@@ -160,16 +172,7 @@ def test_device_permissions_are_enforced(sc: Scenario) -> None:
 def test_published_port_is_reachable_on_localhost(sc: Scenario) -> None:
     port = host_port(sc.project)
     sc.write(
-        """\
-        apiVersion: reconcile/v1
-        kind: Container
-        metadata: {name: $p-web}
-        spec:
-          image: $image
-          command: [sh, -c, '$serve']
-          stopSignal: SIGKILL
-          ports: [{containerPort: 8080, hostPort: $port, hostIP: 127.0.0.1}]
-        """,
+        WEB_ON_PORT,
         port=port,
         serve=serve(f"served-by-{sc.project}"),
     )
@@ -638,16 +641,7 @@ def test_network_change_recreates_it_and_reconnects_its_containers(sc: Scenario)
 def test_a_published_port_in_use_fails_clearly_and_the_next_pass_recovers(sc: Scenario) -> None:
     port = host_port(sc.project, 1)
     sc.write(
-        """\
-        apiVersion: reconcile/v1
-        kind: Container
-        metadata: {name: $p-web}
-        spec:
-          image: $image
-          command: [sh, -c, '$serve']
-          stopSignal: SIGKILL
-          ports: [{containerPort: 8080, hostPort: $port, hostIP: 127.0.0.1}]
-        """,
+        WEB_ON_PORT,
         port=port,
         serve=serve("up"),
     )
@@ -674,21 +668,11 @@ def test_a_recreate_whose_replacement_cannot_start_keeps_the_old_container_runni
     sc: Scenario,
 ) -> None:
     old_port, new_port = host_port(sc.project, 2), host_port(sc.project, 3)
-    text = """\
-        apiVersion: reconcile/v1
-        kind: Container
-        metadata: {name: $p-web}
-        spec:
-          image: $image
-          command: [sh, -c, '$serve']
-          stopSignal: SIGKILL
-          ports: [{containerPort: 8080, hostPort: $port, hostIP: 127.0.0.1}]
-        """
-    sc.write(text, port=old_port, serve=serve("old"))
+    sc.write(WEB_ON_PORT, port=old_port, serve=serve("old"))
     sc.apply()
     before = sc.container("web")
     # The new port is taken on the host: the replacement is created but cannot start.
-    sc.write(text, port=new_port, serve=serve("new"))
+    sc.write(WEB_ON_PORT, port=new_port, serve=serve("new"))
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", new_port))

@@ -31,8 +31,6 @@ CONTAINER = """\
     """
 
 
-
-
 def _declare(sc: Scenario, name: str, *, stubborn: bool = False, gen: int = 1) -> None:
     sc.write(
         CONTAINER,
@@ -55,6 +53,17 @@ def _args(sc: Scenario, command: str, *extra: str) -> list[str]:
         str(sc.state_dir),
         *extra,
     ]
+
+
+def _start(reconcile_bin: Path, sc: Scenario, *args: str) -> subprocess.Popen[str]:
+    """``reconcile ARGS`` on the scenario's project, in the background."""
+    return subprocess.Popen(
+        [str(reconcile_bin), *_args(sc, *args)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> None:
@@ -99,13 +108,7 @@ def test_sigkill_in_the_middle_of_a_recreate_then_apply_converges(
     _declare(sc, "app", stubborn=True, gen=2)
 
     replacement = f"{sc.project}-app{REPLACEMENT_SUFFIX}"
-    process = subprocess.Popen(
-        [str(reconcile_bin), *_args(sc, "apply")],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(reconcile_bin, sc, "apply")
     _kill_when(process, wait_until(lambda: _exists(sc, replacement), timeout=30), "the replacement")
     # Half-way: the old container (still stopping) and its replacement both exist.
     assert sc.container_names() == sorted([f"{sc.project}-app", replacement])
@@ -180,13 +183,7 @@ def test_sigterm_during_apply_finishes_the_step_in_progress_and_starts_no_other(
     late.write_text(late.read_text().replace('GENERATION: "1"', 'GENERATION: "2"'))
 
     replacement = f"{sc.project}-app{REPLACEMENT_SUFFIX}"
-    process = subprocess.Popen(
-        [str(reconcile_bin), *_args(sc, "apply")],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start(reconcile_bin, sc, "apply")
     try:
         assert wait_until(lambda: _exists(sc, replacement), timeout=30), process.communicate()
         process.send_signal(signal.SIGTERM)
@@ -209,4 +206,3 @@ def test_sigterm_during_apply_finishes_the_step_in_progress_and_starts_no_other(
     _ok(result)
     assert "GENERATION=2" in sc.container("late").attrs["Config"]["Env"]
     _ok(run_reconcile(*_args(sc, "diff")))
-
