@@ -197,8 +197,13 @@ def status(
     )
     if "lastSuccessAt" in doc:
         click.echo(f"Last successful pass: {_ago(doc['lastSuccessAt'])}")
-    for problem in doc.get("source", {}).get("problems", []):
+    source = doc.get("source", {})
+    for problem in source.get("problems", []):
         click.echo(click.style(f"invalid manifest: {problem}", fg="red"))
+    for file in source.get("settlingFiles", []):
+        click.echo(f"waiting for {file} to be quiet (it may be half written): nothing is pruned")
+    if doc.get("pruneRefused"):
+        click.echo(click.style(doc["pruneRefused"], fg="red"))
     rows = [("KIND", "NAME", "STATUS", "DETAIL")] + [
         (r["kind"], r["name"], r["status"], r["detail"]) for r in doc.get("resources", [])
     ]

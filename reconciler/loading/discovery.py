@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,22 +36,21 @@ def is_ignored(name: str) -> bool:
 def discover(paths: Sequence[str | Path], *, recursive: bool = False) -> list[Path]:
     """The manifest files under ``paths``, sorted, each once.
 
-    A file named explicitly is always read. A directory is read at its top level only, like
-    the kubelet's static-pod directory and ``kubectl apply -f DIR``; with ``recursive`` it is
-    walked (``-R``), skipping hidden directories. Only ``.yaml``/``.yml`` files that are not
-    hidden or editor leftovers count.
+    A file named explicitly is always read (a named pipe or a device then becomes a problem
+    of that file: ``read_limited`` says what it is). A directory is read at its top level
+    only, like the kubelet's static-pod directory and ``kubectl apply -f DIR``; with
+    ``recursive`` it is walked (``-R``), skipping hidden directories. Only regular
+    ``.yaml``/``.yml`` files that are not hidden or editor leftovers count.
     A path that does not exist raises ``SourceUnavailable``: a missing source is never empty.
     """
     found: dict[str, Path] = {}
     for given in paths:
         path = Path(given)
-        if path.is_file():
-            found.setdefault(os.path.realpath(path), path)
-        elif path.is_dir():
+        if path.is_dir():
             for file in _walk(path, recursive):
                 found.setdefault(os.path.realpath(file), file)
         elif path.exists():
-            raise SourceUnavailable(f"{path} is neither a file nor a directory")
+            found.setdefault(os.path.realpath(path), path)
         else:
             raise SourceUnavailable(f"{path} does not exist")
     return sorted(found.values())
@@ -62,33 +62,82 @@ def _walk(root: Path, recursive: bool) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
         dirnames[:] = sorted(d for d in dirnames if recursive and not d.startswith("."))
         for name in filenames:
-            if name.endswith(SUFFIXES) and not is_ignored(name):
-                files.append(Path(dirpath) / name)
+            path = Path(dirpath) / name
+            if name.endswith(SUFFIXES) and not is_ignored(name) and not _special(path):
+                files.append(path)
     return files
+
+
+def _special(path: Path) -> bool:
+    """True for a named pipe, socket or device (through symlinks): opening a pipe blocks
+    until something writes to it, and none of them is a manifest. A path that cannot be
+    examined is kept, so that reading it reports why."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def _raise(error: OSError) -> None:
     raise SourceUnavailable(f"cannot read directory {error.filename}: {error.strerror}")
 
 
+def display_name(path: Path | str) -> str:
+    """``path`` as text that can be printed and stored anywhere: bytes of a file name that
+    are not UTF-8 are written as ``\\xff`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def read_limited(path: Path) -> bytes | Problem:
-    """The bytes of ``path``, or a problem if it is too large or unreadable.
+    """The bytes of ``path``, or a problem if it is too large, unreadable, not a regular file
+    or not named in UTF-8.
 
     The size is checked before reading and again while reading (the file may grow), so a huge
     file is never read whole.
     """
-    where = Location(str(path))
+    name = display_name(path)
+    where = Location(name)
+    if name != str(path):
+        # The name would reach labels, the journal and JSON, all UTF-8: refuse it here, once.
+        return Problem(where, "", "the file name is not valid UTF-8; rename the file")
     try:
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                return _too_large(where, size)
+        kind = _not_regular(path.stat().st_mode)
+        if kind:
+            return _special_file(where, kind)
+        # O_NONBLOCK: should the file have become a named pipe since, opening it must not
+        # wait for a writer; fstat then tells what was opened.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            kind = _not_regular(info.st_mode)
+            if kind:
+                return _special_file(where, kind)
+            if info.st_size > MAX_FILE_BYTES:
+                return _too_large(where, info.st_size)
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return Problem(where, "", f"cannot read the file: {exc.strerror or exc}")
     if len(data) > MAX_FILE_BYTES:
         return _too_large(where, None)
     return data
+
+
+def _not_regular(mode: int) -> str:
+    """What a file of ``mode`` is when it is not a regular file ("" when it is)."""
+    for test, kind in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return kind
+    return ""
+
+
+def _special_file(where: Location, kind: str) -> Problem:
+    return Problem(where, "", f"is {kind}, not a regular file; only regular files are manifests")
 
 
 def _too_large(where: Location, size: int | None) -> Problem:

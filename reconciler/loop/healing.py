@@ -7,12 +7,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.converge.applying import ApplyOutcome
 from reconciler.loop.backoff import CrashLoop
 from reconciler.policy import Policy, check_created
 from reconciler.values.desired import DesiredState
 from reconciler.values.observed import ObservedState
 
 RECREATE_AFTER_FAILED_STARTS = 2
+# The least wait before retrying a step that failed (the crash-loop backoff may add more).
+FAILED_STEP_RETRY = 2.0
 
 
 @dataclass
@@ -93,6 +96,23 @@ class Healer:
     def start_failed(self, name: str) -> None:
         """Record that starting ``name`` failed (after a few, it is recreated instead)."""
         self._failed_starts[name] = self._failed_starts.get(name, 0) + 1
+
+    def applied(self, outcome: ApplyOutcome, now: float) -> float | None:
+        """Record what a pass did to containers; returns when to retry its failed steps
+        (None when none failed)."""
+        for step in outcome.done:
+            if step.kind is Kind.CONTAINER and step.action is not Action.REMOVE:
+                self.started(step.name, now)
+        retry: float | None = None
+        for step, _ in outcome.failed:
+            if step.kind is not Kind.CONTAINER:
+                continue
+            if step.action in (Action.START, Action.RESTART):
+                self.start_failed(step.name)
+            # A failing step backs off like a crash loop instead of being retried at once.
+            at = max(self.crash.failed(step.name, now), now + FAILED_STEP_RETRY)
+            retry = at if retry is None else min(retry, at)
+        return retry
 
 
 def policy_removals(

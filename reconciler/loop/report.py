@@ -128,6 +128,7 @@ def status_document(
             "problems": [str(p) for p in snapshot.problems],
             "staleFiles": list(snapshot.stale_files),
             "unknownFiles": list(snapshot.unknown_files),
+            "settlingFiles": list(snapshot.settling_files),
             "pruneSafe": snapshot.prune_safe,
         }
     if statuses is not None:
@@ -135,4 +136,7 @@ def status_document(
     if plan is not None:
         document["conflicts"] = [f"{c.kind}/{c.name}: {c.message}" for c in plan.conflicts]
         document["warnings"] = list(plan.warnings)
+        # The planner's prune guard reports a refused mass prune as a conflict of the project.
+        refused = [c.message for c in plan.conflicts if c.kind == "Project"]
+        document["pruneRefused"] = refused[0] if refused else None
     return document

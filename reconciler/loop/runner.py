@@ -5,7 +5,9 @@ is the one pipeline (``converge.pipeline``) with the loop's guards: it reloads t
 re-observes the Engine, then plans and applies. Triggers arriving
 during a pass collapse into one follow-up pass; there is never more than one pass at a time.
 Crash loops are restarted with the kubelet's backoff; an unavailable source or Engine is
-retried with a capped backoff and never reads as "nothing is declared".
+retried with a capped backoff and never reads as "nothing is declared" (``outage``). A file
+written moments ago may be half written: the source holds what vanished from it for a quiet
+period (``LoopSettings.settle``) and the loop comes back when that period ends.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reconciler.controllers.plan import Action, Kind, Plan
+from reconciler.controllers.plan import Plan
 from reconciler.converge import pipeline
 from reconciler.converge.applying import DEFAULT_PARALLELISM, ApplyOutcome
 from reconciler.errors import BackendError, EngineUnavailable, PolicyRefusal, SourceUnavailable
@@ -31,28 +34,28 @@ from reconciler.loop.engine_events import meaning
 from reconciler.loop.healing import Healer, policy_removals
 from reconciler.loop.logs import LOGGER_NAME, log_progress
 from reconciler.loop.metrics import Metrics
-from reconciler.loop.report import (
-    PassReport,
-    ResourceStatus,
-    resource_statuses,
-    status_document,
-)
+from reconciler.loop.notices import Notices
+from reconciler.loop.outage import Outage
+from reconciler.loop.report import PassReport, resource_statuses, status_document
 from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
 from reconciler.loop.watching import DirectoryWatcher
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
 from reconciler.sources.directory import DirectorySource, ManifestSource, Snapshot
-from reconciler.state.database import Event, State
+from reconciler.state.database import State
 from reconciler.values.desired import DesiredState
 from reconciler.values.observed import ObservedState
 
 # Engine events come in bursts (kill, die, stop, destroy within milliseconds): settle briefly.
 ENGINE_SETTLE = 0.05
-# The least wait before retrying a step that failed (the crash-loop backoff may add more).
-FAILED_STEP_RETRY = 2.0
 # The passes that ask a registry about pullPolicy: Always images (not every Engine event).
 PULL_REASONS = frozenset({"start", "once", "resync", "refresh", "directory"})
+# The least quiet period before resources that vanished from a just-written file are pruned:
+# longer than a writer's pause between two documents is likely to be (see ``settle``).
+PRUNE_QUIET = 3.0
+# The pass after a quiet period comes this much after it ends, so that it has surely ended.
+SETTLE_MARGIN = 0.05
 
 
 def _identity(directory: Path) -> tuple[int, int] | None:
@@ -80,6 +83,11 @@ class LoopSettings:
     rollback_window: float = 120.0
     force_prune: bool = False
 
+    @property
+    def settle(self) -> float:
+        """The quiet period of a file (seconds): ``PRUNE_QUIET`` or twice the debounce."""
+        return max(PRUNE_QUIET, 2 * self.debounce)
+
 
 class Loop:
     """One project's control loop. ``run`` blocks until ``stop`` is set."""
@@ -105,7 +113,11 @@ class Loop:
         self.healer = healer or Healer()
         self.cache = InspectCache()
         self.source: ManifestSource = source or DirectorySource(
-            settings.directory, recursive=settings.recursive, policy=settings.policy
+            settings.directory,
+            recursive=settings.recursive,
+            policy=settings.policy,
+            settle=settings.settle,
+            wall=wall,
         )
         # Only a local directory is watched; a git source is refreshed on resync and webhooks.
         self.watcher = (
@@ -121,15 +133,16 @@ class Loop:
             clock=clock,
         )
         self._refresh_wanted = True
-        self._source_report: tuple[object, object] = ((), ())
         self.log = logging.getLogger(LOGGER_NAME)
+        self.notices = Notices(self.log, settings.settle)
         self.passes = 0
         self.scheduler = Scheduler(clock)
         self.scheduler.trigger("start")
+        self.outage = Outage(
+            settings.project, settings.directory, state, self.scheduler, self.log, wall, metrics
+        )
         self._names_lock = threading.Lock()
         self._directory_identity = _identity(settings.directory)
-        self._retry = Retry()
-        self._unavailable: tuple[str, str] | None = None
         self._names: frozenset[str] = frozenset()
         self._stop = self.scheduler.stopped
 
@@ -227,7 +240,11 @@ class Loop:
             if refresh:
                 self.source.refresh()
             snapshot = self.source.read(force=refresh)
-            self._report_source(snapshot)
+            self.notices.source(snapshot)
+            if snapshot.settling_files:
+                # Come back when the first quiet period ends: what is still gone is pruned then.
+                wait = snapshot.settle_until - self.wall() + SETTLE_MARGIN
+                self.scheduler.poke("settle", max(wait, SETTLE_MARGIN))
             if self.watcher is not None and not self.watcher.watching:
                 self.watcher.start()
                 self.cache.clear()
@@ -260,15 +277,16 @@ class Loop:
         try:
             result = pipeline.run_pass(self.runtime, self.state, request, source, hooks, self.cache)
         except SourceUnavailable as exc:
-            return self._give_up("source-unavailable", str(exc), started, wall_start, reasons)
+            return self.outage.give_up("source-unavailable", exc, started, wall_start, reasons)
         except PolicyRefusal as exc:
             # Only a pinned revision gets here: the source's own refusals keep the last good.
-            return self._give_up("policy-refused", str(exc), started, wall_start, reasons)
+            return self.outage.give_up("policy-refused", exc, started, wall_start, reasons)
         except EngineUnavailable as exc:
-            return self._give_up("engine-unavailable", str(exc), started, wall_start, reasons)
+            return self.outage.give_up("engine-unavailable", exc, started, wall_start, reasons)
         except BackendError as exc:
-            return self._give_up("engine-error", str(exc), started, wall_start, reasons)
-        self._recovered()
+            return self.outage.give_up("engine-error", exc, started, wall_start, reasons)
+        self.outage.recovered()
+        self.notices.conflicts(result.plan)
         snapshot, effective = read[-1]
         return self._account(result, snapshot, effective, waiting, started, wall_start, reasons)
 
@@ -287,7 +305,7 @@ class Loop:
         plan, held = self.healer.guard(plan, desired, observed, now)
         waiting.update(held)
         if held:
-            self._wake(now + min(held.values()))
+            self.scheduler.wake(now + min(held.values()))
         return plan
 
     def _refuse_live_mounts(
@@ -319,16 +337,10 @@ class Loop:
         finished = self.clock()
         for step in outcome.done:
             self.cache.invalidate(step.engine_name)
-            if step.kind is Kind.CONTAINER and step.action is not Action.REMOVE:
-                self.healer.started(step.name, finished)
-        for step, _ in outcome.failed:
+        if outcome.failed:
             self._refresh_wanted = True  # re-read (and re-admit) everything next pass
-            if step.kind is Kind.CONTAINER:
-                if step.action in (Action.START, Action.RESTART):
-                    self.healer.start_failed(step.name)
-                # A failing step backs off like a crash loop instead of being retried at once.
-                wait = self.healer.crash.failed(step.name, finished) - finished
-                self._wake(finished + max(wait, FAILED_STEP_RETRY))
+        if (retry := self.healer.applied(outcome, finished)) is not None:
+            self.scheduler.wake(retry)
         if outcome.done:
             # What we just did shows up as Engine events too; a follow-up pass confirms it.
             self.trigger("after-apply")
@@ -353,18 +365,15 @@ class Loop:
             "pinnedTo": effective.pinned,
             "rollback": rolled_back,
         }
-        self._save(report, snapshot, statuses, plan, extra)
+        document = status_document(
+            self.settings.project, self.settings.directory, report, snapshot, statuses, plan
+        )
+        self.state.save_status(self.settings.project, {**document, **extra})
         if self.metrics is not None:
-            counts: dict[str, int] = {}
-            for item in statuses:
-                counts[item.status] = counts.get(item.status, 0) + 1
+            counts = dict(Counter(item.status for item in statuses))
+            failed = [s for s, _ in outcome.failed]
             self.metrics.record_pass(
-                report.seconds,
-                report.outcome,
-                self.wall(),
-                outcome.done,
-                [s for s, _ in outcome.failed],
-                counts,
+                report.seconds, report.outcome, self.wall(), outcome.done, failed, counts
             )
         self.log.debug(
             "pass",
@@ -375,87 +384,6 @@ class Loop:
             },
         )
         return report
-
-    def _wake(self, at: float) -> None:
-        self.scheduler.wake(at)
-
-    def _report_source(self, snapshot: Snapshot) -> None:
-        """Log the source's problems and policy notes when they change (status has them too)."""
-        current = (snapshot.problems, snapshot.notes)
-        if current == self._source_report:
-            return
-        self._source_report = current
-        for problem in snapshot.problems:
-            self.log.error(f"manifest source: {problem}", extra={"kept": "last good"})
-        for note in snapshot.notes:
-            self.log.warning(note)
-
-    def _give_up(
-        self, what: str, error: str, started: float, wall_start: float, reasons: list[str] | None
-    ) -> PassReport:
-        delay = self._retry.next_delay()
-        self.scheduler.defer(self.clock() + delay)
-        self.scheduler.trigger("retry")
-        if self._unavailable != (what, error):
-            self.log.warning(
-                f"{what}: {error}; nothing is changed or pruned; retrying",
-                extra={"retry_in": round(delay, 1)},
-            )
-            self.state.add_events(
-                [
-                    Event(
-                        self.settings.project,
-                        self.wall(),
-                        "Project",
-                        self.settings.project,
-                        "wait",
-                        what,
-                        "failed",
-                        error,
-                    )
-                ]
-            )
-        self._unavailable = (what, error)
-        report = PassReport(
-            started_wall=wall_start,
-            seconds=self.clock() - started,
-            reasons=tuple(reasons or ()),
-            outcome=what,
-            error=error,
-            retry_in=delay,
-        )
-        previous = self.state.load_status(self.settings.project)
-        document = dict(previous[1]) if previous else {}
-        document.update(
-            status_document(
-                self.settings.project, self.settings.directory, report, None, None, None
-            )
-        )
-        self.state.save_status(self.settings.project, document)
-        if self.metrics is not None:
-            self.metrics.record_pass(report.seconds, what, self.wall(), (), (), {})
-        return report
-
-    def _recovered(self) -> None:
-        if self._unavailable is not None:
-            self.log.info(f"{self._unavailable[0]} resolved; converging")
-            self._unavailable = None
-        self._retry.reset()
-        self.scheduler.clear_deferral()
-
-    def _save(
-        self,
-        report: PassReport,
-        snapshot: Snapshot,
-        statuses: list[ResourceStatus],
-        plan: Plan,
-        extra: dict[str, object],
-    ) -> None:
-        document = status_document(
-            self.settings.project, self.settings.directory, report, snapshot, statuses, plan
-        )
-        document.update(extra)
-        self.state.save_status(self.settings.project, document)
 
 
 def run_until_signalled(loop: Loop, log: logging.Logger, servers: Sequence[Any]) -> None:

@@ -4,18 +4,29 @@ Keep-last-good: a file that stops validating contributes its last valid version 
 stay exactly as they were) and its problems are reported until it is fixed. A file that is
 invalid and was never valid in this process's life contributes nothing, and the snapshot says
 so: the loop must not prune while such a file exists, since it may declare anything.
+
+Quiet period (``settle``): a file can be valid yet incomplete, e.g. written slowly and read
+while its writer pauses at a ``---``. So while a file was written less than ``settle`` seconds
+ago, resources that vanished from its last good version are not taken as deleted: the file
+contributes that version (less what another file now declares: a move) and nothing is pruned.
+Once the file has been quiet that long, its content is taken as it is (the loop reads it again
+then). Like keep-last-good, this compares with what this process has seen: a file first read
+half written (the loop started during the write) has nothing to be compared with.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from reconciler.errors import Problem, SourceUnavailable
 from reconciler.loading import FileLoad, LoadedManifest, LoadResult, combine, discover, load_file
+from reconciler.loading.discovery import display_name
 from reconciler.policy import Admission, Policy, admit
 
 
@@ -31,11 +42,16 @@ class Snapshot:
     notes: tuple[str, ...] = ()  # policy warnings and audit records
     # ``manifests`` as the source's policy admitted them (None: no policy was given).
     admission: Admission | None = None
+    # Files held at their last good version within their quiet period (see the module), and
+    # the wall-clock time the first of those periods ends (0 when there is none).
+    settling_files: tuple[str, ...] = ()
+    settle_until: float = 0.0
 
     @property
     def prune_safe(self) -> bool:
-        """False while some invalid file's resources are unknown: pruning could remove them."""
-        return not self.unknown_files
+        """False while some invalid file's resources are unknown, or a file may be half
+        written: pruning could remove what they declare."""
+        return not self.unknown_files and not self.settling_files
 
 
 class ManifestSource(Protocol):
@@ -56,16 +72,26 @@ class ManifestSource(Protocol):
 
 
 class DirectorySource:
-    """A watched directory of manifests (top level only unless ``recursive``)."""
+    """A watched directory of manifests (top level only unless ``recursive``); ``settle`` is
+    the quiet period in seconds (0: none), ``wall`` the clock file times compare with."""
 
     def __init__(
-        self, directory: Path, *, recursive: bool = False, policy: Policy | None = None
+        self,
+        directory: Path,
+        *,
+        recursive: bool = False,
+        policy: Policy | None = None,
+        settle: float = 0.0,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.directory = directory
         self.recursive = recursive
         self.policy = policy
+        self.settle = settle
+        self._wall = wall
         self._last_good: dict[Path, FileLoad] = {}
-        self._cache: dict[Path, tuple[tuple[int, int, int], FileLoad]] = {}
+        # Per file: (size, mtime, inode), its load, and when that version was written.
+        self._cache: dict[Path, tuple[tuple[int, int, int], FileLoad, float]] = {}
         self._previous: tuple[tuple[str, ...], Snapshot] | None = None
 
     @property
@@ -92,18 +118,22 @@ class DirectorySource:
             paths = discover([self.directory], recursive=self.recursive)
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {self.directory}: {exc}") from exc
-        current = {p: self._load(p, force) for p in paths}
+        now = self._wall()
+        current = {p: self._load(p, force, now) for p in paths}
         key = tuple(f.digest + str(f.path) for f in current.values())
-        if not force and self._previous is not None and self._previous[0] == key:
-            return self._previous[1]
+        previous = self._previous
+        # A snapshot with settling files is not reused: their quiet period may have ended.
+        if not force and previous and previous[0] == key and not previous[1].settling_files:
+            return previous[1]
         effective: dict[Path, FileLoad] = {}
         stale: set[Path] = set()
         unknown: set[Path] = set()
+        settling: dict[Path, float] = {}
         for path, loaded in current.items():
             if loaded.problems:
                 self._fall_back(path, effective, stale, unknown)
             else:
-                effective[path] = loaded
+                effective[path] = self._settled(path, loaded, current, now, settling)
         result, notes = self._judge(list(effective.values()))
         # Cross-file problems (a dangling reference, a name declared twice) make the files they
         # point at fall back too; twice is enough, as a fallback only removes references.
@@ -137,27 +167,59 @@ class DirectorySource:
         snapshot = Snapshot(
             manifests=manifests,
             problems=tuple(sorted(problems)),
-            stale_files=tuple(sorted(str(p) for p in stale)),
-            unknown_files=tuple(sorted(str(p) for p in unknown)),
+            stale_files=tuple(sorted(display_name(p) for p in stale)),
+            unknown_files=tuple(sorted(display_name(p) for p in unknown)),
             digest=_digest(effective),
             notes=notes,
             admission=admission,
+            settling_files=tuple(sorted(display_name(p) for p in settling)),
+            settle_until=min(settling.values(), default=0.0),
         )
         self._previous = (key, snapshot)
         return snapshot
 
-    def _load(self, path: Path, force: bool) -> FileLoad:
+    def _load(self, path: Path, force: bool, now: float) -> FileLoad:
         try:
             info = path.stat()
         except OSError:
             return load_file(path)  # reports the problem
         stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
         cached = self._cache.get(path)
-        if not force and cached is not None and cached[0] == stamp:
-            return cached[1]
+        if cached is not None and cached[0] == stamp:
+            if not force:
+                return cached[1]
+            written = cached[2]
+        else:
+            # An mtime in the future (a skewed clock) counts from now, so the wait is bounded.
+            written = min(info.st_mtime_ns / 1e9, now)
         loaded = load_file(path)
-        self._cache[path] = (stamp, loaded)
+        self._cache[path] = (stamp, loaded, written)
         return loaded
+
+    def _settled(
+        self,
+        path: Path,
+        loaded: FileLoad,
+        current: dict[Path, FileLoad],
+        now: float,
+        settling: dict[Path, float],
+    ) -> FileLoad:
+        """``loaded`` (a valid file), unless it is within its quiet period and resources
+        vanished from it: then its last good version, less what other files declare now."""
+        cached = self._cache.get(path)
+        end = (cached[2] if cached is not None else now) + self.settle
+        good = self._last_good.get(path)
+        if good is None or now >= end:
+            return loaded
+        elsewhere = {i for p, f in current.items() if p != path for i in f.identities}
+        if not set(good.identities) - set(loaded.identities) - elsewhere:
+            return loaded
+        settling[path] = end
+        return dataclasses.replace(
+            good,
+            manifests=tuple(m for m in good.manifests if (m.kind, m.name) not in elsewhere),
+            identities=tuple(i for i in good.identities if i not in elsewhere),
+        )
 
     def _judge(self, files: list[FileLoad]) -> tuple[LoadResult, tuple[str, ...]]:
         """The files as one set, admitted by the policy: refused manifests become problems of

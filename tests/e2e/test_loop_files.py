@@ -1,6 +1,6 @@
 """``reconcile run`` driven by its manifest directory: drop, edit, delete, invalid edits, editor
-saves and a vanished directory, each observed on the real Engine, in the status document, the
-events journal and the JSON log."""
+saves, a file written slowly, a refused mass prune and a vanished directory, each observed on
+the real Engine, in the status document, the events journal and the JSON log."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.loop_helpers import LoopProcess, LoopRig
+from tests.docker.scenario import LOOP
+from tests.e2e.loop_helpers import CONTAINER, LoopProcess, LoopRig
 
 # A quiet period long enough for any trigger of the loop to have fired: three debounces
 # (500 ms each) plus the Engine's event settling. Used only to assert that nothing MORE happens.
 QUIET = 2.0
+# The rig's container, off the network (for the tests that do not need one).
+OFFLINE = CONTAINER.rstrip(" ") + "      networkMode: none\n"
+# The loop's quiet period for a file written moments ago (runner.PRUNE_QUIET).
+PRUNE_QUIET = 3.0
 
 
 def settle(loop: LoopProcess, quiet: float = QUIET, timeout: float = 30.0) -> None:
@@ -285,3 +290,97 @@ def test_a_removed_directory_prunes_nothing_and_its_return_converges(rig: LoopRi
     rig.declare("b", gen=2)
     rig.eventually(lambda: rig.running("b", gen=2), "an edit in the new directory is applied")
     assert rig.started_at("a") == before["a"]
+
+
+def _offline(rig: LoopRig, name: str) -> str:
+    return rig.render(OFFLINE, name=name, gen=1, command=LOOP)
+
+
+def test_a_file_written_slowly_with_a_pause_at_a_document_boundary_loses_nothing(
+    rig: LoopRig,
+) -> None:
+    shop = rig.directory / "shop.yaml"
+    first, second = _offline(rig, "a") + "---\n", _offline(rig, "b")
+    shop.write_text(first + second)
+    loop = rig.start("--debounce", "200ms")
+    rig.eventually(lambda: rig.resource("b").get("status") == "synced", "a and b are synced")
+    settle(loop, quiet=PRUNE_QUIET + 1)
+    before = {n: rig.started_at(n) for n in "ab"}
+
+    def held() -> int:
+        return sum("possibly half written" in line["msg"] for line in loop.log())
+
+    # The writer rewrites the file and pauses at the `---` for longer than the debounce, so
+    # the loop reads a valid file that lacks b: until it has said so (then a little more), or
+    # for 2.5 s at most, well within the quiet period.
+    seen = held()
+    with shop.open("w") as out:
+        out.write(first)
+        out.flush()
+        pause_until = time.monotonic() + 2.5
+        while held() == seen and time.monotonic() < pause_until:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        out.write(second)
+    settle(loop, quiet=PRUNE_QUIET + 1)
+    assert {n: rig.started_at(n) for n in "ab"} == before, "nothing removed or recreated"
+    assert sorted((a["action"], a["resource"]) for a in loop.actions()) == [
+        ("create", f"Container/{rig.project}-{n}") for n in "ab"
+    ]
+    assert held() > seen, "the loop did read the first half (and held b)"
+    assert rig.status()["source"]["settlingFiles"] == []
+
+    # b really removed: pruned, once the file has been quiet for the quiet period.
+    shop.write_text(first)
+    rig.eventually(lambda: rig.container("b") is None, "b is pruned after the quiet period")
+    assert rig.started_at("a") == before["a"]
+    assert [a["action"] for a in loop.actions()].count("remove") == 1
+
+
+def test_a_refused_mass_prune_is_logged_once_and_shown_by_status(rig: LoopRig) -> None:
+    for name in "abc":
+        (rig.directory / f"{name}.yaml").write_text(_offline(rig, name))
+    loop = rig.start()
+    rig.eventually(lambda: all(rig.running(n) for n in "abc"), "a, b and c run")
+    settle(loop, quiet=PRUNE_QUIET + 1)
+
+    # Two of the three files vanish (a sync gone wrong, say): the guard refuses the prune.
+    for name in "bc":
+        (rig.directory / f"{name}.yaml").unlink()
+    rig.eventually(lambda: rig.status().get("pruneRefused"), "status says the prune is refused")
+
+    def refusals() -> list[dict[str, object]]:
+        return [line for line in loop.log() if "prune refused" in str(line["msg"])]
+
+    rig.eventually(refusals, "the refusal is logged")
+    # More passes with the refusal standing: a file touched, a container restarted by hand.
+    files = len(loop.passes_for("files"))
+    os.utime(rig.directory / "a.yaml")
+    rig.eventually(lambda: len(loop.passes_for("files")) > files, "a files pass ran")
+    settle(loop)
+    assert [(line["level"], line["msg"]) for line in refusals()] == [
+        (
+            "error",
+            f"conflict: Project/{rig.project}: prune refused: it would remove more than half of "
+            "the resources of the set (2 of 3); check the manifest source, or pass --force-prune",
+        )
+    ]
+    assert all(rig.running(n) for n in "abc"), "nothing pruned"
+
+    status = rig.status()
+    assert "prune refused: it would remove more than half" in status["pruneRefused"]
+    shown = rig.cli("status")
+    assert shown.returncode == 0, shown.stderr
+    assert "prune refused: it would remove more than half of the resources" in shown.stdout
+    as_json = json.loads(rig.cli("status", "-o", "json").stdout)
+    assert as_json["pruneRefused"] == status["pruneRefused"]
+
+    # The files are back: the refusal is over, and said so once.
+    for name in "bc":
+        (rig.directory / f"{name}.yaml").write_text(_offline(rig, name))
+    rig.eventually(lambda: rig.status().get("pruneRefused") is None, "the refusal is over")
+    rig.eventually(
+        lambda: any(str(line["msg"]).startswith("conflict resolved: ") for line in loop.log()),
+        "the end of the refusal is logged",
+    )
+    assert len(refusals()) == 2, "the refusal and its end"
