@@ -88,7 +88,8 @@ def run(
     from reconciler import runtime
     from reconciler.loop import logs
     from reconciler.loop.metrics import Metrics
-    from reconciler.loop.runner import Loop, LoopSettings, run_until_signalled
+    from reconciler.loop.runner import Loop, LoopSettings
+    from reconciler.loop.signals import run_until_signalled
     from reconciler.policy import check_manifest_dir, load_policy
     from reconciler.state.database import State
     from reconciler.state.locking import project_lock

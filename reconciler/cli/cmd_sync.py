@@ -107,7 +107,8 @@ def sync(
     from reconciler import runtime
     from reconciler.loop import logs
     from reconciler.loop.metrics import Metrics
-    from reconciler.loop.runner import Loop, LoopSettings, run_until_signalled
+    from reconciler.loop.runner import Loop, LoopSettings
+    from reconciler.loop.signals import run_until_signalled
     from reconciler.policy import load_policy
     from reconciler.sources.git import GitSource, redact
     from reconciler.sources.naming import repository_project

@@ -15,22 +15,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from reconciler.controllers.plan import Plan
 from reconciler.converge import pipeline
 from reconciler.converge.applying import DEFAULT_PARALLELISM, ApplyOutcome
 from reconciler.errors import BackendError, EngineUnavailable, PolicyRefusal, SourceUnavailable
-from reconciler.loop.backoff import Retry
 from reconciler.loop.engine_events import meaning
+from reconciler.loop.following import Follower
 from reconciler.loop.healing import Healer, policy_removals
 from reconciler.loop.logs import LOGGER_NAME, log_progress
 from reconciler.loop.metrics import Metrics
@@ -184,7 +182,15 @@ class Loop:
             threading.Thread(target=self._forward_stop, args=(stop,), daemon=True).start()
         if self.watcher is not None:
             self.watcher.start()
-        events = threading.Thread(target=self._engine_events, name="engine-events", daemon=True)
+        follower = Follower(
+            self.runtime,
+            self._stop,
+            self.on_engine_event,
+            self._events_lost,
+            self._engine_back,
+            self.log,
+        )
+        events = threading.Thread(target=follower.run, name="engine-events", daemon=True)
         events.start()
         next_resync = self.clock() + self.settings.resync
         try:
@@ -214,18 +220,14 @@ class Loop:
         stop.wait()
         self.stop()
 
-    def _engine_events(self) -> None:
-        retry = Retry(initial=0.5, cap=30.0)
-        while not self._stop.is_set():
-            try:
-                for event in self.runtime.events(self._stop):
-                    retry.reset()
-                    self.on_engine_event(event)
-            except BackendError as exc:
-                self.log.debug("engine events unavailable", extra={"error": str(exc)})
-                self._stop.wait(retry.next_delay())
-            else:
-                self._stop.wait(retry.next_delay())
+    def _events_lost(self) -> None:
+        # Nothing seen meanwhile can be trusted: re-read everything, and report the outage.
+        self.cache.clear()
+        self.trigger("engine-events-lost")
+
+    def _engine_back(self) -> None:
+        self.scheduler.clear_deferral()
+        self.trigger("engine-back")
 
     # -- one pass -------------------------------------------------------------------------
 
@@ -384,19 +386,3 @@ class Loop:
             },
         )
         return report
-
-
-def run_until_signalled(loop: Loop, log: logging.Logger, servers: Sequence[Any]) -> None:
-    """Run ``loop`` until SIGTERM or SIGINT (the step in progress finishes), then shut the
-    side servers (metrics, webhook) down."""
-
-    def _stop(signum: int, _frame: Any) -> None:
-        log.info(f"received {signal.Signals(signum).name}; finishing the current step")
-        loop.stop()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    loop.run()
-    for server in servers:
-        server.shutdown()
-    log.info("stopped")

@@ -334,3 +334,46 @@ def test_the_loop_does_not_hammer_an_engine_that_is_shutting_down(
         "the loop reaches the Engine again",
         timeout=60,
     )
+
+
+def test_a_killed_and_restarted_engine_is_noticed_at_once_not_at_the_resync(
+    engine: PrivateEngine, rig: LoopRig
+) -> None:
+    """dockerd killed outright sends no event; restarted, it stops the containers it finds
+    (no live-restore) before the loop's event stream is back. The loop saw neither: it said
+    "ok" through the outage and left the containers down until the resync (5 min)."""
+    rig.write(SET, "set.yaml", loop=LOOP)
+    loop = rig.start("--resync", "10m")
+    rig.eventually(
+        lambda: [r["status"] for r in rig.status().get("resources", [])] == ["synced"] * 3,
+        "the set is synced on the private Engine",
+    )
+    assert engine.process is not None
+    # The daemon and its containerd, killed at once, as a crash or `systemctl kill` does;
+    # the containers' shims live on, and the restarted daemon finds them.
+    engine.process.kill()
+    engine.process.wait(timeout=30)
+    containerd = engine.root / "exec" / "containerd" / "containerd.pid"
+    with suppress(OSError, ValueError):
+        os.kill(int(containerd.read_text()), signal.SIGKILL)
+    # Unreaped here, it would still look alive to the restarted daemon (kill 0 succeeds on a
+    # zombie), which would then wait for it forever.
+    containerd.unlink(missing_ok=True)
+    rig.eventually(
+        lambda: rig.status()["lastPass"]["outcome"] == "engine-unavailable",
+        "the status says the Engine is unavailable while it is gone",
+    )
+    engine.start()
+    rig.eventually(
+        lambda: rig.running("writer") and rig.running("idle"),
+        "the loop brings the containers back long before the resync",
+        timeout=45,
+    )
+    rig.eventually(
+        lambda: rig.status()["lastPass"]["outcome"] == "ok",
+        "the status says ok again",
+    )
+    # The pass the lost stream triggered reported the outage (above); the Engine answering
+    # again triggered the next at once. No resync was needed.
+    reasons = {r for p in loop.passes() for r in p.get("reasons", "").split(",")}
+    assert "engine-back" in reasons and "resync" not in reasons, reasons
