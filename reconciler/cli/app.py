@@ -65,6 +65,7 @@ def validate(
 
     from reconciler.errors import Location, ManifestError, Problem
     from reconciler.loading import load
+    from reconciler.loading.discovery import display_name
     from reconciler.policy import admit, check_manifest_dir, explain, load_policy
 
     sources = [*filenames, *paths]
@@ -90,7 +91,7 @@ def validate(
             json.dumps(
                 {
                     "ok": result.ok,
-                    "files": [str(f) for f in result.files],
+                    "files": [display_name(f) for f in result.files],
                     "resources": dict(sorted(kinds.items())),
                     "problems": [
                         {

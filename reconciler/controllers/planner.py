@@ -91,7 +91,8 @@ def _guard_prune(
         "Project",
         project,
         f"prune refused: it would remove {what} of the set ({len(pruned)} of {owned}); "
-        "check the manifest source, or pass --force-prune",
+        "check the manifest source; to prune that much on purpose, apply once with --prune "
+        "--force-prune",
     )
     return [s for s in steps if s.reason is not Reason.NOT_DECLARED], [conflict]
 

@@ -362,7 +362,8 @@ def test_a_refused_mass_prune_is_logged_once_and_shown_by_status(rig: LoopRig) -
         (
             "error",
             f"conflict: Project/{rig.project}: prune refused: it would remove more than half of "
-            "the resources of the set (2 of 3); check the manifest source, or pass --force-prune",
+            "the resources of the set (2 of 3); check the manifest source; to prune that much "
+            "on purpose, apply once with --prune --force-prune",
         )
     ]
     assert all(rig.running(n) for n in "abc"), "nothing pruned"
