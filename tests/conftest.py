@@ -26,9 +26,11 @@ Test code may import ``docker`` directly; only the product code is restricted to
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -240,25 +242,85 @@ def sc(
     scenario.runtime.close()
 
 
-@dataclass(frozen=True)
 class PrivateEngine:
-    """A dockerd of its own (scripts/private-dockerd) that a test may pause, kill or restart."""
+    """A dockerd of a test's own, started by scripts/private-dockerd: its own network
+    namespace, data and exec roots and socket under a short /tmp directory (unix socket paths
+    are short), to stop, kill, pause or restart. The main Engine is never touched."""
 
-    directory: Path
-    host: str  # the DOCKER_HOST that reaches it
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="rt-engine-", dir="/tmp"))
+        self.host = ""  # the DOCKER_HOST that reaches it, once started
 
     @property
     def pid(self) -> int:
-        return int((self.directory / "dockerd.pid").read_text())
+        """dockerd's pid."""
+        return int((self.root / "dockerd.pid").read_text())
 
     def start(self) -> None:
-        """(Re)start it; returns once it answers."""
-        subprocess.run([str(_PRIVATE_DOCKERD), "start", str(self.directory)], check=True,
-                       capture_output=True, text=True)
+        """(Re)start it on the same data root; returns once it answers."""
+        done = subprocess.run(
+            [str(_PRIVATE_DOCKERD), "start", str(self.root)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"scripts/private-dockerd start failed: {done.stderr}", pytrace=False)
+        self.host = done.stdout.strip()
 
     def stop(self) -> None:
-        subprocess.run([str(_PRIVATE_DOCKERD), "stop", str(self.directory)], check=True,
-                       capture_output=True, text=True)
+        """Stop it as a service stop does (SIGTERM: it stops its containers first)."""
+        subprocess.run(
+            [str(_PRIVATE_DOCKERD), "stop", str(self.root)], check=True, capture_output=True
+        )
+
+    def kill(self) -> None:
+        """Kill it and its containerd outright, as a crash does; the shims live on."""
+        containerd = self.root / "exec" / "containerd" / "containerd.pid"
+        for pidfile in (self.root / "dockerd.pid", containerd):
+            with contextlib.suppress(OSError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        # Unreaped in a sandbox whose init does not reap, a killed containerd still looks
+        # alive to a restarted dockerd (kill 0 succeeds on a zombie), which would wait for it.
+        containerd.unlink(missing_ok=True)
+
+    def client(self) -> DockerClient:
+        """A client of this Engine."""
+        return DockerClient(base_url=self.host, timeout=30)
+
+    def log(self) -> str:
+        """The end of its log."""
+        path = self.root / "dockerd.log"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        return "private dockerd log (tail):\n" + "\n".join(lines[-30:])
+
+    def destroy(self) -> None:
+        """Remove everything: containers, the daemon, its shims, its mounts and directory."""
+        with contextlib.suppress(docker.errors.DockerException, OSError, ValueError):
+            os.kill(self.pid, signal.SIGCONT)  # a test may have paused it
+            client = self.client()
+            for c in client.containers.list(all=True, ignore_removed=True):
+                with contextlib.suppress(docker.errors.APIError):
+                    c.remove(force=True, v=True)
+            client.close()
+        subprocess.run(
+            [str(_PRIVATE_DOCKERD), "stop", str(self.root)], check=False, capture_output=True
+        )
+        # containerd shims outlive their containerd; those of this Engine name its directory.
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                with contextlib.suppress(OSError):
+                    args = (proc / "cmdline").read_bytes().split(b"\0")
+                    if f"{self.root}/".encode() in b" ".join(args) and b"shim" in args[0]:
+                        os.kill(int(proc.name), signal.SIGKILL)
+        mounts = [
+            line.split()[1]
+            for line in Path("/proc/mounts").read_text().splitlines()
+            if line.split()[1].startswith(f"{self.root}/")
+        ]
+        for mount in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 _PRIVATE_DOCKERD = _TESTS_ROOT.parent / "scripts" / "private-dockerd"
@@ -266,16 +328,11 @@ _PRIVATE_DOCKERD = _TESTS_ROOT.parent / "scripts" / "private-dockerd"
 
 @pytest.fixture
 def private_engine(docker_client: DockerClient) -> Iterator[PrivateEngine]:
-    """A private Engine in its own network namespace, stopped and removed afterwards (also
-    when the test paused it). Its directory is short: unix socket paths are limited."""
-    directory = Path(tempfile.mkdtemp(prefix="rt-engine-", dir="/tmp"))
-    done = subprocess.run([str(_PRIVATE_DOCKERD), "start", str(directory)], capture_output=True,
-                          text=True, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/private-dockerd start failed: {done.stderr}", pytrace=False)
-    engine = PrivateEngine(directory, done.stdout.strip())
+    """A private Engine (``PrivateEngine``), started; removed afterwards whatever the test
+    did to it."""
+    engine = PrivateEngine()
     try:
+        engine.start()
         yield engine
     finally:
-        engine.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+        engine.destroy()

@@ -1,31 +1,28 @@
 """``reconcile run`` while the Engine goes away and comes back.
 
-The shared Engine must stay up for the tests running next to this one, so this test starts a
-PRIVATE dockerd (its own socket, data root, exec root and containerd, no bridge, no iptables)
-and stops that one. It runs in a network namespace of its own: a dockerd started with
-``--bridge none`` deletes the host's ``docker0`` interface, which would cut the shared Engine's
-default-bridge containers off. Containers use ``restartPolicy: "no"``: after the Engine
-restarts they are stopped, and the loop, not the Engine, has to bring them back.
+The shared Engine must stay up for the tests running next to this one, so these tests use a
+PRIVATE dockerd (fixture ``private_engine``: scripts/private-dockerd, its own socket, data
+root, exec root and containerd, no bridge, no iptables) and stop that one. It runs in a
+network namespace of its own: a dockerd started with ``--bridge none`` deletes the host's
+``docker0`` interface, which would cut the shared Engine's default-bridge containers off.
+Containers use ``restartPolicy: "no"``: after the Engine restarts they are stopped, and the
+loop, not the Engine, has to bring them back.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 
-import docker
-import docker.errors
 import pytest
 
+from tests.conftest import PrivateEngine
 from tests.docker.scenario import LOOP
-from tests.e2e.loop_helpers import LoopProcess, LoopRig, eventually, make_rig
+from tests.e2e.loop_helpers import LoopProcess, LoopRig, make_rig
 
 SET = """\
     apiVersion: reconcile/v1
@@ -55,134 +52,25 @@ SET = """\
     """
 
 
-class PrivateEngine:
-    """A dockerd of this test's own under a short /tmp path (unix socket paths are short)."""
-
-    def __init__(self, logs: Path) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="rd-", dir="/tmp"))
-        self.logs = logs
-        self.host = f"unix://{self.root}/d.sock"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        """Start dockerd on the same data root and wait until it answers."""
-        self.starts += 1
-        log = (self.logs / f"dockerd{self.starts}.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                "unshare",
-                "--net",
-                "dockerd",
-                "--host",
-                self.host,
-                "--data-root",
-                str(self.root / "root"),
-                "--exec-root",
-                str(self.root / "exec"),
-                "--pidfile",
-                str(self.root / "d.pid"),
-                "--bridge",
-                "none",
-                "--iptables=false",
-                "--ip-masq=false",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-        )
-        log.close()
-        eventually(self._answers, "the private dockerd answers", timeout=60, context=self.log)
-
-    def _answers(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            pytest.fail(f"the private dockerd exited ({self.process.returncode})\n{self.log()}")
-        try:
-            client = self.client()
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except docker.errors.DockerException:
-            return False
-
-    def stop(self) -> None:
-        """SIGTERM dockerd (it stops its containers) and wait for it to exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def client(self) -> docker.DockerClient:
-        """A client of this Engine."""
-        return docker.DockerClient(base_url=self.host, timeout=30)
-
-    def log(self) -> str:
-        """The end of the newest dockerd log."""
-        path = self.logs / f"dockerd{self.starts}.log"
-        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-        return "private dockerd log (tail):\n" + "\n".join(lines[-30:])
-
-    def destroy(self) -> None:
-        """Remove everything: containers, the daemon, its mounts and its directory."""
-        if self.process is not None and self.process.poll() is None:
-            with suppress(docker.errors.DockerException):
-                client = self.client()
-                for c in client.containers.list(all=True, ignore_removed=True):
-                    with suppress(docker.errors.APIError):
-                        c.remove(force=True, v=True)
-                client.close()
-        self.stop()
-        # containerd shims outlive their containerd; those of this Engine name its socket.
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                with suppress(OSError):
-                    args = (proc / "cmdline").read_bytes().split(b"\0")
-                    if (
-                        f"{self.root}/".encode() in b" ".join(args)
-                        and b"containerd-shim" in args[0]
-                    ):
-                        os.kill(int(proc.name), signal.SIGKILL)
-        mounts = [
-            line.split()[1]
-            for line in Path("/proc/mounts").read_text().splitlines()
-            if line.split()[1].startswith(f"{self.root}/")
-        ]
-        for mount in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 DOCKER0 = Path("/sys/class/net/docker0")
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[PrivateEngine]:
-    if shutil.which("dockerd") is None or shutil.which("unshare") is None or os.geteuid() != 0:
-        pytest.skip("needs dockerd, unshare and root to run a private Engine")
+def engine(private_engine: PrivateEngine) -> Iterator[PrivateEngine]:
+    """The private Engine with the test image loaded; the host's docker0 must not notice."""
     had_docker0 = DOCKER0.exists()
-    private = PrivateEngine(tmp_path)
-    try:
-        private.start()
-        assert DOCKER0.exists() == had_docker0, "the private dockerd touched the host's docker0"
-        image = subprocess.run(
-            f"docker save reconcile.local/busybox:latest | docker -H {private.host} load",
-            shell=True,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert image.returncode == 0, image.stderr
-        yield private
-    finally:
-        private.destroy()
-        assert DOCKER0.exists() == had_docker0, "the private dockerd touched the host's docker0"
+    image = subprocess.run(
+        f"docker save reconcile.local/busybox:latest | docker -H {private_engine.host} load",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert image.returncode == 0, image.stderr
+    yield private_engine
+    private_engine.stop()
+    assert DOCKER0.exists() == had_docker0, "the private dockerd touched the host's docker0"
 
 
 @pytest.fixture
@@ -348,17 +236,9 @@ def test_a_killed_and_restarted_engine_is_noticed_at_once_not_at_the_resync(
         lambda: [r["status"] for r in rig.status().get("resources", [])] == ["synced"] * 3,
         "the set is synced on the private Engine",
     )
-    assert engine.process is not None
     # The daemon and its containerd, killed at once, as a crash or `systemctl kill` does;
     # the containers' shims live on, and the restarted daemon finds them.
-    engine.process.kill()
-    engine.process.wait(timeout=30)
-    containerd = engine.root / "exec" / "containerd" / "containerd.pid"
-    with suppress(OSError, ValueError):
-        os.kill(int(containerd.read_text()), signal.SIGKILL)
-    # Unreaped here, it would still look alive to the restarted daemon (kill 0 succeeds on a
-    # zombie), which would then wait for it forever.
-    containerd.unlink(missing_ok=True)
+    engine.kill()
     rig.eventually(
         lambda: rig.status()["lastPass"]["outcome"] == "engine-unavailable",
         "the status says the Engine is unavailable while it is gone",
