@@ -293,5 +293,8 @@ class RecordingRuntime:
             self.networks.pop(name, None)
 
     def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
+        # Like the Engine's stream with nothing to say: open until the loop stops (a stream
+        # that ends means the Engine went away, and the loop looks again).
         self._record("events", "")
+        stop.wait()
         return iter(())

@@ -253,7 +253,8 @@ def test_a_killed_and_restarted_engine_is_noticed_at_once_not_at_the_resync(
         lambda: rig.status()["lastPass"]["outcome"] == "ok",
         "the status says ok again",
     )
-    # The pass the lost stream triggered reported the outage (above); the Engine answering
-    # again triggered the next at once. No resync was needed.
+    # The pass the lost stream triggered reported the outage (above), and the set converged
+    # as soon as the Engine answered (by the outage's retry or the follower's "engine-back",
+    # whichever came first), not at a resync.
     reasons = {r for p in loop.passes() for r in p.get("reasons", "").split(",")}
-    assert "engine-back" in reasons and "resync" not in reasons, reasons
+    assert "resync" not in reasons, reasons
