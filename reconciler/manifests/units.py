@@ -12,24 +12,20 @@ from fractions import Fraction
 
 _SIZE_FACTORS = {
     "": 1,
-    "k": 1000,
-    "m": 1000**2,
-    "g": 1000**3,
-    "t": 1000**4,
+    "b": 1,
     "ki": 1024,
     "mi": 1024**2,
     "gi": 1024**3,
     "ti": 1024**4,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "tb": 1000**4,
     "kib": 1024,
     "mib": 1024**2,
     "gib": 1024**3,
     "tib": 1024**4,
-    "b": 1,
 }
+# k, m, g, t (with or without b): powers of 1024 to Docker and compose (``512m`` is 512 MiB),
+# of 1000 to Kubernetes and SI. Read either way, a value would mean other bytes to someone:
+# they are refused with both readings and the spelling to use (docs/decisions/sizes.md).
+_AMBIGUOUS = {"k": 1, "m": 2, "g": 3, "t": 4}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_NS = {
@@ -46,7 +42,8 @@ MAX_DURATION_NS = 2**62
 
 
 def parse_size(value: object) -> int:
-    """Bytes from ``256Mi``, ``1G`` (decimal), ``512MiB`` or a plain integer count of bytes."""
+    """Bytes from ``256Mi``, ``512MiB`` or a plain integer count of bytes (``512m``, read one
+    way by Docker and another by SI, is refused with both readings)."""
     if isinstance(value, bool):
         raise ValueError("expected a size such as 256Mi or 1Gi, not a boolean")
     if isinstance(value, int):
@@ -56,10 +53,12 @@ def parse_size(value: object) -> int:
         if not match:
             raise ValueError(f"{value!r} is not a size; write a number with a unit such as 256Mi")
         unit = match.group(2).lower()
+        if unit.removesuffix("b") in _AMBIGUOUS:
+            raise ValueError(_ambiguous(value, match.group(1), unit.removesuffix("b")))
         if unit not in _SIZE_FACTORS:
             raise ValueError(
-                f"{value!r} has an unknown unit {match.group(2)!r}; use Ki, Mi, Gi (1024) "
-                "or k, M, G (1000)"
+                f"{value!r} has an unknown unit {match.group(2)!r}; use Ki, Mi, Gi, Ti "
+                "(powers of 1024) or a plain number of bytes"
             )
         # Exact decimal arithmetic: 4.1M is 4100000 bytes, not 4099999.9999999995.
         number, factor = Fraction(match.group(1)), _SIZE_FACTORS[unit]
@@ -71,6 +70,19 @@ def parse_size(value: object) -> int:
     if result.denominator != 1:
         raise ValueError(f"{value!r} is not a whole number of bytes")
     return int(result)
+
+
+def _ambiguous(value: str, number: str, unit: str) -> str:
+    power = _AMBIGUOUS[unit]
+    binary, decimal = Fraction(number) * 1024**power, Fraction(number) * 1000**power
+    upper = unit.upper()
+    si_unit = "kB" if unit == "k" else f"{upper}B"
+    docker = f"{int(binary)} bytes" if binary.denominator == 1 else "a fraction of a byte"
+    si = f"{int(decimal)} bytes" if decimal.denominator == 1 else "a fraction of a byte"
+    return (
+        f"{value!r} is ambiguous: Docker reads it as {number}{upper}iB ({docker}), SI as "
+        f"{number}{si_unit} ({si}); write {number}{upper}i for the first, or the number of bytes"
+    )
 
 
 def parse_duration_ns(value: object) -> int:
