@@ -9,6 +9,7 @@ tuple so that equality is field-by-field and order-independent where order does 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 Pairs = tuple[tuple[str, str], ...]
@@ -158,3 +159,33 @@ class NetworkConfig:
     driver_opts: Pairs = ()
     subnets: tuple[SubnetConfig, ...] = ()
     labels: Pairs = ()
+
+
+# Security options the Engine splits at ``=`` (or, deprecated, at ``:``): the key decides.
+_SECURITY_KEYS = frozenset(
+    {"label", "apparmor", "seccomp", "systempaths", "no-new-privileges", "writable-cgroups"}
+)
+
+
+def security_options(options: Iterable[str]) -> tuple[str, ...]:
+    """Security options in one spelling per meaning, sorted, so that what means the same to
+    the Engine compares equal: ``key=value`` (never ``key:value``), ``no-new-privileges``
+    alone as ``no-new-privileges=true``, and ``no-new-privileges=false`` (the default) left
+    out. Unknown options are kept as written."""
+    out = set()
+    for option in options:
+        key, value = option, None
+        for separator in ("=", ":"):
+            head, found, tail = option.partition(separator)
+            if found and head in _SECURITY_KEYS:
+                key, value = head, tail
+                break
+        if key == "no-new-privileges":
+            if (value or "true").lower() in ("false", "0"):
+                continue
+            out.add("no-new-privileges=true")
+        elif key in _SECURITY_KEYS and value is not None:
+            out.add(f"{key}={value}")
+        else:
+            out.add(option)
+    return tuple(sorted(out))

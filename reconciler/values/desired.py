@@ -20,6 +20,7 @@ from reconciler.manifests import (
     constants,
 )
 from reconciler.manifests.container import BindMount, ContainerSpec, TmpfsMount, VolumeMount
+from reconciler.values import configs
 from reconciler.values.configs import (
     ContainerConfig,
     DeviceConfig,
@@ -95,6 +96,15 @@ class DesiredState:
         return len(self.containers) + len(self.volumes) + len(self.networks)
 
 
+def _memory_swap(memory: int, swap: int) -> int:
+    """The swap value as the Engine's reading of it (``normalize``) gives it back: memory
+    alone means "no swap beyond it" (the Engine would otherwise allow twice the memory), and
+    an explicit swap of twice the memory is the Engine's default, read back as 0."""
+    if not swap:
+        return memory
+    return 0 if memory and swap == 2 * memory else swap
+
+
 def is_secret_name(name: str) -> bool:
     """True for env names that look like they hold a secret (masked in all output)."""
     upper = name.upper()
@@ -151,8 +161,7 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
     resources = ResourceConfig(
         memory=res.memory or 0,
         memory_reservation=res.memory_reservation or 0,
-        # memory alone means "no swap beyond it"; the Engine would otherwise allow 2x.
-        memory_swap=res.memory_swap or res.memory or 0,
+        memory_swap=_memory_swap(res.memory or 0, res.memory_swap or 0),
         nano_cpus=res.cpus or 0,
         cpu_shares=res.cpu_shares or 0,
         pids_limit=res.pids or 0,
@@ -193,7 +202,7 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
         cap_drop=tuple(sorted(set(spec.capabilities.drop))),
         privileged=spec.privileged,
         read_only_rootfs=spec.read_only_root_filesystem,
-        security_opt=tuple(sorted(set(spec.security_opt))),
+        security_opt=configs.security_options(spec.security_opt),
         sysctls=_pairs(spec.sysctls),
         networks=networks,
         network_mode=network_mode,

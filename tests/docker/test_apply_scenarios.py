@@ -731,3 +731,32 @@ def test_a_container_is_not_created_on_someone_elses_volume(sc: Scenario) -> Non
     with pytest.raises(docker.errors.ContainerError):
         read_volume_file(sc, foreign.name, "claimed")  # nothing was written into it
     assert sc.client.volumes.get(foreign.name).attrs["Labels"] in (None, {})
+
+
+HARDENED = """\
+    apiVersion: reconcile/v1
+    kind: Container
+    metadata: {name: $p-app}
+    spec:
+      image: $image
+      command: [sh, -c, '$loop']
+      stopGracePeriod: 1s
+      securityOpt: $opts
+      resources: {memory: 64Mi, memorySwap: 128Mi}
+    """
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["[no-new-privileges]", '["no-new-privileges:true"]', '["no-new-privileges=true"]'],
+)
+def test_equivalent_spellings_and_the_default_swap_never_show_as_drift(
+    sc: Scenario, spelling: str
+) -> None:
+    # An explicit swap of twice the memory is the Engine's default: it read back as unset
+    # and planned an update on every pass.
+    sc.write(HARDENED, loop=LOOP, opts="[no-new-privileges]")
+    sc.apply()
+    sc.assert_in_sync()
+    sc.write(HARDENED, loop=LOOP, opts=spelling)
+    sc.assert_in_sync()

@@ -368,3 +368,21 @@ def test_ownership_labels() -> None:
         "io.reconcile.source": "shop.yaml:3",
         "io.reconcile.config-hash": "v1:ab",
     }
+
+
+def test_security_options_are_compared_in_one_spelling() -> None:
+    from reconciler.values.configs import security_options
+
+    assert security_options(["no-new-privileges"]) == ("no-new-privileges=true",)
+    assert security_options(["no-new-privileges:true", "label:disable"]) == (
+        "label=disable",
+        "no-new-privileges=true",
+    )
+    assert security_options(["no-new-privileges=false", "apparmor=unconfined"]) == (
+        "apparmor=unconfined",
+    )
+    # A seccomp profile's own colons are not separators; unknown options stay as written.
+    assert security_options(['seccomp={"defaultAction":"SCMP_ACT_ERRNO"}', "odd"]) == (
+        "odd",
+        'seccomp={"defaultAction":"SCMP_ACT_ERRNO"}',
+    )

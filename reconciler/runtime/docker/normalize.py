@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.manifests import constants
+from reconciler.values import configs
 from reconciler.values.configs import (
     ContainerConfig,
     DeviceConfig,
@@ -350,7 +351,7 @@ def container_config(
         cap_drop=_capabilities(host.get("CapDrop")),
         privileged=bool(host.get("Privileged")),
         read_only_rootfs=bool(host.get("ReadonlyRootfs")),
-        security_opt=_strings(host.get("SecurityOpt")),
+        security_opt=configs.security_options(host.get("SecurityOpt") or ()),
         sysctls=tuple(sorted((host.get("Sysctls") or {}).items())),
         networks=networks(raw, name),
         network_mode=net_mode,
