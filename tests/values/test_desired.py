@@ -131,7 +131,7 @@ def test_a_full_container_normalizes_to_exact_values() -> None:
         cap_add=("NET_ADMIN", "SYS_TIME"),
         cap_drop=("ALL",),
         read_only_rootfs=True,
-        security_opt=("no-new-privileges",),
+        security_opt=("no-new-privileges=true",),
         sysctls=(("net.core.somaxconn", "1024"),),
         # Sorted by name; "web" (the container's name) and "www" (its hostname) are implicit.
         networks=(NetworkAttachmentConfig("back"), NetworkAttachmentConfig("front", ("site",))),
@@ -170,9 +170,11 @@ def test_a_minimal_container_has_engine_defaults() -> None:
     [
         ({}, ResourceConfig()),
         ({"memory": "64Mi"}, ResourceConfig(memory=64 * Mi, memory_swap=64 * Mi)),
+        # Twice the memory is the Engine's default swap, which reads back as 0.
+        ({"memory": "64Mi", "memorySwap": "128Mi"}, ResourceConfig(memory=64 * Mi)),
         (
-            {"memory": "64Mi", "memorySwap": "128Mi"},
-            ResourceConfig(memory=64 * Mi, memory_swap=128 * Mi),
+            {"memory": "64Mi", "memorySwap": "96Mi"},
+            ResourceConfig(memory=64 * Mi, memory_swap=96 * Mi),
         ),
         ({"memoryReservation": "32Mi"}, ResourceConfig(memory_reservation=32 * Mi)),
         ({"cpus": 2}, ResourceConfig(nano_cpus=2 * S)),
