@@ -73,10 +73,11 @@ def _suggested(groups: dict[FieldPath, list[ErrorDetails]]) -> list[FieldPath]:
     paths = []
     for path, group in groups.items():
         for error in group:
-            hint = str((error.get("ctx") or {}).get("hint", ""))
-            match = re.fullmatch(r"; did you mean (\S+)\?", hint)
-            if error["type"] == "unknown_field" and match:
-                paths.append((*path[:-1], match.group(1)))
+            ctx = error.get("ctx") or {}
+            match = re.fullmatch(r"; did you mean (\S+)\?", str(ctx.get("hint", "")))
+            instead = match.group(1) if match else str(ctx.get("instead") or "")
+            if error["type"] == "unknown_field" and instead:
+                paths.append((*path[:-1], instead))
     return paths
 
 

@@ -58,8 +58,52 @@ class Strict(BaseModel):
         return data
 
 
+# Keys people bring from compose files and `docker run`: where the key means that (a field
+# the model must have), the field it stands for here (its "is required" is then not repeated)
+# and how to write it.
+HABITS: dict[str, tuple[str, str | None, str]] = {
+    "volumes": (
+        "mounts",
+        "mounts",
+        "mounts: [{type: volume, source: NAME, target: /path}] "
+        "(or type: bind with a host path as source)",
+    ),
+    "entrypoint": (
+        "command",
+        "command",
+        "command: [...] (it replaces the image's ENTRYPOINT; args replaces its CMD)",
+    ),
+    "cap_add": ("capabilities", "capabilities", "capabilities: {add: [NET_ADMIN]}"),
+    "capAdd": ("capabilities", "capabilities", "capabilities: {add: [NET_ADMIN]}"),
+    "cap_drop": ("capabilities", "capabilities", "capabilities: {drop: [ALL]}"),
+    "capDrop": ("capabilities", "capabilities", "capabilities: {drop: [ALL]}"),
+    "labels": ("image", None, "metadata.labels (labels go under metadata, beside name)"),
+    "environment": ("env", "env", "env: {KEY: value}"),
+    "restart": ("restartPolicy", "restartPolicy", "restartPolicy: unless-stopped"),
+    "container_name": ("image", None, "metadata.name (a container is named by its metadata)"),
+    "mem_limit": ("resources", "resources", "resources: {memory: 512Mi}"),
+    "memory": ("resources", "resources", "resources: {memory: 512Mi}"),
+    "cpus": ("resources", "resources", 'resources: {cpus: "0.5"}'),
+    "read_only": (
+        "readOnlyRootFilesystem",
+        "readOnlyRootFilesystem",
+        "readOnlyRootFilesystem: true",
+    ),
+    "disable": ("test", "test", "test: [NONE] (a healthcheck that turns the image's own off)"),
+}
+
+
 def unknown_field(key: str, known: frozenset[str] | set[str]) -> PydanticCustomError:
-    """An ``unknown_field`` error naming the closest known key, if any is close."""
+    """An ``unknown_field`` error naming what the key is called here (a habit from compose
+    or ``docker run``), else the closest known key, if any is close."""
+    habit = HABITS.get(key)
+    if habit is not None and habit[0] in known:
+        _, instead, how = habit
+        return PydanticCustomError(
+            "unknown_field",
+            "unknown field {field}; here it is {hint}",
+            {"field": repr(key), "hint": how, "instead": instead or ""},
+        )
     close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
     if not close:
         close = [k for k in sorted(known) if k.lower() == key.lower().replace("_", "")]

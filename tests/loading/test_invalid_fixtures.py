@@ -89,6 +89,18 @@ CASES: dict[str, list[tuple[int, int, str, str]]] = {
                                 "did you mean pullPolicy?")],
     "missing-image.yaml": [(4, 1, "spec.image", "is required")],
     "env-nul.yaml": [(6, 3, "spec.env", "the value of DB_PASSWORD contains a NUL character")],
+    # Keys brought from compose and docker run: each says what it is called here.
+    "compose-habits.yaml": [
+        (6, 3, "spec.volumes", "unknown field 'volumes'; here it is mounts: [{type: volume, "
+         "source: NAME, target: /path}] (or type: bind with a host path as source)"),
+        (7, 3, "spec.cap_add", "unknown field 'cap_add'; here it is capabilities: {add: "
+         "[NET_ADMIN]}"),
+        (8, 3, "spec.labels", "unknown field 'labels'; here it is metadata.labels (labels go "
+         "under metadata, beside name)"),
+        (9, 3, "spec.environment", "unknown field 'environment'; here it is env: {KEY: value}"),
+        (10, 17, "spec.healthcheck.disable", "unknown field 'disable'; here it is test: [NONE] "
+         "(a healthcheck that turns the image's own off)"),
+    ],
     "restart-policy-invalid.yaml": [(6, 18, "spec.restartPolicy", "'sometimes' must be no, always, "
                                      "unless-stopped, on-failure or on-failure:N")],
     "pull-policy-case.yaml": [(6, 15, "spec.pullPolicy", "must be 'IfNotPresent', 'Always' or "
