@@ -128,7 +128,7 @@ def test_rich_config_round_trips(
         cap_add=("NET_ADMIN", "NET_BIND_SERVICE"),
         cap_drop=("MKNOD",),
         read_only_rootfs=True,
-        security_opt=("no-new-privileges",),
+        security_opt=("no-new-privileges=true",),  # as the desired side spells it
         sysctls=(("net.ipv4.ip_unprivileged_port_start", "80"),),
         networks=(
             NetworkAttachmentConfig(net_a, aliases=("api", "web")),
