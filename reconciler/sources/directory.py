@@ -90,6 +90,7 @@ class DirectorySource:
         self.settle = settle
         self._wall = wall
         self._last_good: dict[Path, FileLoad] = {}
+        self._gone: dict[Path, float] = {}  # file -> when it was first seen deleted
         # Per file: (size, mtime, inode), its load, and when that version was written.
         self._cache: dict[Path, tuple[tuple[int, int, int], FileLoad, float]] = {}
         self._previous: tuple[tuple[str, ...], Snapshot] | None = None
@@ -134,6 +135,7 @@ class DirectorySource:
                 self._fall_back(path, effective, stale, unknown)
             else:
                 effective[path] = self._settled(path, loaded, current, now, settling)
+        self._hold_deleted(current, now, effective, settling)
         result, notes = self._judge(list(effective.values()))
         # Cross-file problems (a dangling reference, a name declared twice) make the files they
         # point at fall back too; twice is enough, as a fallback only removes references.
@@ -153,7 +155,7 @@ class DirectorySource:
         for path, loaded in effective.items():
             if loaded is current.get(path):
                 self._last_good[path] = loaded
-        for gone in set(self._last_good) - set(current):
+        for gone in set(self._last_good) - set(current) - set(settling):
             del self._last_good[gone]
         for gone in set(self._cache) - set(current):
             del self._cache[gone]
@@ -195,6 +197,35 @@ class DirectorySource:
         loaded = load_file(path)
         self._cache[path] = (stamp, loaded, written)
         return loaded
+
+    def _hold_deleted(
+        self,
+        current: dict[Path, FileLoad],
+        now: float,
+        effective: dict[Path, FileLoad],
+        settling: dict[Path, float],
+    ) -> None:
+        """A file deleted less than ``settle`` seconds ago keeps its last good version (less
+        what other files declare now): a pass that reads a directory while it is being
+        deleted (rm -r, a checkout) must not prune what the next read finds gone anyway."""
+        for path in set(self._gone) - set(self._last_good):
+            del self._gone[path]
+        for path in set(self._gone) & set(current):
+            del self._gone[path]
+        elsewhere = {i for f in current.values() for i in f.identities}
+        for path, good in self._last_good.items():
+            if path in current or self.settle <= 0:
+                continue
+            end = self._gone.setdefault(path, now) + self.settle
+            kept = [m for m in good.manifests if (m.kind, m.name) not in elsewhere]
+            if now >= end or not kept:
+                continue
+            settling[path] = end
+            effective[path] = dataclasses.replace(
+                good,
+                manifests=tuple(kept),
+                identities=tuple(i for i in good.identities if i not in elsewhere),
+            )
 
     def _settled(
         self,

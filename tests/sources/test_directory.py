@@ -302,3 +302,21 @@ def test_without_a_quiet_period_a_file_is_taken_as_it_is(directory: Path) -> Non
     snapshot = source.read()
     assert names(snapshot) == {"a": "1"}
     assert snapshot.settling_files == () and snapshot.prune_safe
+
+
+def test_a_deleted_file_keeps_its_resources_for_the_quiet_period(
+    directory: Path, settling: DirectorySource, wall: Wall
+) -> None:
+    # `rm -r` (or a checkout) read half-way: shop.yaml is gone, the directory is not yet.
+    write(directory / "other.yaml", container("c"), NOW - 60)
+    settling.read()
+    (directory / "shop.yaml").unlink()
+    wall.now = NOW + 10
+    held = settling.read()
+    assert names(held) == {"a": "1", "b": "1", "c": "1"}
+    assert held.settling_files == (str(directory / "shop.yaml"),)
+    assert not held.prune_safe
+    wall.now = NOW + 10 + SETTLE
+    gone = settling.read()
+    assert names(gone) == {"c": "1"}, "deleted for the whole period: it goes, and may be pruned"
+    assert gone.settling_files == () and gone.prune_safe
