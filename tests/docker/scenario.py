@@ -201,8 +201,13 @@ def project_containers(client: DockerClient, project: str) -> list[str]:
         {"name": project},
         {"label": f"{constants.LABEL_PROJECT}={project}"},
     ]
+    # The low-level list: the high-level one inspects each container it lists, and one that
+    # is removed in between (by the command under test) would fail the look-up.
     found = {
-        c.name or "" for filters in by for c in client.containers.list(all=True, filters=filters)
+        str(name).lstrip("/")
+        for filters in by
+        for c in client.api.containers(all=True, filters=filters)
+        for name in c.get("Names") or ()
     }
     return sorted(n for n in found if n.startswith(project))
 
