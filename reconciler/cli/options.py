@@ -173,8 +173,8 @@ class GracefulStop:
             raise Signalled(signum)
         self.event.set()
         click.echo(
-            f"{signal.Signals(signum).name}: finishing the steps in progress, starting no "
-            "other (again to stop at once)",
+            f"interrupted ({signal.Signals(signum).name}): finishing the steps in progress, "
+            "starting no other (again to stop at once)",
             err=True,
         )
 

@@ -195,7 +195,7 @@ def test_sigterm_during_apply_finishes_the_step_in_progress_and_starts_no_other(
     # The recreate in progress completed (no leftover, one running container with the new
     # config); the step waiting on it never started; the exit status says SIGTERM.
     assert process.returncode == 128 + signal.SIGTERM, (process.returncode, out, err)
-    assert "SIGTERM: finishing the steps in progress" in err, err
+    assert "interrupted (SIGTERM): finishing the steps in progress" in err, err
     assert f"Container/{sc.project}-late: skipped: shutting down" in err or "1 skipped" in out
     assert sc.container_names() == sorted([f"{sc.project}-app", f"{sc.project}-late"])
     app = sc.container("app")
