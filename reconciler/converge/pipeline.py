@@ -27,12 +27,12 @@ from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutc
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
 from reconciler.loading.results import LoadedManifest
-from reconciler.policy import Admission, Policy, admit, check_created, mounted
+from reconciler.policy import Admission, Policy, Violation, admit, check_created, mounted
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
 from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
 from reconciler.values.desired import DesiredContainer, DesiredState
-from reconciler.values.observed import ObservedState
+from reconciler.values.observed import ObservedContainer, ObservedState
 
 # A guard sees the plan before it runs and may hold steps back or add some (the loop's
 # crash-loop backoff, its removal of containers whose live mounts the policy refuses).
@@ -243,15 +243,11 @@ def post_create_check(
     without bind mounts costs nothing."""
 
     def check(name: str, want: DesiredContainer) -> list[str]:
-        if not any(m.type == "bind" for m in want.config.mounts):
-            return []
-        live = runtime.observe(
-            ObserveRequest(project, container_names=frozenset({name}))
-        ).containers.get(name)
+        live = _live(runtime, project, name) if _binds(want) else None
         if live is None or live.config is None:
             return []
         pairs = [(m.source, m.target) for m in live.config.mounts if m.type == "bind"]
-        return [str(v) for v in check_created(name, pairs, policy) if v.mode == "enforce"]
+        return _enforced(check_created(name, pairs, policy))
 
     return check
 
@@ -263,16 +259,12 @@ def post_start_check(
     enforce-mode violations, as sentences. A container without bind mounts costs nothing."""
 
     def check(name: str, want: DesiredContainer) -> list[str]:
-        binds = [(m.source, m.target) for m in want.config.mounts if m.type == "bind"]
-        if not binds:
-            return []
-        live = runtime.observe(
-            ObserveRequest(project, container_names=frozenset({name}))
-        ).containers.get(name)
+        live = _live(runtime, project, name) if _binds(want) else None
         if live is None:
             return []
-        found = mounted.check_mounted(name, live.id, live.status.pid, binds, policy)
-        return [str(v) for v in found if v.mode == "enforce"]
+        return _enforced(
+            mounted.check_mounted(name, live.id, live.status.pid, _binds(want), policy)
+        )
 
     return check
 
@@ -285,13 +277,14 @@ def live_mount_removals(
     recreated from its admitted manifest, instead of whatever else was planned for it (the
     replacement's own mounts are judged again once it runs)."""
     removals: list[Step] = []
+    proc = mounted.HostProc()  # one read of the host's mount table for the whole pass
     for name, have in sorted(observed.containers.items()):
         want = desired.containers.get(name)
         if want is None or have.config is None or not have.status.running:
             continue
-        binds = [(m.source, m.target) for m in want.config.mounts if m.type == "bind"]
-        found = mounted.check_mounted(name, have.id, have.status.pid, binds, policy)
-        refused = [str(v) for v in found if v.mode == "enforce"]
+        refused = _enforced(
+            mounted.check_mounted(name, have.id, have.status.pid, _binds(want), policy, proc=proc)
+        )
         if refused:
             removals.append(
                 Step(
@@ -309,6 +302,19 @@ def live_mount_removals(
     kept = [s for s in plan.steps if not (s.kind is Kind.CONTAINER and s.name in names)]
     in_sync = tuple(k for k in plan.in_sync if k not in {r.key for r in removals})
     return dataclasses.replace(plan, steps=(*removals, *kept), in_sync=in_sync)
+
+
+def _binds(want: DesiredContainer) -> list[tuple[str, str]]:
+    return [(m.source, m.target) for m in want.config.mounts if m.type == "bind"]
+
+
+def _live(runtime: Runtime, project: str, name: str) -> ObservedContainer | None:
+    found = runtime.observe(ObserveRequest(project, container_names=frozenset({name})))
+    return found.containers.get(name)
+
+
+def _enforced(violations: Sequence[Violation]) -> list[str]:
+    return [str(v) for v in violations if v.mode == "enforce"]
 
 
 def image_ids(observed: ObservedState) -> dict[str, str]:

@@ -43,10 +43,22 @@ class Proc(Protocol):
 
 
 class HostProc:
-    """The real /proc."""
+    """The real /proc. The host's own mount table (``1/mountinfo``) is read once per
+    instance: one instance serves the containers of one pass."""
+
+    def __init__(self) -> None:
+        self._host: str | None = None
 
     def read(self, path: str) -> str | None:
         """The text of ``/proc/<path>``, or None when it cannot be read."""
+        if path == "1/mountinfo":
+            if self._host is None:
+                self._host = self._read(path)
+            return self._host
+        return self._read(path)
+
+    @staticmethod
+    def _read(path: str) -> str | None:
         try:
             with open(f"/proc/{path}", encoding="utf-8", errors="surrogateescape") as handle:
                 return handle.read()
