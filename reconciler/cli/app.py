@@ -148,9 +148,22 @@ def validate(
 
 
 @cli.command()
+@click.option(
+    "--fields",
+    is_flag=True,
+    help="Print the Container fields instead: each with its Engine field, whether a change "
+    "is applied in place or by a recreate, and the oldest Engine API that supports it "
+    "(Markdown, as in docs/manifest.md).",
+)
 @reports_errors
-def schema() -> None:
-    """Print the JSON Schema of manifests (for editors such as yaml-language-server)."""
+def schema(fields: bool) -> None:
+    """Print the JSON Schema of manifests (for editors such as yaml-language-server). Each
+    Container field carries its Engine mapping as x-engine, x-apply and x-min-api."""
+    if fields:
+        from reconciler.manifests.fields import render_markdown
+
+        click.echo(render_markdown(), nl=False)
+        return
     from reconciler.manifests.schema import render
 
     click.echo(render(), nl=False)

@@ -203,7 +203,7 @@ def delete(args: ManifestArgs, dry_run: bool) -> None:
 @reports_errors
 def get(args: ManifestArgs, output: str) -> None:
     """List the set's resources with their state and, given the manifests with -f, whether
-    they match them (synced, drifted, missing, conflict, not-declared)."""
+    they match them (synced, drifted, missing, conflict, not-declared, external)."""
     from reconciler.converge import overview, pipeline
     from reconciler.policy import load_policy
     from reconciler.sources.files import Files

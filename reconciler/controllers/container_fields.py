@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from reconciler.controllers.plan import FieldDiff
 from reconciler.manifests.constants import MASK
+from reconciler.manifests.fields import container_table
 from reconciler.manifests.units import format_duration, format_size
 from reconciler.values.configs import (
     ContainerConfig,
@@ -95,20 +96,28 @@ def _fmt_port(p: PortBinding) -> str:
     host = f"{p.host_ip}:" if p.host_ip else ""
     if ":" in p.host_ip:
         host = f"[{p.host_ip}]:"
-    return f"{host}{p.host_port}->{p.container_port}/{p.protocol}"
+    end = f"-{p.host_port_end}" if p.host_port_end else ""
+    return f"{host}{p.host_port}{end}->{p.container_port}/{p.protocol}"
 
 
 def _fmt_mount(m: MountConfig) -> str:
     parts = [m.type]
     parts.append(f"{m.source}:{m.target}" if m.source else m.target)
+    if m.type == "volume" and not m.source:
+        parts.append("anonymous")
     if m.read_only:
         parts.append("ro")
     if m.propagation:
         parts.append(m.propagation)
+    if m.selinux:
+        parts.append(m.selinux)
+    if m.no_copy:
+        parts.append("nocopy")
     if m.tmpfs_size:
         parts.append(f"size={format_size(m.tmpfs_size)}")
     if m.tmpfs_mode is not None:
         parts.append(f"mode={m.tmpfs_mode:04o}")
+    parts.extend(m.tmpfs_options)
     return " ".join(parts)
 
 
@@ -122,6 +131,10 @@ def _fmt_network(n: NetworkAttachmentConfig) -> str:
         text += f" aliases={','.join(n.aliases)}"
     if n.ipv4_address:
         text += f" ip={n.ipv4_address}"
+    if n.ipv6_address:
+        text += f" ipv6={n.ipv6_address}"
+    if n.mac_address:
+        text += f" mac={n.mac_address}"
     return text
 
 
@@ -133,6 +146,7 @@ def _fmt_health(h: HealthcheckConfig | None) -> str | None:
         ("interval", h.interval),
         ("timeout", h.timeout),
         ("startPeriod", h.start_period),
+        ("startInterval", h.start_interval),
     ):
         if value:
             text += f" {label}={format_duration(value)}"
@@ -211,6 +225,7 @@ _SCALARS = (
     ("stopGracePeriod", "stop_timeout"),
     ("init", "init"),
     ("tty", "tty"),
+    ("platform", "platform"),
 )
 _STRING_SETS = (
     ("extraHosts", "extra_hosts"),
@@ -222,13 +237,42 @@ _STRING_SETS = (
 )
 
 
+def _options_diff(
+    want: ContainerConfig, have: ContainerConfig, defaults: Mapping[str, Any]
+) -> list[FieldDiff]:
+    """The table-driven fields: an unset field takes the Engine's default (``defaults``,
+    from its info) when it has one; an ``ignored`` field is compared only when written."""
+    wanted, held = dict(want.options), dict(have.options)
+    diffs = []
+    for entry in container_table().driven:
+        shape, path = entry.engine.shape, entry.path
+        assert shape is not None
+        if entry.engine.unset == "ignored" and path not in wanted:
+            continue
+        new = wanted.get(path, defaults.get(path))
+        old = held.get(path, defaults.get(path))
+        if old != new:
+            diffs.append(
+                FieldDiff(
+                    path,
+                    shape.show(old) if old is not None else None,
+                    shape.show(new) if new is not None else None,
+                    # Lifting a setting in place reads as "leave unchanged" to the Engine.
+                    entry.engine.in_place and new is not None,
+                )
+            )
+    return diffs
+
+
 def compare(
     want: ContainerConfig,
     have: ContainerConfig,
     secret_env: frozenset[str] = frozenset(),
+    defaults: Mapping[str, Any] | None = None,
 ) -> tuple[FieldDiff, ...]:
-    """Every difference between the effective desired config and the observed one."""
-    diffs: list[FieldDiff] = []
+    """Every difference between the effective desired config and the observed one
+    (``defaults``: what the Engine gives a table-driven field left out, by path)."""
+    diffs: list[FieldDiff] = _options_diff(want, have, defaults or {})
     for path, attr in _SCALARS:
         old, new = getattr(have, attr), getattr(want, attr)
         if old != new:
@@ -263,5 +307,10 @@ def compare(
     diffs += _set_diff("ports", have.ports, want.ports, _fmt_port)
     diffs += _set_diff("mounts", have.mounts, want.mounts, _fmt_mount)
     diffs += _set_diff("devices", have.devices, want.devices, _fmt_device)
-    diffs += _set_diff("networks", have.networks, want.networks, _fmt_network)
+    network_diffs = _set_diff("networks", have.networks, want.networks, _fmt_network)
+    held_macs = {n.name: n.mac_address for n in have.networks}
+    if any(n.mac_address != held_macs.get(n.name, n.mac_address) for n in want.networks):
+        # A network is joined in place, but before API 1.44 only the create sets a MAC address.
+        network_diffs = [dataclasses.replace(d, in_place=False) for d in network_diffs]
+    diffs += network_diffs
     return tuple(diffs)

@@ -9,9 +9,10 @@ from reconciler.controllers.common import ControllerResult, Inventory, clash, pr
 from reconciler.controllers.container_fields import compare, effective
 from reconciler.controllers.plan import Action, Conflict, FieldDiff, Kind, Reason, Step
 from reconciler.manifests.constants import REPLACEMENT_SUFFIX
+from reconciler.manifests.fields import ENDPOINT_MAC_API, api_tuple, release_of
 from reconciler.values.configs import ContainerConfig, MountConfig
 from reconciler.values.desired import DesiredContainer, DesiredState
-from reconciler.values.observed import ImageInfo, ObservedContainer, ObservedState
+from reconciler.values.observed import EngineFacts, ImageInfo, ObservedContainer, ObservedState
 
 KIND = Kind.CONTAINER.value
 
@@ -50,8 +51,31 @@ def _as_image(live: ContainerConfig, image: ImageInfo) -> ImageInfo:
     )
 
 
+def platform_matches(have: str, want: str) -> bool:
+    """Whether an image's platform (``linux/arm64/v8``) is the one asked for (``linux/arm64``:
+    a variant left out matches any)."""
+    have_parts, want_parts = have.split("/"), want.split("/")
+    return have_parts[: len(want_parts)] == want_parts or not have
+
+
+def _macs_as_wanted(have: ContainerConfig, want: ContainerConfig) -> ContainerConfig:
+    """An endpoint always has a MAC address (a random one unless asked for): judge it only
+    where the manifest names one."""
+    asked = {n.name for n in want.networks if n.mac_address}
+    return dataclasses.replace(
+        have,
+        networks=tuple(
+            n if n.name in asked else dataclasses.replace(n, mac_address=None)
+            for n in have.networks
+        ),
+    )
+
+
 def container_diffs(
-    want: DesiredContainer, have: ObservedContainer, image: ImageInfo
+    want: DesiredContainer,
+    have: ObservedContainer,
+    image: ImageInfo,
+    engine: EngineFacts | None = None,
 ) -> tuple[FieldDiff, ...]:
     """The field diffs between a desired container and a live one built from ``image``."""
     assert have.config is not None, "observe must inspect containers the project wants"
@@ -62,14 +86,44 @@ def container_diffs(
         # live container got from its old image, so only the manifest's own changes (and the
         # image) show, and the reason stays image-changed. The recreate takes the new defaults.
         target = effective(want.config, _as_image(have.config, image))
-    live = _without_anonymous_volumes(have.config, target, image)
-    diffs = list(compare(target, live, want.secret_env))
+    live = _macs_as_wanted(_without_anonymous_volumes(have.config, target, image), target)
+    # The platform is the image's: the pull chose it. A mismatch is planned by the caller.
+    target = dataclasses.replace(target, platform=None)
+    defaults = dict(engine.defaults) if engine is not None else {}
+    diffs = list(compare(target, live, want.secret_env, defaults))
     if have.image_id != image.id:
         diffs.append(FieldDiff("image.id", _short(have.image_id), _short(image.id)))
     # Per field: removed items before added ones, so a change reads as old then new.
     return tuple(
         sorted(diffs, key=lambda d: (d.path, d.before is None, d.before or "", d.after or ""))
     )
+
+
+def engine_problems(want: DesiredContainer, engine: EngineFacts) -> list[str]:
+    """What the connected Engine cannot do of what a container asks: a field newer than its
+    API version, a MAC address per network before API 1.44, a runtime it does not have."""
+    problems = []
+    api = engine.api_version
+    if api is not None:
+        for path, needed in want.requires:
+            if api_tuple(api) < api_tuple(needed):
+                problems.append(
+                    f"{path} needs {release_of(needed)} or newer; this Engine speaks API {api}"
+                )
+        macs = [n.name for n in want.config.networks if n.mac_address]
+        if macs and len(want.config.networks) > 1 and api_tuple(api) < api_tuple(ENDPOINT_MAC_API):
+            problems.append(
+                f"networks[].macAddress on a container with several networks needs "
+                f"{release_of(ENDPOINT_MAC_API)} or newer; this Engine speaks API {api} "
+                "(it gives a container one MAC address, on its first network)"
+            )
+    runtime = want.config.option("runtime")
+    if runtime is not None and engine.runtimes and runtime not in engine.runtimes:
+        problems.append(
+            f'runtime "{runtime}" is not installed on this Engine (it has: '
+            f"{', '.join(engine.runtimes)})"
+        )
+    return problems
 
 
 def _plan_one(
@@ -86,6 +140,23 @@ def _plan_one(
     if have is not None and (conflict := clash(KIND, name, have.ownership, project)):
         result.conflicts.append(conflict)
         return
+    problems = engine_problems(want, observed.engine)
+    if problems:
+        result.conflicts.extend(Conflict(KIND, name, problem) for problem in problems)
+        return
+    platform = want.config.platform
+    if image is not None and platform and not platform_matches(image.platform, platform):
+        if want.pull_policy == "Never":
+            result.conflicts.append(
+                Conflict(
+                    KIND,
+                    name,
+                    f'image "{want.config.image}" is {image.platform} here, not {platform}, '
+                    "and pullPolicy is Never",
+                )
+            )
+            return
+        image = None  # the image of that platform is not here: it is pulled
     if image is None and want.pull_policy == "Never":
         result.conflicts.append(
             Conflict(
@@ -117,7 +188,7 @@ def _plan_one(
             )
         )
         return
-    diffs = container_diffs(want, have, image)
+    diffs = container_diffs(want, have, image, observed.engine)
     reconnect = tuple(
         FieldDiff("networks", n, n, in_place=True) for n in want.networks if n in replaced_networks
     )

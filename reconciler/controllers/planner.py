@@ -8,7 +8,7 @@ each step to those it must wait for, and guards prunes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from reconciler.controllers.common import ControllerResult, Inventory
 from reconciler.controllers.containers import plan_container_deletion, plan_containers
@@ -139,16 +139,29 @@ def plan(
     force_prune: bool = False,
     inventory: Inventory | None = None,
     proven: frozenset[str] = frozenset(),
+    refused: Mapping[tuple[str, str], str] | None = None,
 ) -> Plan:
     """The steps that make ``observed`` match ``desired``.
 
     ``inventory`` is what the state says this project created; prune removes only members of
     it and refuses to remove all of the set, or more than half of it, unless ``force_prune``.
     A container not wanted under its name is removed only when ``proven`` holds its id.
+    ``refused`` maps (kind, name) to the host-access policy's refusal of what could only be
+    judged once observed (external volumes and networks, and the containers that use them):
+    each is a conflict, and what needs it is not acted on.
     """
-    networks = plan_networks(desired, observed, prune=prune, inventory=inventory)
+    policy_refused = refused or {}
+
+    def of(kind: Kind) -> dict[str, str]:
+        return {n: m for (k, n), m in policy_refused.items() if k == kind.value}
+
+    networks = plan_networks(
+        desired, observed, prune=prune, inventory=inventory, refused=of(Kind.NETWORK)
+    )
     replaced = frozenset(s.name for s in networks.steps if s.action is Action.RECREATE)
-    volumes, warnings = plan_volumes(desired, observed, prune=prune, inventory=inventory)
+    volumes, warnings = plan_volumes(
+        desired, observed, prune=prune, inventory=inventory, refused=of(Kind.VOLUME)
+    )
     containers = plan_containers(
         desired,
         observed,
@@ -157,13 +170,31 @@ def plan(
         replaced_networks=replaced,
         proven=proven,
     )
+    _refuse_containers(of(Kind.CONTAINER), containers)
     _hold_dependents(desired, networks, volumes, containers)
     results = [networks, volumes, containers]
     steps = [s for r in results for s in r.steps]
-    steps, refused = _guard_prune(
+    steps, prune_refused = _guard_prune(
         desired.project, steps, _owned_count(desired, observed, inventory), force_prune
     )
-    return _assemble(desired, results, warnings, refused, steps)
+    return _assemble(desired, results, warnings, prune_refused, steps)
+
+
+def _refuse_containers(refused: Mapping[str, str], containers: ControllerResult) -> None:
+    """Declared containers the policy refused once it saw what they use: no step (a removal
+    of a leftover excepted), a conflict with the refusal instead."""
+    if not refused:
+        return
+    containers.steps = [
+        s for s in containers.steps if s.action is Action.REMOVE or s.name not in refused
+    ]
+    containers.in_sync = [k for k in containers.in_sync if k.split("/", 1)[1] not in refused]
+    taken = {c.name for c in containers.conflicts}
+    containers.conflicts += [
+        Conflict(Kind.CONTAINER.value, name, message)
+        for name, message in sorted(refused.items())
+        if name not in taken
+    ]
 
 
 def _hold_dependents(

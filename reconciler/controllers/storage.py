@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from reconciler.controllers.common import ControllerResult, Inventory, clash, prunable
-from reconciler.controllers.plan import Action, FieldDiff, Kind, Reason, Step
+from reconciler.controllers.plan import Action, Conflict, FieldDiff, Kind, Reason, Step
 from reconciler.values.configs import NetworkConfig, SubnetConfig, VolumeConfig
 from reconciler.values.desired import DesiredState
 from reconciler.values.observed import ObservedState
@@ -51,19 +53,49 @@ def network_diffs(want: NetworkConfig, have: NetworkConfig) -> tuple[FieldDiff, 
     return tuple(diffs)
 
 
+def external_reference(
+    kind: Kind, name: str, present: bool, refusal: str | None = None
+) -> Conflict | None:
+    """The conflict of an external resource, if any: it does not exist (reconcile never
+    creates it), or the host-access policy refuses what it really is (``refusal``)."""
+    if not present:
+        noun = kind.value.lower()
+        return Conflict(
+            kind.value,
+            name,
+            f'external {noun} "{name}" does not exist: it is declared external, so reconcile '
+            f"never creates it; whoever owns it must create it (docker {noun} create {name})",
+        )
+    if refusal is not None:
+        return Conflict(kind.value, name, refusal)
+    return None
+
+
 def plan_volumes(
     desired: DesiredState,
     observed: ObservedState,
     *,
     prune: bool,
     inventory: Inventory | None,
+    refused: Mapping[str, str] | None = None,
 ) -> tuple[ControllerResult, list[str]]:
-    """Steps for volumes, and warnings for volumes that differ (never recreated: data)."""
+    """Steps for volumes, and warnings for volumes that differ (never recreated: data).
+
+    An external volume gets no step at all: it is in sync when it exists (nothing of it is
+    compared), a conflict when it is missing or ``refused`` (name -> the policy's refusal)."""
     project, kind = desired.project, Kind.VOLUME.value
     result, warnings = ControllerResult(), []
+    refused = refused or {}
     for name in sorted(desired.volumes):
         want = desired.volumes[name]
         have = observed.volumes.get(name)
+        if want.external:
+            found = external_reference(Kind.VOLUME, name, have is not None, refused.get(name))
+            if found is not None:
+                result.conflicts.append(found)
+            else:
+                result.in_sync.append(f"{kind}/{name}")
+            continue
         if have is None:
             result.steps.append(
                 Step(Kind.VOLUME, name, Action.CREATE, Reason.MISSING, desired=want)
@@ -98,13 +130,23 @@ def plan_networks(
     *,
     prune: bool,
     inventory: Inventory | None,
+    refused: Mapping[str, str] | None = None,
 ) -> ControllerResult:
-    """Steps for networks: create missing, recreate changed, prune undeclared."""
+    """Steps for networks: create missing, recreate changed, prune undeclared. An external
+    network is never created, compared or recreated (see ``plan_volumes``)."""
     project, kind = desired.project, Kind.NETWORK.value
     result = ControllerResult()
+    refused = refused or {}
     for name in sorted(desired.networks):
         want = desired.networks[name]
         have = observed.networks.get(name)
+        if want.external:
+            found = external_reference(Kind.NETWORK, name, have is not None, refused.get(name))
+            if found is not None:
+                result.conflicts.append(found)
+            else:
+                result.in_sync.append(f"{kind}/{name}")
+            continue
         if have is None:
             result.steps.append(
                 Step(Kind.NETWORK, name, Action.CREATE, Reason.MISSING, desired=want)
@@ -139,11 +181,12 @@ def plan_storage_deletion(
     desired: DesiredState,
     observed: ObservedState,
 ) -> tuple[ControllerResult, list[str]]:
-    """Remove declared networks, and declared volumes whose deletionPolicy is Delete."""
+    """Remove declared networks, and declared volumes whose deletionPolicy is Delete. External
+    ones are left alone: they are not reconcile's."""
     result, warnings = ControllerResult(), []
     for name in sorted(desired.networks):
         have = observed.networks.get(name)
-        if have is None:
+        if have is None or desired.networks[name].external:
             continue
         if conflict := clash(Kind.NETWORK.value, name, have.ownership, desired.project):
             result.conflicts.append(conflict)
@@ -151,7 +194,7 @@ def plan_storage_deletion(
         result.steps.append(Step(Kind.NETWORK, name, Action.REMOVE, Reason.DELETE_REQUESTED))
     for name in sorted(desired.volumes):
         volume = observed.volumes.get(name)
-        if volume is None:
+        if volume is None or desired.volumes[name].external:
             continue
         if conflict := clash(Kind.VOLUME.value, name, volume.ownership, desired.project):
             result.conflicts.append(conflict)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from reconciler.controllers.containers import platform_matches
 from reconciler.controllers.plan import Action, Kind, Plan, Step
 from reconciler.converge import waiting
 from reconciler.converge.ledger import Ledger
@@ -28,7 +29,7 @@ from reconciler.values.desired import (
     config_hash,
     ownership_labels,
 )
-from reconciler.values.observed import ImageInfo
+from reconciler.values.observed import ContainerStatus, ImageInfo
 
 # Steps in flight at once. The Engine serializes much of its own work; removals gain most from
 # more (50 containers: 5.4 s at 8, 4.4 s at 16, 3.5 s at 32), creates little.
@@ -181,7 +182,7 @@ class Applier:
         want = step.desired
         assert isinstance(want, DesiredContainer)
         if step.action in (Action.CREATE, Action.RECREATE):
-            self.ensure_image(want.config.image, want.pull_policy)
+            self.ensure_image(want.config.image, want.pull_policy, want.config.platform)
         self._wait_for_dependencies(want)
         if step.action is Action.RECREATE:
             self._recreate(want)  # starts the replacement itself, or puts the old one back
@@ -210,9 +211,9 @@ class Applier:
         temp = want.name + constants.REPLACEMENT_SUFFIX
         labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
         self._clear_leftover(temp)
-        self._create(temp, want, labels)
-        self._verify(temp, want)
         old = self.runtime.container_status(want.name)
+        self._create(temp, want, labels, self._kept_volumes(want, old))
+        self._verify(temp, want)
         if old is not None and old.running:
             self.runtime.stop_container(want.name)
         try:
@@ -230,11 +231,28 @@ class Applier:
             self.runtime.remove_container(want.name)
         self.runtime.rename_container(temp, want.name)
 
-    def _create(self, name: str, want: DesiredContainer, labels: dict[str, str]) -> None:
+    def _kept_volumes(self, want: DesiredContainer, old: ContainerStatus | None) -> dict[str, str]:
+        """The old container's anonymous volumes the replacement mounts again: where it has an
+        anonymous volume too (its own, or its image's VOLUME), as compose does."""
+        if old is None:
+            return {}
+        image = self._images.get(want.config.image)
+        anonymous = {m.target for m in want.config.mounts if m.type == "volume" and not m.source}
+        anonymous |= set(image.volumes if image is not None else ())
+        anonymous -= {m.target for m in want.config.mounts if m.source or m.type != "volume"}
+        return {target: name for target, name in old.anonymous_volumes if target in anonymous}
+
+    def _create(
+        self,
+        name: str,
+        want: DesiredContainer,
+        labels: dict[str, str],
+        keep_volumes: dict[str, str] | None = None,
+    ) -> None:
         """Create ``name``, with a creation nonce recorded first and its id after."""
         if self.ledger is not None:
             labels = labels | self.ledger.labels_for(name)
-        engine_id = self.runtime.create_container(name, want.config, labels)
+        engine_id = self.runtime.create_container(name, want.config, labels, keep_volumes)
         if self.ledger is not None:
             self.ledger.created(labels, engine_id)
 
@@ -285,8 +303,16 @@ class Applier:
         if live is None or live.config is None:
             raise StepFailed(f"container {want.name} disappeared during the update")
         have, config = live.config, want.config
-        if have.resources != config.resources or have.restart_policy != config.restart_policy:
-            self.runtime.update_container(want.name, config.resources, config.restart_policy)
+        in_place = {d.path for d in step.diffs if d.in_place}
+        options = {path: value for path, value in config.options if path in in_place}
+        if (
+            have.resources != config.resources
+            or have.restart_policy != config.restart_policy
+            or options
+        ):
+            self.runtime.update_container(
+                want.name, config.resources, config.restart_policy, options
+            )
         wanted = {n.name: n for n in config.networks}
         current = {n.name: n for n in have.networks}
         # A network that was recreated keeps its name: the planner marks it before == after.
@@ -306,8 +332,9 @@ class Applier:
             self.runtime.stop_container(name)
         self.runtime.remove_container(name)
 
-    def ensure_image(self, ref: str, policy: str) -> ImageInfo:
-        """The local image for ``ref``, pulled when the policy says so (once per run)."""
+    def ensure_image(self, ref: str, policy: str, platform: str | None = None) -> ImageInfo:
+        """The local image for ``ref`` (for ``platform``, when given), pulled when the policy
+        says so or the local one is of another platform (once per run)."""
         with self._lock:
             if ref in self._images:
                 return self._images[ref]
@@ -316,10 +343,17 @@ class Applier:
             if ref in self._images:
                 return self._images[ref]
             info = None if policy == "Always" else self.runtime.inspect_image(ref)
+            if info is not None and platform and not platform_matches(info.platform, platform):
+                if policy == "Never":
+                    raise ImageNotFound(
+                        f'image "{ref}" is {info.platform} here, not {platform}, and '
+                        "pullPolicy is Never"
+                    )
+                info = None
             if info is None:
                 if policy == "Never":
                     raise ImageNotFound(f'image "{ref}" is not present and pullPolicy is Never')
-                info = self.runtime.pull_image(ref)
+                info = self.runtime.pull_image(ref, platform)
             with self._lock:
                 self._images[ref] = info
             return info

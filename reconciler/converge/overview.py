@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, order=True)
 class Row:
     """One resource: kind, name, run state, health, and sync (synced, drifted, missing,
-    conflict, not-declared, or ``-`` when no manifests were given)."""
+    conflict, not-declared, external, or ``-`` when no manifests were given). An external
+    volume or network that exists is ``external``: it is never compared, so never synced or
+    drifted; one that is missing (or refused by the policy) is a conflict."""
 
     kind: str
     name: str
@@ -42,6 +44,13 @@ def rows(result: PassResult, declared: bool) -> list[Row]:
                 sync[step.key] = "drifted"
         for conflict in plan.conflicts:
             sync[f"{conflict.kind}/{conflict.name}"] = "conflict"
+        external = [
+            *(f"Volume/{n}" for n, v in desired.volumes.items() if v.external),
+            *(f"Network/{n}" for n, w in desired.networks.items() if w.external),
+        ]
+        for key in external:
+            if sync.get(key) == "synced":
+                sync[key] = "external"
     found: dict[str, Row] = {}
     for name, c in observed.containers.items():
         if c.ownership.project != project and name not in desired.containers:
@@ -63,8 +72,16 @@ def rows(result: PassResult, declared: bool) -> list[Row]:
             if obj.ownership.project != project and name not in wanted:
                 continue
             key = f"{kind}/{name}"
+            # An external one's labels are its owner's: its source is the manifest naming it.
+            ref = wanted.get(name)
+            source = ref.source if ref is not None and ref.external else None
             found[key] = Row(
-                kind, name, "present", "-", sync.get(key, "-"), obj.ownership.source or "-"
+                kind,
+                name,
+                "present",
+                "-",
+                sync.get(key, "-"),
+                source or obj.ownership.source or "-",
             )
     for kind, names in (
         ("Container", desired.containers),

@@ -27,7 +27,15 @@ from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutc
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
 from reconciler.loading.results import LoadedManifest
-from reconciler.policy import Admission, Policy, Violation, admit, check_created, mounted
+from reconciler.policy import (
+    Admission,
+    Policy,
+    Violation,
+    admit,
+    check_created,
+    judge_external,
+    mounted,
+)
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
 from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
@@ -152,7 +160,7 @@ def run_pass(
     if not request.dry_run and not request.delete and request.pull_always:
         for container in desired.containers.values():
             if container.pull_policy == "Always":
-                applier.ensure_image(container.config.image, "Always")
+                applier.ensure_image(container.config.image, "Always", container.config.platform)
     observed = observe(runtime, desired, cache, listing)
     ledger = Ledger(state, project)
     applier.ledger = ledger
@@ -167,6 +175,10 @@ def run_pass(
     if request.delete:
         plan = planner.plan_delete(desired, observed, proven)
     else:
+        refused, allowed = external_judgement(
+            request.policy, admission.manifests, desired, observed
+        )
+        warnings += allowed
         plan = planner.plan(
             desired,
             observed,
@@ -174,6 +186,7 @@ def run_pass(
             force_prune=request.force_prune,
             inventory=inventory,
             proven=proven,
+            refused=refused,
         )
     guards: list[Guard] = [partial(live_mount_removals, request.policy), *hooks.guards]
     for guard in guards:
@@ -192,7 +205,9 @@ def run_pass(
     try:
         if request.dry_run:
             return result
-        result.outcome = records.execute(applier, state, plan, observed, inventory, hooks.stop)
+        result.outcome = records.execute(
+            applier, state, plan, observed, inventory, hooks.stop, external=external_keys(desired)
+        )
     finally:
         if keeper is not None:
             keeper.join()
@@ -233,6 +248,52 @@ def observe(
         cache,
         listing,
     )
+
+
+def external_keys(desired: DesiredState) -> frozenset[tuple[str, str]]:
+    """(kind, name) of the set's external volumes and networks: never reconcile's, whatever
+    their labels say (records.execute keeps them out of the inventory)."""
+    return frozenset(
+        [(Kind.VOLUME.value, n) for n, v in desired.volumes.items() if v.external]
+        + [(Kind.NETWORK.value, n) for n, w in desired.networks.items() if w.external]
+    )
+
+
+def external_judgement(
+    policy: Policy,
+    manifests: Sequence[LoadedManifest],
+    desired: DesiredState,
+    observed: ObservedState,
+) -> tuple[dict[tuple[str, str], str], list[str]]:
+    """The policy's judgement of the set's external volumes and networks, by their live
+    driver and options (admission could not see them): what it refuses, as (kind, name) ->
+    the refusal (the planner makes each a conflict and holds what needs it), and the warn
+    and audit findings as warnings. Costs no Engine call: the lists were read by observe."""
+    volumes = {
+        n: (v.config.driver, dict(v.config.driver_opts))
+        for n, v in observed.volumes.items()
+        if n in desired.volumes and desired.volumes[n].external
+    }
+    networks = {
+        n: (w.config.driver, dict(w.config.driver_opts))
+        for n, w in observed.networks.items()
+        if n in desired.networks and desired.networks[n].external
+    }
+    if not volumes and not networks:
+        return {}, []
+    refusals: dict[tuple[str, str], list[str]] = {}
+    warnings: list[str] = []
+    for kind, name, violation in judge_external(manifests, volumes, networks, policy):
+        if violation.mode == "enforce":
+            refusals.setdefault((kind, name), []).append(str(violation))
+        else:
+            warnings.append(f"policy ({violation.mode}): {violation}")
+    refused = {
+        key: "refused by the host-access policy (an external resource, judged by what the "
+        "Engine has under its name): " + "; ".join(found)
+        for key, found in refusals.items()
+    }
+    return refused, warnings
 
 
 def post_create_check(

@@ -27,15 +27,23 @@ def execute(
     observed: ObservedState,
     inventory: frozenset[tuple[str, str]] | None,
     stop: threading.Event | None = None,
+    *,
+    external: frozenset[tuple[str, str]] = frozenset(),
 ) -> ApplyOutcome:
     """Run ``plan`` and keep the inventory and the events journal in step with it.
 
     The inventory gains what is about to be created before it is created, and loses what was
     removed after it is gone, so a kill in between never hides anything from a later prune.
+    ``external`` (kind, name) are declared external: never in the inventory, even when their
+    labels say this project made them (a volume it once created, now declared external), so
+    no later prune can take them once their manifest is gone.
     """
     project = plan.project
     if inventory is None:
-        state.adopt_labels(project, owned_entries(project, observed))
+        owned = owned_entries(project, observed)
+        state.adopt_labels(project, [e for e in owned if (e[0], e[1]) not in external])
+    elif released := sorted(external & inventory):
+        state.forget(project, released)
     declared = [
         (s.kind.value, s.name, s.desired.source)
         for s in plan.steps

@@ -75,7 +75,7 @@ def _references(item: LoadedManifest) -> Iterator[tuple[str, str, FieldPath]]:
     spec = item.manifest.spec
     assert isinstance(item.manifest, ContainerManifest)
     for i, mount in enumerate(item.manifest.spec.mounts):
-        if mount.type == "volume":
+        if mount.type == "volume" and mount.source is not None:
             yield "Volume", mount.source, ("spec", "mounts", i, "source")
     for i, network in enumerate(item.manifest.spec.networks):
         yield "Network", network.name, ("spec", "networks", i)

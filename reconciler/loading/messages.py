@@ -45,7 +45,7 @@ _NOUNS = {
     "model_type": "a mapping (key: value pairs)",
     "model_attributes_type": "a mapping (key: value pairs)",
 }
-_KEY_LEVEL = frozenset({"unknown_field", "missing"})
+_KEY_LEVEL = frozenset({"unknown_field", "missing", "external_field"})
 
 
 def problems_from_errors(errors: Sequence[ErrorDetails], doc: Document) -> list[Problem]:
@@ -98,6 +98,9 @@ def error_path(error: ErrorDetails, data: Any) -> FieldPath:
     ctx = error.get("ctx") or {}
     if error["type"] == "unknown_field" and "field" in ctx:
         path.append(_unrepr(ctx["field"]))
+    elif error["type"] == "external_field" and "field" in ctx:
+        # A field an external Volume or Network may not set ("driver", "metadata.labels").
+        path.extend(str(ctx["field"]).split("."))
     elif error["type"] in ("union_tag_invalid", "union_tag_not_found") and "discriminator" in ctx:
         path.append(_unrepr(ctx["discriminator"]))
     return tuple(path)

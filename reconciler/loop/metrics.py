@@ -91,6 +91,7 @@ class Metrics:
             "failed",
             "conflict",
             "missing",
+            "external",
         ):
             self.resources.labels(self.project, status).set(statuses.get(status, 0))
         if outcome == "ok":

@@ -30,7 +30,8 @@ class PassReport:
 @dataclass(frozen=True, order=True)
 class ResourceStatus:
     """One resource: synced, drifted, progressing, crash-loop, invalid-manifest, failed,
-    conflict or missing, with a sentence of detail."""
+    conflict, missing or external (an external volume or network that exists: never
+    compared), with a sentence of detail."""
 
     kind: str
     name: str
@@ -87,6 +88,8 @@ def resource_statuses(
                     "progressing",
                     "just applied" if key in done else "health: starting",
                 )
+            elif key in plan.in_sync and getattr(want, "external", False):
+                status, detail = "external", "made elsewhere; reconcile never changes it"
             elif key in plan.in_sync:
                 status, detail = "synced", ""
             else:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from reconciler.manifests import hints
 from reconciler.manifests.common import (
     AbsPath,
     Duration,
@@ -19,6 +20,18 @@ from reconciler.manifests.common import (
     Strict,
     StrOrInt,
     check_abs_path,
+)
+from reconciler.manifests.fields import (
+    CPU_LIST,
+    FLAG,
+    LOGGING,
+    NUMBER,
+    ORDERED,
+    SCALAR,
+    SIZE,
+    ULIMITS,
+    Engine,
+    cpu_list,
 )
 
 CAPABILITIES = frozenset(
@@ -80,28 +93,76 @@ def _check_ip(value: str) -> str:
 IPAddress = Annotated[str, AfterValidator(_check_ip)]
 
 
-class Port(Strict):
-    """A container port, published on the host when ``hostPort`` is given."""
+_RANGE_RE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
 
-    container_port: int = Field(ge=1, le=65535)
-    host_port: int | None = Field(default=None, ge=1, le=65535)
-    host_ip: IPAddress | None = Field(default=None, alias="hostIP")
+
+def port_range(value: int | str) -> tuple[int, int]:
+    """``80`` -> (80, 80); ``"8000-8010"`` -> (8000, 8010)."""
+    if isinstance(value, int):
+        return value, value
+    match = _RANGE_RE.match(value)
+    assert match is not None, "validated by _check_port_range"
+    return int(match.group(1)), int(match.group(2) or match.group(1))
+
+
+def _check_port_range(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    text = str(value)
+    match = _RANGE_RE.match(text)
+    first, last = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
+    if not match or not 1 <= first <= last <= 65535:
+        raise PydanticCustomError(
+            "port_range",
+            '{v} is not a port (1-65535) or a range of ports such as "8000-8010"',
+            {"v": repr(value)},
+        )
+    return first if first == last else text
+
+
+PortOrRange = Annotated[
+    int | str, BeforeValidator(_check_port_range, json_schema_input_type=int | str)
+]
+
+
+class Port(Strict):
+    """A container port (or a range, ``"8000-8010"``), published on the host when
+    ``hostPort`` is given: a port, a range as long as the container's, or a range for a single
+    container port (the Engine picks a free one in it)."""
+
+    container_port: Annotated[PortOrRange, BeforeValidator(hints.unresolved_variable)]
+    host_port: Annotated[PortOrRange | None, BeforeValidator(hints.unresolved_variable)] = None
+    host_ip: Annotated[IPAddress | None, BeforeValidator(hints.unresolved_variable)] = Field(
+        default=None, alias="hostIP"
+    )
     protocol: Literal["tcp", "udp", "sctp"] = "tcp"
 
     @model_validator(mode="after")
-    def _host_ip_needs_port(self) -> Port:
+    def _consistent(self) -> Port:
         if self.host_ip is not None and self.host_port is None:
             raise PydanticCustomError("host_ip_without_port", "hostIP is set but hostPort is not")
+        if self.host_port is not None:
+            first, last = port_range(self.container_port)
+            host_first, host_last = port_range(self.host_port)
+            if last > first and host_last - host_first != last - first:
+                raise PydanticCustomError(
+                    "port_range_length",
+                    "hostPort {host} and containerPort {port} are ranges of different lengths",
+                    {"host": repr(self.host_port), "port": repr(self.container_port)},
+                )
         return self
 
 
 class VolumeMount(Strict):
-    """A named volume (a ``Volume`` of this set) mounted into the container."""
+    """A named volume (a ``Volume`` of this set) mounted into the container; without a
+    ``source``, an anonymous volume (kept across recreates, as compose keeps it). ``noCopy``:
+    do not copy the image's files at the target into a new, empty volume."""
 
     type: Literal["volume"]
-    source: Name
-    target: AbsPath
+    source: Annotated[Name | None, BeforeValidator(hints.unresolved_variable)] = None
+    target: Annotated[AbsPath, BeforeValidator(hints.unresolved_variable)]
     read_only: bool = False
+    no_copy: Annotated[bool, Engine("HostConfig.Mounts[].VolumeOptions.NoCopy")] = False
 
 
 def _check_bind_source(value: str) -> str:
@@ -115,12 +176,15 @@ class BindMount(Strict):
     A source starting with ``./`` or ``../`` is relative to the manifest file's directory."""
 
     type: Literal["bind"]
-    source: Annotated[str, AfterValidator(_check_bind_source)]
-    target: AbsPath
+    source: Annotated[
+        str, AfterValidator(_check_bind_source), BeforeValidator(hints.unresolved_variable)
+    ]
+    target: Annotated[AbsPath, BeforeValidator(hints.unresolved_variable)]
     read_only: bool = False
     propagation: Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"] | None = (
         None
     )
+    selinux: Annotated[Literal["z", "Z"] | None, Engine("HostConfig.Binds", min_api="1.24")] = None
 
 
 def _mode(value: Any) -> Any:
@@ -134,13 +198,52 @@ def _mode(value: Any) -> Any:
     return value
 
 
+# Mount flags a tmpfs takes (``docker run --tmpfs /x:exec``). The Engine mounts every tmpfs
+# noexec, nosuid and nodev unless told exec, suid or dev.
+TMPFS_FLAGS = frozenset(
+    {
+        "exec",
+        "noexec",
+        "suid",
+        "nosuid",
+        "dev",
+        "nodev",
+        "sync",
+        "async",
+        "atime",
+        "noatime",
+        "diratime",
+        "nodiratime",
+        "relatime",
+        "norelatime",
+        "strictatime",
+        "nostrictatime",
+    }
+)
+
+
+def _check_tmpfs_flag(value: str) -> str:
+    if value not in TMPFS_FLAGS:
+        raise PydanticCustomError(
+            "tmpfs_option",
+            "{v} is not a tmpfs option; use {known} (size and mode are fields of their own)",
+            {"v": repr(value), "known": ", ".join(sorted(TMPFS_FLAGS))},
+        )
+    return value
+
+
 class TmpfsMount(Strict):
-    """A tmpfs mounted into the container, optionally limited in size."""
+    """A tmpfs mounted into the container, optionally limited in size, with mount flags
+    (``options: [exec]``; the Engine's default is noexec, nosuid, nodev)."""
 
     type: Literal["tmpfs"]
     target: AbsPath
     size_bytes: Size | None = None
     mode: Annotated[str, BeforeValidator(_mode), Field(pattern=r"^0?[0-7]{3,4}$")] | None = None
+    options: Annotated[
+        list[Annotated[str, AfterValidator(_check_tmpfs_flag)]],
+        Engine("HostConfig.Tmpfs", min_api="1.24"),
+    ] = Field(default_factory=list)
 
 
 Mount = Annotated[VolumeMount | BindMount | TmpfsMount, Field(discriminator="type")]
@@ -162,8 +265,8 @@ Permissions = Annotated[str, AfterValidator(_check_permissions)]
 class Device(Strict):
     """A host device node given to the container, with cgroup permissions (r, w, m)."""
 
-    host_path: AbsPath
-    container_path: AbsPath | None = None
+    host_path: Annotated[AbsPath, BeforeValidator(hints.unresolved_variable)]
+    container_path: Annotated[AbsPath | None, BeforeValidator(hints.unresolved_variable)] = None
     permissions: Permissions = "rwm"
 
 
@@ -209,12 +312,49 @@ def _network_ref(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+def _check_mac(value: str) -> str:
+    if not re.match(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$", value):
+        raise PydanticCustomError(
+            "mac_address", "{v} is not a MAC address (02:42:ac:11:00:02)", {"v": repr(value)}
+        )
+    return value.lower()
+
+
+def _check_ipv4(value: str) -> str:
+    if ipaddress.ip_address(value).version != 4:
+        raise PydanticCustomError("ipv4_address", "{v} is not an IPv4 address", {"v": repr(value)})
+    return value
+
+
+def _check_ipv6(value: str) -> str:
+    if ipaddress.ip_address(value).version != 6:
+        raise PydanticCustomError("ipv6_address", "{v} is not an IPv6 address", {"v": repr(value)})
+    return value
+
+
 class NetworkAttachment(Strict):
-    """A ``Network`` of this set the container joins, with DNS aliases on it."""
+    """A ``Network`` of this set the container joins, with DNS aliases and, optionally, a
+    static address and MAC address on it."""
 
     name: Name
     aliases: list[Name] = Field(default_factory=list)
-    ipv4_address: IPAddress | None = None
+    ipv4_address: Annotated[
+        Annotated[IPAddress, AfterValidator(_check_ipv4)] | None,
+        Engine("EndpointSettings.IPAMConfig.IPv4Address"),
+    ] = None
+    ipv6_address: Annotated[
+        Annotated[IPAddress, AfterValidator(_check_ipv6)] | None,
+        Engine("EndpointSettings.IPAMConfig.IPv6Address"),
+    ] = None
+    mac_address: Annotated[
+        Annotated[str, AfterValidator(_check_mac)] | None,
+        Engine(
+            "EndpointSettings.MacAddress",
+            min_api="1.41",
+            note="before API 1.44 (Docker 25.0), only for a container on one network "
+            "(Config.MacAddress)",
+        ),
+    ] = None
 
 
 def _dependency_ref(value: Any) -> Any:
@@ -241,6 +381,9 @@ class Healthcheck(Strict):
     interval: Duration | None = None
     timeout: Duration | None = None
     start_period: Duration | None = None
+    start_interval: Annotated[
+        Duration | None, Engine("Config.Healthcheck.StartInterval", min_api="1.44")
+    ] = None
     retries: int | None = Field(default=None, ge=0, le=1000)
 
     @model_validator(mode="after")
@@ -255,15 +398,43 @@ class Healthcheck(Strict):
         return self
 
 
+def _cpu_list(value: str) -> str:
+    try:
+        cpu_list(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "cpu_list", "{v} is not a list of CPUs or nodes such as 0-3 or 0,2", {"v": repr(value)}
+        ) from None
+    return value
+
+
 class Resources(Strict):
     """Resource limits. ``memory`` alone also caps swap at the same value (no extra swap)."""
 
-    memory: Size | None = None
-    memory_reservation: Size | None = None
-    memory_swap: Size | None = None
-    cpus: NanoCpus | None = None
-    cpu_shares: int | None = Field(default=None, ge=2, le=262144)
-    pids: int | None = Field(default=None, ge=1, le=4194304)
+    memory: Annotated[Size | None, Engine("HostConfig.Memory", in_place=True)] = None
+    memory_reservation: Annotated[
+        Size | None, Engine("HostConfig.MemoryReservation", in_place=True)
+    ] = None
+    memory_swap: Annotated[
+        Size | None,
+        Engine("HostConfig.MemorySwap", in_place=True),
+        BeforeValidator(hints.memory_swap_minus_one),
+    ] = None
+    cpus: Annotated[NanoCpus | None, Engine("HostConfig.NanoCpus", in_place=True)] = None
+    cpu_shares: Annotated[int | None, Engine("HostConfig.CpuShares", in_place=True)] = Field(
+        default=None, ge=2, le=262144
+    )
+    pids: Annotated[int | None, Engine("HostConfig.PidsLimit", in_place=True)] = Field(
+        default=None, ge=1, le=4194304
+    )
+    cpuset_cpus: Annotated[
+        Annotated[str, AfterValidator(_cpu_list)] | None,
+        Engine("HostConfig.CpusetCpus", in_place=True, shape=CPU_LIST),
+    ] = Field(default=None, description="CPUs the container may run on: 0-3 or 0,2")
+    cpuset_mems: Annotated[
+        Annotated[str, AfterValidator(_cpu_list)] | None,
+        Engine("HostConfig.CpusetMems", in_place=True, shape=CPU_LIST),
+    ] = Field(default=None, description="memory nodes the container may use (NUMA): 0-1 or 0")
 
     @model_validator(mode="after")
     def _swap_needs_memory(self) -> Resources:
@@ -303,9 +474,79 @@ def _check_env(value: dict[str, str]) -> dict[str, str]:
 
 
 def _check_extra_host(value: str) -> str:
+    """``host:ip``, ``host=ip`` (compose's newer spelling) or ``host:host-gateway`` (the
+    host's own address, as the Engine resolves it), read as ``host:ip``."""
+    if "=" in value and not _EXTRA_HOST_RE.match(value):
+        value = value.replace("=", ":", 1)
     if not _EXTRA_HOST_RE.match(value):
-        raise PydanticCustomError("extra_host", "{v} must look like host:ip", {"v": repr(value)})
-    _check_ip(value.split(":", 1)[1])
+        raise PydanticCustomError(
+            "extra_host", "{v} must look like host:ip or host:host-gateway", {"v": repr(value)}
+        )
+    host, address = value.split(":", 1)
+    if address != "host-gateway":
+        address = _check_ip(address.removeprefix("[").removesuffix("]"))
+    return f"{host}:{address}"
+
+
+ULIMIT_NAMES = frozenset(
+    {
+        "core",
+        "cpu",
+        "data",
+        "fsize",
+        "locks",
+        "memlock",
+        "msgqueue",
+        "nice",
+        "nofile",
+        "nproc",
+        "rss",
+        "rtprio",
+        "rttime",
+        "sigpending",
+        "stack",
+    }
+)
+
+
+class Ulimit(Strict):
+    """A soft and a hard limit (-1: unlimited)."""
+
+    soft: int = Field(ge=-1)
+    hard: int = Field(ge=-1)
+
+    @model_validator(mode="after")
+    def _soft_within_hard(self) -> Ulimit:
+        if self.hard != -1 and (self.soft == -1 or self.soft > self.hard):
+            raise PydanticCustomError("ulimit_soft", "soft must not be above hard")
+        return self
+
+
+def _check_ulimits(value: dict[str, Any]) -> dict[str, Any]:
+    for name in value:
+        if name not in ULIMIT_NAMES:
+            raise PydanticCustomError(
+                "ulimit_name",
+                "{name} is not a ulimit; use {known}",
+                {"name": repr(name), "known": ", ".join(sorted(ULIMIT_NAMES))},
+            )
+    return value
+
+
+class Logging(Strict):
+    """The container's log driver and its options (``json-file`` with ``max-size: 10m``...).
+    Options are passed to the driver as written."""
+
+    driver: str = Field(min_length=1, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_./:-]*$")
+    options: dict[str, StrOrInt] = Field(default_factory=dict)
+
+
+def _check_platform(value: str) -> str:
+    parts = value.split("/")
+    if not 2 <= len(parts) <= 3 or not all(re.match(r"^[a-z0-9_]+$", p) for p in parts):
+        raise PydanticCustomError(
+            "platform", "{v} is not a platform such as linux/amd64 or linux/arm/v7", {"v": value}
+        )
     return value
 
 
@@ -317,64 +558,164 @@ class ContainerSpec(Strict):
     """Desired configuration of one container. ``command`` replaces the image's ENTRYPOINT and
     ``args`` its CMD, as in Kubernetes."""
 
-    image: str = Field(min_length=1, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_./:@-]*$")
-    pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
-    command: list[str] | None = None
-    args: list[str] | None = None
-    env: Annotated[dict[str, StrOrInt], AfterValidator(_check_env)] = Field(default_factory=dict)
-    user: StrOrInt | None = None
-    working_dir: AbsPath | None = None
-    hostname: str | None = Field(default=None, pattern=_HOSTNAME_RE, max_length=253)
-    extra_hosts: list[Annotated[str, AfterValidator(_check_extra_host)]] = Field(
+    image: Annotated[
+        str, Engine("Config.Image"), BeforeValidator(hints.unresolved_variable_strict)
+    ] = Field(min_length=1, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_./:@-]*$")
+    platform: Annotated[
+        Annotated[str, AfterValidator(_check_platform)] | None,
+        Engine(
+            "platform",
+            min_api="1.41",
+            note="the create and pull parameter; compared with the image's platform",
+        ),
+    ] = Field(default=None, description="the image's platform, such as linux/arm64")
+    pull_policy: Annotated[Literal["IfNotPresent", "Always", "Never"], Engine("")] = "IfNotPresent"
+    command: Annotated[list[str] | None, Engine("Config.Entrypoint")] = None
+    args: Annotated[list[str] | None, Engine("Config.Cmd")] = None
+    env: Annotated[dict[str, StrOrInt], AfterValidator(_check_env), Engine("Config.Env")] = Field(
+        default_factory=dict
+    )
+    user: Annotated[
+        StrOrInt | None, Engine("Config.User"), BeforeValidator(hints.unresolved_variable)
+    ] = None
+    working_dir: Annotated[
+        AbsPath | None, Engine("Config.WorkingDir"), BeforeValidator(hints.unresolved_variable)
+    ] = None
+    hostname: Annotated[
+        str | None, Engine("Config.Hostname"), BeforeValidator(hints.unresolved_variable_strict)
+    ] = Field(default=None, pattern=_HOSTNAME_RE, max_length=253)
+    extra_hosts: Annotated[
+        list[
+            Annotated[
+                str,
+                AfterValidator(_check_extra_host),
+                BeforeValidator(hints.unresolved_variable_strict),
+            ]
+        ],
+        Engine("HostConfig.ExtraHosts"),
+    ] = Field(default_factory=list)
+    dns: Annotated[list[IPAddress], Engine("HostConfig.Dns", shape=ORDERED)] = Field(
+        default_factory=list, description="DNS servers, in order"
+    )
+    dns_search: Annotated[
+        list[Annotated[str, Field(pattern=_HOSTNAME_RE)]],
+        Engine("HostConfig.DnsSearch", shape=ORDERED),
+    ] = Field(default_factory=list, description="DNS search domains, in order")
+    dns_options: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z0-9-]+(:[0-9]+)?$")]],
+        Engine("HostConfig.DnsOptions", shape=ORDERED),
+    ] = Field(default_factory=list, description="resolv.conf options: ndots:2, timeout:1...")
+    ports: Annotated[
+        list[Annotated[Port, BeforeValidator(hints.port_string)]],
+        Engine("Config.ExposedPorts, HostConfig.PortBindings"),
+    ] = Field(default_factory=list)
+    mounts: Annotated[
+        list[Annotated[Mount, BeforeValidator(hints.mount_string)]],
+        Engine("HostConfig.Mounts, HostConfig.Binds"),
+    ] = Field(default_factory=list)
+    devices: Annotated[list[Device], Engine("HostConfig.Devices")] = Field(default_factory=list)
+    device_cgroup_rules: Annotated[
+        list[Annotated[str, Field(pattern=r"^[abc] (\d+|\*):(\d+|\*) [rwm]{1,3}$")]],
+        Engine("HostConfig.DeviceCgroupRules", min_api="1.29"),
+    ] = Field(default_factory=list)
+    gpus: Annotated[
+        Gpus | None,
+        Engine("HostConfig.DeviceRequests", min_api="1.40"),
+        BeforeValidator(hints.gpus_string),
+    ] = None
+    runtime: Annotated[
+        str | None,
+        Engine("HostConfig.Runtime", shape=SCALAR, info_default="DefaultRuntime"),
+    ] = Field(
+        default=None,
+        pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$",
+        description="the OCI runtime (nvidia, runsc...); the Engine's default when left out",
+    )
+    group_add: Annotated[list[StrOrInt], Engine("HostConfig.GroupAdd")] = Field(
         default_factory=list
     )
-    ports: list[Port] = Field(default_factory=list)
-    mounts: list[Mount] = Field(default_factory=list)
-    devices: list[Device] = Field(default_factory=list)
-    device_cgroup_rules: list[
-        Annotated[str, Field(pattern=r"^[abc] (\d+|\*):(\d+|\*) [rwm]{1,3}$")]
+    capabilities: Annotated[Capabilities, Engine("HostConfig.CapAdd, HostConfig.CapDrop")] = Field(
+        default_factory=Capabilities
+    )
+    privileged: Annotated[bool, Engine("HostConfig.Privileged")] = False
+    read_only_root_filesystem: Annotated[bool, Engine("HostConfig.ReadonlyRootfs")] = False
+    security_opt: Annotated[list[str], Engine("HostConfig.SecurityOpt")] = Field(
+        default_factory=list
+    )
+    sysctls: Annotated[dict[str, StrOrInt], Engine("HostConfig.Sysctls")] = Field(
+        default_factory=dict
+    )
+    ulimits: Annotated[
+        dict[str, Ulimit | int],
+        AfterValidator(_check_ulimits),
+        Engine("HostConfig.Ulimits", shape=ULIMITS),
+    ] = Field(
+        default_factory=dict, description="nofile: 65536, or nofile: {soft: 1024, hard: 4096}"
+    )
+    shm_size: Annotated[Size | None, Engine("HostConfig.ShmSize", shape=SIZE, unset="ignored")] = (
+        Field(default=None, description="the size of /dev/shm")
+    )
+    oom_score_adj: Annotated[int | None, Engine("HostConfig.OomScoreAdj", shape=NUMBER)] = Field(
+        default=None, ge=-1000, le=1000
+    )
+    logging: Annotated[
+        Logging | None, Engine("HostConfig.LogConfig", shape=LOGGING, unset="ignored")
+    ] = None
+    networks: Annotated[
+        list[
+            Annotated[
+                NetworkAttachment,
+                BeforeValidator(_network_ref, json_schema_input_type=str | NetworkAttachment),
+            ]
+        ],
+        Engine("NetworkingConfig, /networks/{id}/connect", in_place=True),
     ] = Field(default_factory=list)
-    gpus: Gpus | None = None
-    group_add: list[StrOrInt] = Field(default_factory=list)
-    capabilities: Capabilities = Field(default_factory=Capabilities)
-    privileged: bool = False
-    read_only_root_filesystem: bool = False
-    security_opt: list[str] = Field(default_factory=list)
-    sysctls: dict[str, StrOrInt] = Field(default_factory=dict)
-    networks: list[
-        Annotated[
-            NetworkAttachment,
-            BeforeValidator(_network_ref, json_schema_input_type=str | NetworkAttachment),
-        ]
-    ] = Field(default_factory=list)
-    network_mode: str | None = Field(
+    network_mode: Annotated[str | None, Engine("HostConfig.NetworkMode")] = Field(
         default=None, pattern=r"^(bridge|host|none|container:[a-zA-Z0-9][a-zA-Z0-9_.-]*)$"
     )
-    pid_mode: str | None = Field(default=None, pattern=_NAMESPACE_MODE_RE)
-    ipc_mode: str | None = Field(default=None, pattern=_NAMESPACE_MODE_RE)
-    uts_mode: Literal["host"] | None = None
-    userns_mode: Literal["host"] | None = None
-    cgroupns_mode: Literal["host", "private"] | None = None
-    restart_policy: str = Field(default="unless-stopped", pattern=_RESTART_RE)
-    healthcheck: Healthcheck | None = None
-    restart_on_unhealthy: bool = True
-    depends_on: list[
-        Annotated[
-            Dependency, BeforeValidator(_dependency_ref, json_schema_input_type=str | Dependency)
-        ]
+    pid_mode: Annotated[str | None, Engine("HostConfig.PidMode")] = Field(
+        default=None, pattern=_NAMESPACE_MODE_RE
+    )
+    ipc_mode: Annotated[str | None, Engine("HostConfig.IpcMode")] = Field(
+        default=None, pattern=_NAMESPACE_MODE_RE
+    )
+    uts_mode: Annotated[Literal["host"] | None, Engine("HostConfig.UTSMode")] = None
+    userns_mode: Annotated[Literal["host"] | None, Engine("HostConfig.UsernsMode")] = None
+    cgroupns_mode: Annotated[
+        Literal["host", "private"] | None, Engine("HostConfig.CgroupnsMode", min_api="1.41")
+    ] = None
+    restart_policy: Annotated[str, Engine("HostConfig.RestartPolicy", in_place=True)] = Field(
+        default="unless-stopped", pattern=_RESTART_RE
+    )
+    healthcheck: Annotated[Healthcheck | None, Engine("Config.Healthcheck")] = None
+    restart_on_unhealthy: Annotated[bool, Engine("")] = True
+    depends_on: Annotated[
+        list[
+            Annotated[
+                Dependency,
+                BeforeValidator(_dependency_ref, json_schema_input_type=str | Dependency),
+            ]
+        ],
+        Engine(""),
     ] = Field(default_factory=list)
     resources: Resources = Field(default_factory=Resources)
-    stop_signal: (
+    stop_signal: Annotated[
         Annotated[
             str,
             BeforeValidator(_stop_signal, json_schema_input_type=str | int),
             Field(pattern=_SIGNAL_RE),
         ]
-        | None
-    ) = None
-    stop_grace_period: Duration | None = None
-    init: bool | None = None
-    tty: bool = False
+        | None,
+        Engine("Config.StopSignal"),
+    ] = None
+    stop_grace_period: Annotated[Duration | None, Engine("Config.StopTimeout", min_api="1.25")] = (
+        None
+    )
+    init: Annotated[bool | None, Engine("HostConfig.Init", min_api="1.25")] = None
+    tty: Annotated[bool, Engine("Config.Tty")] = False
+    stdin_open: Annotated[bool, Engine("Config.OpenStdin", shape=FLAG)] = Field(
+        default=False, description="keep STDIN open (docker run -i)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ContainerSpec:

@@ -2,13 +2,14 @@
 
 Runs between validation and the desired state: ``load_policy`` reads the policy file,
 ``admit`` judges a manifest set (and resolves its bind sources), ``check_created`` judges a
-created container's bind mounts again, ``check_manifest_dir`` judges the manifests directory,
+created container's bind mounts again, ``judge_external`` judges external volumes and networks
+by what the Engine has under their names, ``check_manifest_dir`` judges the manifests directory,
 and ``explain`` tells people why something was refused and how to allow it.
 """
 
 from __future__ import annotations
 
-from reconciler.policy.admission import Admission, admit, check_created
+from reconciler.policy.admission import Admission, admit, check_created, judge_external
 from reconciler.policy.hostdir import check_manifest_dir
 from reconciler.policy.model import BUILT_IN_SOURCE, Policy
 from reconciler.policy.paths import FileInfo, HostFS, Listing, OsHostFS
@@ -32,6 +33,7 @@ __all__ = [
     "check_created",
     "check_manifest_dir",
     "explain",
+    "judge_external",
     "load_policy",
     "policy_path",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from reconciler.errors import Location, Problem
 from reconciler.loading.results import LoadedManifest, format_path
@@ -21,9 +21,12 @@ from reconciler.policy import binds, volumes
 from reconciler.policy.containers import container_findings
 from reconciler.policy.devices import device_findings, gpu_findings
 from reconciler.policy.model import Policy
-from reconciler.policy.networks import network_findings
+from reconciler.policy.networks import driver_findings, engine_default_bridge, network_findings
 from reconciler.policy.paths import HostFS, OsHostFS
 from reconciler.policy.rules import Finding, Violation, active_rules
+
+Live = tuple[str, Mapping[str, str]]
+"""What the Engine has of a volume or network: its driver and its driver options."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +66,13 @@ def admit(
     fs = host or OsHostFS()
     active = {r.id for r in active_rules(policy.profile)}
     containers = {m.name for m in manifests if isinstance(m.manifest, ContainerManifest)}
-    named = {m.name: m for m in manifests if isinstance(m.manifest, VolumeManifest)}
+    # External volumes and networks are judged once the Engine shows what they are
+    # (``judge_external``); here they are only references.
+    named = {
+        m.name: m
+        for m in manifests
+        if isinstance(m.manifest, VolumeManifest) and not m.manifest.spec.external
+    }
     mounted: set[str] = set()
     out: list[LoadedManifest] = []
     found: list[Violation] = []
@@ -75,11 +84,11 @@ def admit(
             findings += gpu_findings(loaded.name, manifest.spec, policy)
             for i, mount in enumerate(manifest.spec.mounts):
                 findings += _mount_findings(i, mount, named, policy, fs)
-                if isinstance(mount, VolumeMount):
+                if isinstance(mount, VolumeMount) and mount.source is not None:
                     mounted.add(mount.source)
             found += _violations(loaded, f'container "{loaded.name}"', findings, policy, active)
             out.append(_resolved(loaded, manifest, fs))
-        elif isinstance(manifest, NetworkManifest):
+        elif isinstance(manifest, NetworkManifest) and not manifest.spec.external:
             findings = list(network_findings(manifest.spec, policy))
             found += _violations(loaded, f'network "{loaded.name}"', findings, policy, active)
             out.append(loaded)
@@ -95,6 +104,98 @@ def admit(
         tuple(v for v in found if v.mode == "audit"),
         policy,
     )
+
+
+def judge_external(
+    manifests: Sequence[LoadedManifest],
+    live_volumes: Mapping[str, Live],
+    live_networks: Mapping[str, Live],
+    policy: Policy,
+    *,
+    host: HostFS | None = None,
+) -> list[tuple[str, str, Violation]]:
+    """Judge a set's external volumes and networks by what the Engine has under their names
+    (``live_volumes``, ``live_networks``: the driver and options of each one that exists), with the
+    rules ``admit`` applies to declared ones: a volume by its live driver and driver options
+    (a local volume with ``o=bind`` and a ``device`` is a bind of that host path, for every
+    container that mounts it), a network by its live driver and options.
+
+    Admission cannot do this (it runs before the Engine is read), so a pass calls it once it
+    has observed. Each violation comes with the (kind, name) it refuses: the volume or network
+    for what it is, a container for how it mounts an external volume.
+    """
+    fs = host or OsHostFS()
+    active = {r.id for r in active_rules(policy.profile)}
+    external = {
+        m.name: m
+        for m in manifests
+        if isinstance(m.manifest, VolumeManifest)
+        and m.manifest.spec.external
+        and m.name in live_volumes
+    }
+    mounted: set[str] = set()
+    found: list[tuple[str, str, Violation]] = []
+    for loaded in manifests:
+        manifest = loaded.manifest
+        if isinstance(manifest, ContainerManifest):
+            findings: list[Finding] = []
+            for i, mount in enumerate(manifest.spec.mounts):
+                if not isinstance(mount, VolumeMount) or mount.source not in external:
+                    continue
+                source = str(mount.source)
+                mounted.add(source)
+                driver, opts = live_volumes[source]
+                findings += volumes.mount_findings(
+                    ("spec", "mounts", i, "source"),
+                    driver,
+                    opts,
+                    mount.read_only,
+                    policy,
+                    fs,
+                    prefix=f'external volume "{source}"',
+                )
+            resource = f'container "{loaded.name}"'
+            found += [
+                ("Container", loaded.name, v)
+                for v in _violations(loaded, resource, findings, policy, active)
+            ]
+        elif (
+            isinstance(manifest, NetworkManifest)
+            and manifest.spec.external
+            and loaded.name in live_networks
+        ):
+            driver, opts = live_networks[loaded.name]
+            findings = list(
+                driver_findings(
+                    driver,
+                    opts,
+                    policy,
+                    at=("spec", "external"),
+                    engine_default=engine_default_bridge(loaded.name, opts),
+                )
+            )
+            resource = f'external network "{loaded.name}"'
+            found += [
+                ("Network", loaded.name, v)
+                for v in _violations(loaded, resource, findings, policy, active)
+            ]
+    for name, loaded in sorted(external.items()):
+        driver, opts = live_volumes[name]
+        findings = list(
+            volumes.driver_findings(
+                driver,
+                opts,
+                name not in mounted,
+                policy,
+                fs,
+                at=("spec", "external"),
+            )
+        )
+        resource = f'external volume "{name}"'
+        found += [
+            ("Volume", name, v) for v in _violations(loaded, resource, findings, policy, active)
+        ]
+    return found
 
 
 def _mount_findings(
@@ -120,7 +221,13 @@ def _mount_findings(
         volume = named[mount.source].manifest
         assert isinstance(volume, VolumeManifest)
         yield from volumes.mount_findings(
-            path, volume.spec, mount.read_only, policy, fs, prefix=f'volume "{mount.source}"'
+            path,
+            volume.spec.driver,
+            volume.spec.driver_opts,
+            mount.read_only,
+            policy,
+            fs,
+            prefix=f'volume "{mount.source}"',
         )
 
 

@@ -8,7 +8,7 @@ import posixpath
 import re
 from collections.abc import Iterator, Set
 
-from reconciler.manifests.container import ContainerSpec
+from reconciler.manifests.container import ContainerSpec, port_range
 from reconciler.policy import seccomp
 from reconciler.policy.model import Policy
 from reconciler.policy.paths import HostFS
@@ -197,12 +197,15 @@ def _ports(spec: ContainerSpec, policy: Policy) -> Iterator[Finding]:
             continue
         where = ("spec", "ports", i)
         ranges = policy.port_ranges
-        if ranges and not any(low <= port.host_port <= high for low, high in ranges):
+        first, last = port_range(port.host_port)
+        if ranges and not any(low <= first and last <= high for low, high in ranges):
             shown = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
+            what = f"port {first}" if first == last else f"ports {first}-{last}"
             yield Finding(
                 "baseline/host-ports",
                 (*where, "hostPort"),
-                f"host port {port.host_port} is outside the allowed ranges ({shown})",
+                f"host {what} {'is' if first == last else 'are'} outside the allowed ranges "
+                f"({shown})",
             )
         addresses = policy.port_addresses
         address = port.host_ip or "0.0.0.0"

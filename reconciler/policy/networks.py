@@ -12,7 +12,7 @@ from the host's own, so any bridge name needs the policy.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from reconciler.manifests.storage import NetworkSpec
 from reconciler.policy.model import Policy
@@ -22,6 +22,7 @@ DRIVERS = "baseline/network-drivers"
 INTERFACES = "baseline/host-interfaces"
 
 BRIDGE_NAME = "com.docker.network.bridge.name"
+DEFAULT_BRIDGE = "com.docker.network.bridge.default_bridge"
 _PARENTED = frozenset({"macvlan", "ipvlan"})
 _WHY = {
     "macvlan": "it puts containers on a host interface's own network, past the host's firewall",
@@ -34,32 +35,57 @@ _PLUGIN = "a network plugin runs as root on the host and configures what it like
 
 
 def network_findings(spec: NetworkSpec, policy: Policy) -> Iterator[Finding]:
-    """The driver, parent interface and bridge name of one network, judged."""
-    driver = spec.driver
+    """The driver, parent interface and bridge name of one declared network, judged."""
+    return driver_findings(spec.driver, spec.driver_opts, policy)
+
+
+def driver_findings(
+    driver: str,
+    driver_opts: Mapping[str, str],
+    policy: Policy,
+    *,
+    at: tuple[str | int, ...] | None = None,
+    engine_default: bool = False,
+) -> Iterator[Finding]:
+    """The driver, parent interface and bridge name of a network, judged; located at the field
+    each comes from, or all at ``at`` (an external network, judged by what the Engine has).
+    ``engine_default``: it is the Engine's own default ``bridge`` network (docker0), which
+    every container without networks joins: its bridge name is not held against it."""
     if driver not in policy.network_drivers:
         yield Finding(
             DRIVERS,
-            ("spec", "driver"),
+            at or ("spec", "driver"),
             f"network driver {driver} is not allowed (allowed: "
             f"{', '.join(sorted(policy.network_drivers))}): {_WHY.get(driver, _PLUGIN)}",
         )
-    parent = spec.driver_opts.get("parent")
+    parent = driver_opts.get("parent")
     if driver in _PARENTED and parent is not None and parent not in policy.network_parents:
         yield Finding(
             INTERFACES,
-            ("spec", "driverOpts", "parent"),
+            at or ("spec", "driverOpts", "parent"),
             f"parent interface {parent} is not allowed (allowed: "
             f"{_listed(policy.network_parents)}): the network would use that host interface",
         )
-    bridge = spec.driver_opts.get(BRIDGE_NAME)
-    if driver == "bridge" and bridge is not None and bridge not in policy.bridge_names:
+    bridge = driver_opts.get(BRIDGE_NAME)
+    if (
+        driver == "bridge"
+        and bridge is not None
+        and bridge not in policy.bridge_names
+        and not engine_default
+    ):
         yield Finding(
             INTERFACES,
-            ("spec", "driverOpts", BRIDGE_NAME),
+            at or ("spec", "driverOpts", BRIDGE_NAME),
             f"bridge name {bridge} is not allowed (allowed: {_listed(policy.bridge_names)}): "
             "an existing bridge of that name (the host's br0, docker0) would be joined, and "
             "reconcile cannot tell one the Engine made for this network from the host's own",
         )
+
+
+def engine_default_bridge(name: str, driver_opts: Mapping[str, str]) -> bool:
+    """Whether a live network is the Engine's default ``bridge``: the predefined name (no one
+    can create another network called so) with the Engine's default-bridge option."""
+    return name == "bridge" and driver_opts.get(DEFAULT_BRIDGE) == "true"
 
 
 def _listed(names: frozenset[str]) -> str:

@@ -21,7 +21,6 @@ from typing import Literal
 
 from reconciler.loading.results import LoadedManifest
 from reconciler.manifests import VolumeManifest
-from reconciler.manifests.storage import VolumeSpec
 from reconciler.policy import binds
 from reconciler.policy.devices import DEVICES, judge_device
 from reconciler.policy.model import Policy
@@ -176,19 +175,20 @@ def _how(opts: Mapping[str, str]) -> str:
 
 def mount_findings(
     path: tuple[str | int, ...] | None,
-    volume: VolumeSpec,
+    driver: str,
+    driver_opts: Mapping[str, str],
     read_only: bool,
     policy: Policy,
     fs: HostFS,
     *,
     prefix: str,
 ) -> Iterator[Finding]:
-    """The host paths a volume mounts, judged as binds or devices; located at ``path``, or at
-    the option naming each when None."""
-    if volume.driver != "local":
+    """The host paths a volume (its ``driver`` and ``driver_opts``) mounts, judged as binds or
+    devices; located at ``path``, or at the option naming each when None."""
+    if driver != "local":
         return
-    how = _how(volume.driver_opts)
-    for host in analyse(volume.driver_opts).paths:
+    how = _how(driver_opts)
+    for host in analyse(driver_opts).paths:
         where = path or ("spec", "driverOpts", host.key)
         ro = host.is_read_only(read_only)
         if host.kind == "device":
@@ -206,23 +206,38 @@ def mount_findings(
             yield Finding(binds.BASELINE, where, f"{prefix} {host.what} ({how}): {message}")
 
 
+def driver_findings(
+    driver: str,
+    driver_opts: Mapping[str, str],
+    unmounted: bool,
+    policy: Policy,
+    fs: HostFS,
+    *,
+    at: tuple[str | int, ...] | None = None,
+) -> Iterator[Finding]:
+    """A volume's own findings: its driver, its options and, when no container of the set
+    mounts it, the host paths it mounts (any other container on the host could mount it).
+    Located at the field each comes from, or all at ``at`` (an external volume, judged by what
+    the Engine has: its manifest has no driver fields)."""
+    if driver not in policy.volume_drivers:
+        yield Finding(
+            "baseline/volume-drivers",
+            at or ("spec", "driver"),
+            f"volume driver {driver} is not allowed (allowed: "
+            f"{', '.join(sorted(policy.volume_drivers))}); a driver can mount any host path",
+        )
+    if driver == "local":
+        for key, message in analyse(driver_opts).refusals:
+            yield Finding(OPTIONS, at or ("spec", "driverOpts", key), message)
+    if unmounted:
+        yield from mount_findings(at, driver, driver_opts, False, policy, fs, prefix="it")
+
+
 def volume_findings(
     loaded: LoadedManifest, unmounted: bool, policy: Policy, fs: HostFS
 ) -> Iterator[Finding]:
-    """A volume's own findings: its driver, its options and, when no container of the set
-    mounts it, the host paths it mounts (any other container on the host could mount it)."""
+    """A declared volume's own findings (``driver_findings`` of its spec)."""
     volume = loaded.manifest
     assert isinstance(volume, VolumeManifest)
     spec = volume.spec
-    if spec.driver not in policy.volume_drivers:
-        yield Finding(
-            "baseline/volume-drivers",
-            ("spec", "driver"),
-            f"volume driver {spec.driver} is not allowed (allowed: "
-            f"{', '.join(sorted(policy.volume_drivers))}); a driver can mount any host path",
-        )
-    if spec.driver == "local":
-        for key, message in analyse(spec.driver_opts).refusals:
-            yield Finding(OPTIONS, ("spec", "driverOpts", key), message)
-    if unmounted:
-        yield from mount_findings(None, spec, False, policy, fs, prefix="it")
+    yield from driver_findings(spec.driver, spec.driver_opts, unmounted, policy, fs)

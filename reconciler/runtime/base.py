@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reconciler.values.configs import (
     ContainerConfig,
@@ -148,16 +148,22 @@ class Runtime(Protocol):
         """The local image for ``ref``, or None when it is not present."""
         ...
 
-    def pull_image(self, ref: str) -> ImageInfo:
+    def pull_image(self, ref: str, platform: str | None = None) -> ImageInfo:
         """Pull ``ref`` and return the local image. Raises ImageNotFound or a backend error."""
         ...
 
     def create_container(
-        self, name: str, config: ContainerConfig, labels: Mapping[str, str]
+        self,
+        name: str,
+        config: ContainerConfig,
+        labels: Mapping[str, str],
+        keep_volumes: Mapping[str, str] | None = None,
     ) -> str:
         """Create (not start) a container joined to all its networks; return its id.
 
         ``labels`` are reconcile's own ownership labels, merged with ``config.labels``.
+        ``keep_volumes`` (target -> volume): anonymous volumes of the container this one
+        replaces, mounted again at the same targets.
         """
         ...
 
@@ -177,8 +183,15 @@ class Runtime(Protocol):
         """Rename a container."""
         ...
 
-    def update_container(self, name: str, resources: ResourceConfig, restart_policy: str) -> None:
-        """Change limits and the restart policy in place (``docker update``)."""
+    def update_container(
+        self,
+        name: str,
+        resources: ResourceConfig,
+        restart_policy: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change limits, the restart policy and the in-place table-driven fields
+        (``options``, by manifest path) in place (``docker update``)."""
         ...
 
     def connect_network(self, container: str, attachment: NetworkAttachmentConfig) -> None:

@@ -45,4 +45,3 @@ class Event:
     reason: str
     outcome: str
     message: str = ""
-

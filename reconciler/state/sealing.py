@@ -87,9 +87,7 @@ class Sealer:
 
 
 def _sealed(documents: list[dict[str, Any]]) -> list[bool]:
-    return [
-        isinstance(v, dict) and SEALED in v for doc in documents for v in _env(doc).values()
-    ]
+    return [isinstance(v, dict) and SEALED in v for doc in documents for v in _env(doc).values()]
 
 
 def _env(document: dict[str, Any]) -> dict[str, Any]:

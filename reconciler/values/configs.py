@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 Pairs = tuple[tuple[str, str], ...]
+# The table-driven fields (``manifests.fields``): (manifest path, comparable value), sorted by
+# path; a field that is unset (the Engine's default) is absent.
+Options = tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True, order=True)
@@ -23,6 +27,7 @@ class PortBinding:
     protocol: str = "tcp"
     host_ip: str = ""
     host_port: int | None = None
+    host_port_end: int | None = None  # a host range for one container port: the Engine picks
 
 
 @dataclass(frozen=True, order=True)
@@ -36,6 +41,9 @@ class MountConfig:
     propagation: str | None = None
     tmpfs_size: int | None = None
     tmpfs_mode: int | None = None
+    tmpfs_options: tuple[str, ...] = ()  # flags beyond the default noexec, nosuid, nodev
+    selinux: str | None = None  # z or Z: relabel the bind source (shared or private)
+    no_copy: bool = False
 
 
 @dataclass(frozen=True, order=True)
@@ -64,6 +72,8 @@ class NetworkAttachmentConfig:
     name: str
     aliases: tuple[str, ...] = ()
     ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    mac_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class HealthcheckConfig:
     timeout: int = 0
     start_period: int = 0
     retries: int = 0
+    start_interval: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class ContainerConfig:
     """Everything reconcile sets on a container, in comparable form."""
 
     image: str
+    platform: str | None = None
     entrypoint: tuple[str, ...] | None = None
     cmd: tuple[str, ...] | None = None
     env: Pairs = ()
@@ -128,6 +140,14 @@ class ContainerConfig:
     init: bool | None = None
     tty: bool = False
     labels: Pairs = ()
+    options: Options = ()
+
+    def option(self, path: str) -> Any:
+        """A table-driven field's comparable value, None when unset."""
+        for key, value in self.options:
+            if key == path:
+                return value
+        return None
 
 
 @dataclass(frozen=True)
@@ -159,6 +179,15 @@ class NetworkConfig:
     driver_opts: Pairs = ()
     subnets: tuple[SubnetConfig, ...] = ()
     labels: Pairs = ()
+
+
+# The flags the Engine gives every tmpfs unless told otherwise: writing them changes nothing.
+TMPFS_DEFAULT_FLAGS = frozenset({"noexec", "nosuid", "nodev"})
+
+
+def tmpfs_flags(flags: Iterable[str]) -> tuple[str, ...]:
+    """Tmpfs flags as compared: sorted, without the Engine's defaults."""
+    return tuple(sorted(set(flags) - TMPFS_DEFAULT_FLAGS))
 
 
 # Security options the Engine splits at ``=`` (or, deprecated, at ``:``): the key decides.

@@ -19,7 +19,15 @@ from reconciler.manifests import (
     VolumeManifest,
     constants,
 )
-from reconciler.manifests.container import BindMount, ContainerSpec, TmpfsMount, VolumeMount
+from reconciler.manifests.container import (
+    BindMount,
+    ContainerSpec,
+    Port,
+    TmpfsMount,
+    VolumeMount,
+    port_range,
+)
+from reconciler.manifests.fields import FLOOR_API, api_tuple, container_table, used
 from reconciler.values import configs
 from reconciler.values.configs import (
     ContainerConfig,
@@ -50,6 +58,8 @@ class DesiredContainer:
     depends_on: tuple[tuple[str, str], ...] = ()  # (name, started|healthy)
     secret_env: frozenset[str] = frozenset()
     restart_on_unhealthy: bool = True
+    # Fields it sets that not every Engine API version knows: (manifest path, oldest version).
+    requires: tuple[tuple[str, str], ...] = ()
 
     @property
     def volumes(self) -> tuple[str, ...]:
@@ -64,21 +74,26 @@ class DesiredContainer:
 
 @dataclass(frozen=True)
 class DesiredVolume:
-    """A named volume as it should be; ``Retain`` volumes are never removed by reconcile."""
+    """A named volume as it should be; ``Retain`` volumes are never removed by reconcile.
+    An ``external`` one is only a reference to a volume made elsewhere, by its Engine name:
+    never created, compared, changed or removed (its ``config`` is the defaults, unused)."""
 
     name: str
     source: str
     config: VolumeConfig
     deletion_policy: str = "Retain"
+    external: bool = False
 
 
 @dataclass(frozen=True)
 class DesiredNetwork:
-    """A network as it should be."""
+    """A network as it should be. An ``external`` one is only a reference to a network made
+    elsewhere, by its Engine name: never created, compared, changed or removed."""
 
     name: str
     source: str
     config: NetworkConfig
+    external: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,15 +132,56 @@ def _pairs(mapping: Mapping[str, str]) -> Pairs:
 
 def _mount(mount: VolumeMount | BindMount | TmpfsMount) -> MountConfig:
     if isinstance(mount, VolumeMount):
-        return MountConfig(mount.target, "volume", mount.source, mount.read_only)
+        return MountConfig(
+            mount.target, "volume", mount.source or "", mount.read_only, no_copy=mount.no_copy
+        )
     if isinstance(mount, BindMount):
-        return MountConfig(mount.target, "bind", mount.source, mount.read_only, mount.propagation)
+        return MountConfig(
+            mount.target,
+            "bind",
+            mount.source,
+            mount.read_only,
+            mount.propagation,
+            selinux=mount.selinux,
+        )
     return MountConfig(
         mount.target,
         "tmpfs",
         tmpfs_size=mount.size_bytes,
         tmpfs_mode=int(mount.mode, 8) if mount.mode is not None else None,
+        tmpfs_options=configs.tmpfs_flags(mount.options),
     )
+
+
+def _ports(port: Port) -> Iterable[PortBinding]:
+    """One binding per container port of a range; a host range for one container port stays
+    a range (the Engine picks a free port in it)."""
+    first, last = port_range(port.container_port)
+    host_ip = port.host_ip or ""
+    if port.host_port is None:
+        for number in range(first, last + 1):
+            yield PortBinding(number, port.protocol, host_ip)
+        return
+    host_first, host_last = port_range(port.host_port)
+    if first == last and host_last > host_first:
+        yield PortBinding(first, port.protocol, host_ip, host_first, host_last)
+        return
+    for offset in range(last - first + 1):
+        yield PortBinding(first + offset, port.protocol, host_ip, host_first + offset)
+
+
+def options(spec: ContainerSpec) -> configs.Options:
+    """The table-driven fields a spec sets, as comparable values."""
+    result = []
+    for entry in container_table().driven:
+        value = entry.value(spec)
+        shape = entry.engine.shape
+        if value is None or shape is None:
+            continue
+        comparable = shape.comparable(value)
+        if comparable is not None and comparable is not False:
+            result.append((entry.path, comparable))
+    return tuple(sorted(result))
 
 
 def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) -> ContainerConfig:
@@ -137,7 +193,11 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
     networks = tuple(
         sorted(
             NetworkAttachmentConfig(
-                n.name, tuple(sorted(set(n.aliases) - implicit)), n.ipv4_address
+                n.name,
+                tuple(sorted(set(n.aliases) - implicit)),
+                n.ipv4_address,
+                n.ipv6_address,
+                n.mac_address,
             )
             for n in spec.networks
         )
@@ -146,7 +206,12 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
     if spec.healthcheck is not None:
         hc = spec.healthcheck
         health = HealthcheckConfig(
-            tuple(hc.test), hc.interval or 0, hc.timeout or 0, hc.start_period or 0, hc.retries or 0
+            tuple(hc.test),
+            hc.interval or 0,
+            hc.timeout or 0,
+            hc.start_period or 0,
+            hc.retries or 0,
+            hc.start_interval or 0,
         )
     gpus = None
     if spec.gpus is not None:
@@ -171,6 +236,7 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
         stop_signal = "SIG" + stop_signal
     return ContainerConfig(
         image=spec.image,
+        platform=spec.platform,
         entrypoint=tuple(spec.command) if spec.command is not None else None,
         cmd=tuple(spec.args) if spec.args is not None else None,
         env=_pairs(spec.env),
@@ -178,14 +244,7 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
         working_dir=spec.working_dir,
         hostname=spec.hostname,
         extra_hosts=tuple(sorted(set(spec.extra_hosts))),
-        ports=tuple(
-            sorted(
-                {
-                    PortBinding(p.container_port, p.protocol, p.host_ip or "", p.host_port)
-                    for p in spec.ports
-                }
-            )
-        ),
+        ports=tuple(sorted({binding for p in spec.ports for binding in _ports(p)})),
         mounts=tuple(sorted(_mount(m) for m in spec.mounts)),
         devices=tuple(
             sorted(
@@ -221,6 +280,7 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
         init=spec.init,
         tty=spec.tty,
         labels=_pairs(labels),
+        options=options(spec),
     )
 
 
@@ -243,6 +303,13 @@ def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
         depends_on=_dependencies(spec),
         secret_env=frozenset(k for k in spec.env if is_secret_name(k)),
         restart_on_unhealthy=spec.restart_on_unhealthy,
+        requires=tuple(
+            sorted(
+                (path, api)
+                for path, api in used(spec).items()
+                if api_tuple(api) > api_tuple(FLOOR_API)
+            )
+        ),
     )
 
 
@@ -255,6 +322,7 @@ def _volume(manifest: VolumeManifest, source: str) -> DesiredVolume:
             spec.driver, _pairs(spec.driver_opts), _pairs(manifest.metadata.labels)
         ),
         deletion_policy=spec.deletion_policy,
+        external=spec.external,
     )
 
 
@@ -274,6 +342,7 @@ def _network(manifest: NetworkManifest, source: str) -> DesiredNetwork:
             ),
             labels=_pairs(manifest.metadata.labels),
         ),
+        external=spec.external,
     )
 
 

@@ -65,6 +65,7 @@ class ImageInfo:
     labels: Pairs = ()
     exposed_ports: tuple[str, ...] = ()  # "80/tcp"
     volumes: tuple[str, ...] = ()
+    platform: str = ""  # os/architecture[/variant], "" when the Engine does not say
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class ContainerStatus:
     finished_at: str = ""
     oom_killed: bool = False
     pid: int = 0  # the main process on the Engine's host, 0 when not running
+    # (target, volume name) of the anonymous volumes it mounts (kept across a recreate)
+    anonymous_volumes: tuple[tuple[str, str], ...] = ()
 
     @property
     def running(self) -> bool:
@@ -121,6 +124,17 @@ class ObservedNetwork:
 
 
 @dataclass(frozen=True)
+class EngineFacts:
+    """What the connected Engine is: its API version (None when unknown: nothing is judged
+    by it), its OCI runtimes and the defaults it gives fields left out, by manifest path
+    (``{"runtime": "runc"}``)."""
+
+    api_version: str | None = None
+    runtimes: tuple[str, ...] = ()
+    defaults: Pairs = ()
+
+
+@dataclass(frozen=True)
 class ObservedState:
     """One consistent snapshot of what matters to one project.
 
@@ -133,3 +147,4 @@ class ObservedState:
     volumes: Mapping[str, ObservedVolume] = field(default_factory=dict)
     networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)
     images: Mapping[str, ImageInfo | None] = field(default_factory=dict)
+    engine: EngineFacts = field(default_factory=EngineFacts)

@@ -61,9 +61,7 @@ def test_the_server_declines_other_installations_commands_and_changed_code(
     assert warm.refusal(_request(), streams) == ""
     assert warm.refusal(_request(protocol=0), streams) == "another protocol"
     assert warm.refusal(_request(package="/elsewhere"), streams) == "another installation"
-    assert warm.refusal(_request(executable="/usr/bin/python9"), streams) == (
-        "another interpreter"
-    )
+    assert warm.refusal(_request(executable="/usr/bin/python9"), streams) == ("another interpreter")
     assert warm.refusal(_request(argv=["run", "-m", "x"]), streams) == "not a forwarded command"
     assert warm.refusal(_request(argv=[]), streams) == "not a forwarded command"
     assert warm.refusal(_request(), [0]) == "no standard streams"

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reconciler.errors import ImageNotFound, PermanentBackendError
 from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
@@ -198,7 +199,7 @@ class RecordingRuntime:
         self._record("inspect_image", ref)
         return self.images.get(ref)
 
-    def pull_image(self, ref: str) -> ImageInfo:
+    def pull_image(self, ref: str, platform: str | None = None) -> ImageInfo:
         self._record("pull_image", ref)
         if ref not in self.registry:
             raise ImageNotFound(f"pull access denied for {ref}")
@@ -206,7 +207,11 @@ class RecordingRuntime:
         return self.registry[ref]
 
     def create_container(
-        self, name: str, config: ContainerConfig, labels: Mapping[str, str]
+        self,
+        name: str,
+        config: ContainerConfig,
+        labels: Mapping[str, str],
+        keep_volumes: Mapping[str, str] | None = None,
     ) -> str:
         self._record("create_container", name)
         with self._lock:
@@ -239,7 +244,13 @@ class RecordingRuntime:
         with self._lock:
             self.containers[new_name] = self.containers.pop(name)
 
-    def update_container(self, name: str, resources: ResourceConfig, restart_policy: str) -> None:
+    def update_container(
+        self,
+        name: str,
+        resources: ResourceConfig,
+        restart_policy: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self._record("update_container", name)
         with self._lock:
             self.updates.append((name, resources, restart_policy))

@@ -135,8 +135,8 @@ def test_recreate_starts_the_replacement_before_the_old_container_goes() -> None
     assert rt.calls == [
         ("inspect_image", IMAGE_REF),
         ("remove_container", TEMP),  # a leftover of an interrupted recreate, if any
+        ("container_status", "web"),  # running? and its anonymous volumes, to keep
         ("create_container", TEMP),
-        ("container_status", "web"),
         ("stop_container", "web"),
         ("start_container", TEMP),
         ("remove_container", "web"),
@@ -152,8 +152,9 @@ def test_recreate_of_a_stopped_container_does_not_stop_it() -> None:
     rt.add_container("web", want.config, state="exited")
     assert applier(rt).run(one_step_plan(step(want, Action.RECREATE))).ok
     assert ("stop_container", "web") not in rt.calls
-    assert rt.names()[3:7] == [
+    assert rt.names()[2:7] == [
         "container_status web",
+        "create_container " + TEMP,
         "start_container " + TEMP,
         "remove_container web",
         "rename_container " + TEMP,

@@ -26,8 +26,7 @@ def reconcile_bin() -> Path:
     """The installed console script (next to this interpreter: .venv/bin/reconcile)."""
     path = Path(sys.executable).with_name("reconcile")
     if not path.exists():
-        pytest.fail(f"{path} not found: run scripts/setup (pip install -e '.[dev]')",
-                    pytrace=False)
+        pytest.fail(f"{path} not found: run scripts/setup (pip install -e '.[dev]')", pytrace=False)
     return path
 
 
@@ -60,8 +59,10 @@ def run_reconcile(reconcile_bin: Path, tmp_path: Path) -> RunReconcile:
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"reconcile {' '.join(map(str, args))} timed out after {timeout}s: "
-                        f"{exc.stderr!r}", pytrace=False)
+            pytest.fail(
+                f"reconcile {' '.join(map(str, args))} timed out after {timeout}s: {exc.stderr!r}",
+                pytrace=False,
+            )
 
     return run
 

@@ -22,11 +22,18 @@ def test_the_valid_fixtures_load_as_one_set_including_subdirectories() -> None:
     result = load([VALID], recursive=True)
     assert result.problems == ()
     assert [p.relative_to(VALID).as_posix() for p in result.files] == [
-        "bom.yaml", "db.yml", "hardware/serial.yaml", "web.yaml",
+        "bom.yaml",
+        "db.yml",
+        "hardware/serial.yaml",
+        "web.yaml",
     ]
     assert sorted((m.kind, m.name) for m in result.manifests) == [
-        ("Container", "db"), ("Container", "modem"), ("Container", "web"),
-        ("Network", "frontend"), ("Volume", "cache"), ("Volume", "web-data"),
+        ("Container", "db"),
+        ("Container", "modem"),
+        ("Container", "web"),
+        ("Network", "frontend"),
+        ("Volume", "cache"),
+        ("Volume", "web-data"),
     ]
 
 
@@ -39,8 +46,14 @@ def test_yaml_12_reads_yes_and_no_as_strings() -> None:
 
 
 def test_positions_give_key_locations_and_locate_falls_back_to_ancestors() -> None:
-    text = container("  image: nginx\n  mounts:\n    - type: volume\n      source: data\n"
-                     "      target: /data\n") + "---\n" + VOLUME
+    text = (
+        container(
+            "  image: nginx\n  mounts:\n    - type: volume\n      source: data\n"
+            "      target: /data\n"
+        )
+        + "---\n"
+        + VOLUME
+    )
     loaded = load_text(text, "m.yaml").manifests[0]
     assert loaded.location == Location("m.yaml", 2, 1)
     assert loaded.positions[("spec", "mounts", 0)] == Location("m.yaml", 7, 7)
@@ -97,9 +110,25 @@ def test_a_reference_to_an_invalid_document_is_not_reported_as_dangling() -> Non
 def test_discover_skips_hidden_and_editor_files_and_recurses_only_when_asked(
     tmp_path: Path,
 ) -> None:
-    for name in ("a.yaml", "b.yml", "sub/c.yaml", "notes.txt", ".hidden.yaml", ".git/x.yaml",
-                 ".a.yaml.swp", "a.yaml.swx", "a.yaml~", ".#a.yaml", "#a.yaml#", "4913",
-                 ".goutputstream-XYZ", "a.yaml.bak", "a.yaml.orig", "a.yaml.tmp", "x.bak.yaml"):
+    for name in (
+        "a.yaml",
+        "b.yml",
+        "sub/c.yaml",
+        "notes.txt",
+        ".hidden.yaml",
+        ".git/x.yaml",
+        ".a.yaml.swp",
+        "a.yaml.swx",
+        "a.yaml~",
+        ".#a.yaml",
+        "#a.yaml#",
+        "4913",
+        ".goutputstream-XYZ",
+        "a.yaml.bak",
+        "a.yaml.orig",
+        "a.yaml.tmp",
+        "x.bak.yaml",
+    ):
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(VOLUME)

@@ -218,9 +218,7 @@ def test_an_invalid_content_length_is_a_400(strict: tuple[int, Pushes], length: 
 def test_a_signature_in_latin1_is_a_401(strict: tuple[int, Pushes]) -> None:
     port, _ = strict
     with connect(port) as sock:
-        sock.sendall(
-            b"POST / HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=\xe9\r\n\r\n"
-        )
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=\xe9\r\n\r\n")
         assert status_of(response(sock)) == 401
 
 

@@ -49,18 +49,36 @@ def test_parse_size_accepts(text: object, size: int) -> None:
         ("-1", "'-1' is not a size; write a number with a unit such as 256Mi"),
         ("1e3", "'1e3' is not a size; write a number with a unit such as 256Mi"),
         ("Mi", "'Mi' is not a size; write a number with a unit such as 256Mi"),
-        ("1x", "'1x' has an unknown unit 'x'; use Ki, Mi, Gi, Ti (powers of 1024) or a plain "
-         "number of bytes"),
-        ("1Pi", "'1Pi' has an unknown unit 'Pi'; use Ki, Mi, Gi, Ti (powers of 1024) or a plain "
-         "number of bytes"),
-        ("512m", "'512m' is ambiguous: Docker reads it as 512MiB (536870912 bytes), SI as 512MB "
-         "(512000000 bytes); write 512Mi for the first, or the number of bytes"),
-        ("1G", "'1G' is ambiguous: Docker reads it as 1GiB (1073741824 bytes), SI as 1GB "
-         "(1000000000 bytes); write 1Gi for the first, or the number of bytes"),
-        ("1kb", "'1kb' is ambiguous: Docker reads it as 1KiB (1024 bytes), SI as 1kB (1000 "
-         "bytes); write 1Ki for the first, or the number of bytes"),
-        ("2T", "'2T' is ambiguous: Docker reads it as 2TiB (2199023255552 bytes), SI as 2TB "
-         "(2000000000000 bytes); write 2Ti for the first, or the number of bytes"),
+        (
+            "1x",
+            "'1x' has an unknown unit 'x'; use Ki, Mi, Gi, Ti (powers of 1024) or a plain "
+            "number of bytes",
+        ),
+        (
+            "1Pi",
+            "'1Pi' has an unknown unit 'Pi'; use Ki, Mi, Gi, Ti (powers of 1024) or a plain "
+            "number of bytes",
+        ),
+        (
+            "512m",
+            "'512m' is ambiguous: Docker reads it as 512MiB (536870912 bytes), SI as 512MB "
+            "(512000000 bytes); write 512Mi for the first, or the number of bytes",
+        ),
+        (
+            "1G",
+            "'1G' is ambiguous: Docker reads it as 1GiB (1073741824 bytes), SI as 1GB "
+            "(1000000000 bytes); write 1Gi for the first, or the number of bytes",
+        ),
+        (
+            "1kb",
+            "'1kb' is ambiguous: Docker reads it as 1KiB (1024 bytes), SI as 1kB (1000 "
+            "bytes); write 1Ki for the first, or the number of bytes",
+        ),
+        (
+            "2T",
+            "'2T' is ambiguous: Docker reads it as 2TiB (2199023255552 bytes), SI as 2TB "
+            "(2000000000000 bytes); write 2Ti for the first, or the number of bytes",
+        ),
         ("0.5", "'0.5' is not a whole number of bytes"),
         ("0.3Ki", "'0.3Ki' is not a whole number of bytes"),
         (str(2**63), f"'{2**63}' is too large"),

@@ -118,7 +118,7 @@ def test_cli_created_container_normalizes() -> None:
     assert config.mounts == (
         MountConfig("/conf", "bind", "/srv/conf", read_only=True),
         MountConfig("/named", "volume", "named"),
-        MountConfig("/run", "tmpfs"),
+        MountConfig("/run", "tmpfs", tmpfs_size=64 * 1024),
     )
     assert config.devices == (DeviceConfig("/dev/zero", "/dev/z", "r"),)
     assert config.gpus == GpuRequest(driver="", count=-1)

@@ -188,7 +188,7 @@ class Client:
             raise ApiError(response.status, _message(body, response.reason))
         return JsonStream(connection, response)
 
-    def pull(self, repository: str, tag: str) -> JsonStream:
+    def pull(self, repository: str, tag: str, platform: str | None = None) -> JsonStream:
         """``POST /images/create``: pull ``repository:tag``; the stream reports progress.
 
         The registry credentials come from the docker CLI's config (and credential helpers)
@@ -209,7 +209,8 @@ class Client:
         return self.stream(
             "POST",
             "/images/create",
-            params={"fromImage": repository, "tag": tag},
+            params={"fromImage": repository, "tag": tag}
+            | ({"platform": platform} if platform else {}),
             headers=headers,
         )
 

@@ -47,6 +47,7 @@ class EngineReads(Protocol):
 
     def replay_events(self, since_ns: int, until_ns: int) -> list[dict[str, Any]]: ...
 
+
 INSPECT_WORKERS = 8
 
 

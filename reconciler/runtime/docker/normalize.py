@@ -8,10 +8,12 @@ once the image's own defaults (env, labels, exposed ports, user...) are accounte
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from reconciler.manifests import constants
+from reconciler.manifests.fields import container_table
 from reconciler.values import configs
 from reconciler.values.configs import (
     ContainerConfig,
@@ -20,12 +22,14 @@ from reconciler.values.configs import (
     HealthcheckConfig,
     MountConfig,
     NetworkAttachmentConfig,
+    Options,
     Pairs,
     PortBinding,
     ResourceConfig,
 )
 from reconciler.values.observed import (
     ContainerStatus,
+    EngineFacts,
     ImageInfo,
     ObservedContainer,
     Ownership,
@@ -83,6 +87,7 @@ def healthcheck(raw: Json | None) -> HealthcheckConfig | None:
         timeout=raw.get("Timeout") or 0,
         start_period=raw.get("StartPeriod") or 0,
         retries=raw.get("Retries") or 0,
+        start_interval=raw.get("StartInterval") or 0,
     )
 
 
@@ -101,6 +106,24 @@ def image_info(raw: Json) -> ImageInfo:
         labels=tuple(sorted((config.get("Labels") or {}).items())),
         exposed_ports=_strings((config.get("ExposedPorts") or {}).keys()),
         volumes=_strings((config.get("Volumes") or {}).keys()),
+        platform="/".join(
+            p for p in (raw.get("Os"), raw.get("Architecture"), raw.get("Variant")) if p
+        ),
+    )
+
+
+def engine_facts(info: Json, api_version: str | None) -> EngineFacts:
+    """What the planner judges by: the API version, the OCI runtimes and the defaults the
+    Engine gives the table's fields (``info_default``), from ``/info``."""
+    defaults = []
+    for entry in container_table().driven:
+        key = entry.engine.info_default
+        if key and isinstance(info.get(key), str) and info[key]:
+            defaults.append((entry.path, info[key]))
+    return EngineFacts(
+        api_version=api_version,
+        runtimes=tuple(sorted(info.get("Runtimes") or {})),
+        defaults=tuple(sorted(defaults)),
     )
 
 
@@ -119,6 +142,7 @@ def container_status(raw: Json) -> ContainerStatus:
         finished_at="" if finished == ZERO_TIME else finished,
         oom_killed=bool(state.get("OOMKilled")),
         pid=int(state.get("Pid") or 0),
+        anonymous_volumes=anonymous_volumes(raw),
     )
 
 
@@ -193,13 +217,14 @@ def ports(host: Json, config: Json) -> tuple[PortBinding, ...]:
         for entry in entries or ():
             published.add(key)
             host_ip = entry.get("HostIp") or ""
-            host_port = entry.get("HostPort") or ""
+            first, _, last = (entry.get("HostPort") or "").partition("-")
             result.append(
                 PortBinding(
                     container_port=int(number),
                     protocol=protocol or "tcp",
                     host_ip="" if host_ip == "0.0.0.0" else host_ip,
-                    host_port=int(host_port) if host_port else 0,
+                    host_port=int(first) if first.isdigit() else 0,
+                    host_port_end=int(last) if last.isdigit() and last != first else None,
                 )
             )
     for key in config.get("ExposedPorts") or {}:
@@ -218,10 +243,45 @@ def _bind_targets(binds: Iterable[str] | None) -> set[str]:
     return targets
 
 
+_ANONYMOUS_RE = re.compile(r"^[0-9a-f]{64}$")
+_TMPFS_SIZE_RE = re.compile(r"^([0-9]+)([kKmMgG]?)$")
+
+
+def is_anonymous_volume(name: str) -> bool:
+    """Whether a volume name is one the Engine made up (an anonymous volume)."""
+    return bool(_ANONYMOUS_RE.match(name))
+
+
+def tmpfs_mount(target: str, options: str) -> MountConfig:
+    """A tmpfs from ``HostConfig.Tmpfs`` (``size=64m,mode=1777,exec``). Sizes read as the
+    kernel reads them (k, m, g: powers of 1024); the Engine's default flags are dropped."""
+    size: int | None = None
+    mode: int | None = None
+    flags = []
+    for option in filter(None, options.split(",")):
+        key, _, value = option.partition("=")
+        match = _TMPFS_SIZE_RE.match(value)
+        if key == "size" and match:
+            power = " kmg".index(match.group(2).lower() or " ")
+            size = int(match.group(1)) * 1024**power
+        elif key == "mode" and value:
+            mode = int(value, 8)
+        elif key not in ("rw", "rprivate"):
+            flags.append(option)
+    return MountConfig(
+        target=target,
+        type="tmpfs",
+        tmpfs_size=size,
+        tmpfs_mode=mode,
+        tmpfs_options=configs.tmpfs_flags(flags),
+    )
+
+
 def mounts(raw: Json) -> tuple[MountConfig, ...]:
     """Mounts as requested: HostConfig.Mounts (the only place 20.10 keeps tmpfs size/mode and
-    an explicit bind propagation), then legacy Binds/Tmpfs found in the ``Mounts`` list.
-    Anonymous volumes (an image VOLUME nobody mounted over) are dropped: no spec asks for them."""
+    an explicit bind propagation), then legacy Binds (SELinux relabels) found in the
+    ``Mounts`` list, then HostConfig.Tmpfs (tmpfs flags). Anonymous volumes read with an
+    empty source; those of the image's VOLUMEs are the planner's to drop."""
     host: Json = raw.get("HostConfig") or {}
     result: list[MountConfig] = []
     seen: set[str] = set()
@@ -231,15 +291,20 @@ def mounts(raw: Json) -> tuple[MountConfig, ...]:
         seen.add(target)
         bind: Json = mount.get("BindOptions") or {}
         tmpfs: Json = mount.get("TmpfsOptions") or {}
+        volume: Json = mount.get("VolumeOptions") or {}
+        source = mount.get("Source") or ""
+        if kind == "volume" and is_anonymous_volume(source):
+            source = ""
         result.append(
             MountConfig(
                 target=target,
                 type=kind,
-                source=mount.get("Source") or "",
+                source=source,
                 read_only=bool(mount.get("ReadOnly")),
                 propagation=(bind.get("Propagation") or None) if kind == "bind" else None,
                 tmpfs_size=(tmpfs.get("SizeBytes") or None) if kind == "tmpfs" else None,
                 tmpfs_mode=(tmpfs.get("Mode") or None) if kind == "tmpfs" else None,
+                no_copy=bool(volume.get("NoCopy")) if kind == "volume" else False,
             )
         )
     named = _bind_targets(host.get("Binds"))
@@ -249,20 +314,34 @@ def mounts(raw: Json) -> tuple[MountConfig, ...]:
         if target in seen or kind not in ("volume", "bind") or target not in named:
             continue
         propagation = mount.get("Propagation") or ""
+        modes = set((mount.get("Mode") or "").split(","))
+        name = (mount.get("Name") if kind == "volume" else mount.get("Source")) or ""
         result.append(
             MountConfig(
                 target=target,
                 type=kind,
-                source=(mount.get("Name") if kind == "volume" else mount.get("Source")) or "",
+                source="" if kind == "volume" and is_anonymous_volume(name) else name,
                 read_only=not mount.get("RW", True),
                 propagation=None if propagation in ("", "rprivate") else propagation,
+                selinux=next((m for m in ("z", "Z") if m in modes), None),
+                no_copy="nocopy" in modes,
             )
         )
         seen.add(target)
-    for target in host.get("Tmpfs") or {}:
+    for target, options in (host.get("Tmpfs") or {}).items():
         if target not in seen:
-            result.append(MountConfig(target=target, type="tmpfs"))
+            result.append(tmpfs_mount(target, options or ""))
     return tuple(sorted(result))
+
+
+def anonymous_volumes(raw: Json) -> tuple[tuple[str, str], ...]:
+    """(target, volume name) of every anonymous volume a container has mounted."""
+    found = {
+        (m.get("Destination") or "", m.get("Name") or "")
+        for m in raw.get("Mounts") or ()
+        if m.get("Type") == "volume" and is_anonymous_volume(m.get("Name") or "")
+    }
+    return tuple(sorted(found))
 
 
 def gpus(requests: Iterable[Json] | None) -> GpuRequest | None:
@@ -301,6 +380,8 @@ def networks(raw: Json, name: str) -> tuple[NetworkAttachmentConfig, ...]:
                 name=net_name,
                 aliases=tuple(aliases),
                 ipv4_address=ipam.get("IPv4Address") or None,
+                ipv6_address=ipam.get("IPv6Address") or None,
+                mac_address=(endpoint.get("MacAddress") or "").lower() or None,
             )
         )
     return tuple(sorted(result))
@@ -368,7 +449,26 @@ def container_config(
         init=host.get("Init"),
         tty=bool(config.get("Tty")),
         labels=user_labels(config.get("Labels")),
+        options=options(raw),
     )
+
+
+def _dig(raw: Json, path: str) -> Any:
+    node: Any = raw
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
+
+
+def options(raw: Json) -> Options:
+    """The table-driven fields as the Engine reports them (its own defaults read unset)."""
+    result = []
+    for entry in container_table().driven:
+        assert entry.engine.shape is not None
+        value = entry.engine.shape.from_engine(_dig(raw, entry.engine.path))
+        if value is not None:
+            result.append((entry.path, value))
+    return tuple(sorted(result))
 
 
 def _capabilities(values: Iterable[str] | None) -> tuple[str, ...]:

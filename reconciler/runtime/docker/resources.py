@@ -22,13 +22,15 @@ class NetworkAndVolumeOps:
 
     def connect_network(self, container: str, attachment: NetworkAttachmentConfig) -> None:
         """Join a network with the given aliases and address."""
-        endpoint = translate.endpoint(attachment)
         self._engine.call(
             f"connect container {container!r} to network {attachment.name!r}",
             "network.connect",
             lambda api: api.post(
                 client.path("/networks/{}/connect", attachment.name),
-                {"Container": container, "EndpointConfig": endpoint},
+                {
+                    "Container": container,
+                    "EndpointConfig": translate.endpoint(attachment, api.api_version),
+                },
             ),
         )
 

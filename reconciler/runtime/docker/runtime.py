@@ -33,6 +33,7 @@ from reconciler.values.configs import (
 )
 from reconciler.values.observed import (
     ContainerStatus,
+    EngineFacts,
     ImageInfo,
     ObservedContainer,
     ObservedState,
@@ -48,6 +49,7 @@ class DockerRuntime(NetworkAndVolumeOps):
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._cgroupns_default: str | None = None
+        self._facts = EngineFacts()
 
     @classmethod
     def from_env(
@@ -94,6 +96,7 @@ class DockerRuntime(NetworkAndVolumeOps):
         # The Engine's default cgroup namespace follows the host's cgroup version (v2: private);
         # an explicit mode equal to the default reads back as unset.
         self._cgroupns_default = "private" if str(info.get("CgroupVersion")) == "2" else "host"
+        self._facts = normalize.engine_facts(info, self._engine.api.api_version)
 
     def _cgroupns(self) -> str:
         if self._cgroupns_default is None:
@@ -164,7 +167,11 @@ class DockerRuntime(NetworkAndVolumeOps):
             networks = observing.select_networks(lists.networks.result(), listed, request)
             images = observing.images_by_ref(images_f)
         return ObservedState(
-            containers=containers, volumes=volumes, networks=networks, images=images
+            containers=containers,
+            volumes=volumes,
+            networks=networks,
+            images=images,
+            engine=self._facts,
         )
 
     def list_containers_raw(self) -> list[dict[str, Any]]:
@@ -227,12 +234,14 @@ class DockerRuntime(NetworkAndVolumeOps):
         raw = self.inspect_container_raw(name, name)
         return None if raw is None else normalize.container_status(raw)
 
-    def pull_image(self, ref: str) -> ImageInfo:
-        """Pull ``ref`` (the ``latest`` tag when it names none) and return the local image."""
+    def pull_image(self, ref: str, platform: str | None = None) -> ImageInfo:
+        """Pull ``ref`` (the ``latest`` tag when it names none; for ``platform`` when given)
+        and return the local image."""
         repository, tag = translate.repository_and_tag(ref)
 
         def pull(api: client.Client) -> str:
-            failures = [observing.pull_failure(item) for item in api.pull(repository, tag)]
+            stream = api.pull(repository, tag, platform)
+            failures = [observing.pull_failure(item) for item in stream]
             return "; ".join(f for f in failures if f)
 
         try:
@@ -251,7 +260,11 @@ class DockerRuntime(NetworkAndVolumeOps):
     # -- containers ----------------------------------------------------------------------
 
     def create_container(
-        self, name: str, config: ContainerConfig, labels: Mapping[str, str]
+        self,
+        name: str,
+        config: ContainerConfig,
+        labels: Mapping[str, str],
+        keep_volumes: Mapping[str, str] | None = None,
     ) -> str:
         """Create (not start) a container joined to all its networks; return its id.
 
@@ -262,14 +275,17 @@ class DockerRuntime(NetworkAndVolumeOps):
         the Engine commits a create atomically: such a container is the one we asked for. Any
         other holder is a clash and an error, as is "name in use" on the first attempt.
         """
-        body = translate.container_body(config, labels)
         secrets = [value for _, value in config.env]
         attempts = 0
+        query = {"name": name}
+        if config.platform:
+            query["platform"] = config.platform
 
         def create(api: client.Client) -> str:
             nonlocal attempts
             attempts += 1
-            return str(api.post("/containers/create", body, {"name": name})["Id"])
+            body = translate.container_body(config, labels, api.api_version, keep_volumes)
+            return str(api.post("/containers/create", body, query)["Id"])
 
         try:
             ident = self._engine.call(
@@ -358,13 +374,20 @@ class DockerRuntime(NetworkAndVolumeOps):
             ),
         )
 
-    def update_container(self, name: str, resources: ResourceConfig, restart_policy: str) -> None:
-        """Change limits and the restart policy in place (``docker update``).
+    def update_container(
+        self,
+        name: str,
+        resources: ResourceConfig,
+        restart_policy: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Change limits and the restart policy in place (``docker update``), with the
+        table-driven fields the Engine changes in place (``options``, by manifest path).
 
         The Engine cannot lift a memory, reservation, cpus or shares limit in place (0 means
         "unchanged" to it); plan a recreate for that.
         """
-        body = translate.update_body(resources, restart_policy)
+        body = translate.update_body(resources, restart_policy, options or {})
         self._engine.call(
             f"update container {name!r}",
             "container.update",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.manifests.fields import ENDPOINT_MAC_API, api_tuple, container_table
 from reconciler.values.configs import (
     ContainerConfig,
     HealthcheckConfig,
@@ -37,6 +38,7 @@ def healthcheck(check: HealthcheckConfig) -> Body:
         ("Timeout", check.timeout),
         ("StartPeriod", check.start_period),
         ("Retries", check.retries),
+        ("StartInterval", check.start_interval),
     ):
         if value:
             body[key] = value
@@ -44,12 +46,15 @@ def healthcheck(check: HealthcheckConfig) -> Body:
 
 
 def mount(spec: MountConfig) -> Body:
-    """A Mount API entry; the Engine refuses a missing bind source instead of creating it."""
+    """A Mount API entry; the Engine refuses a missing bind source instead of creating it.
+    A volume without a source is an anonymous one."""
     body: Body = {"Type": spec.type, "Target": spec.target, "ReadOnly": spec.read_only}
-    if spec.type != "tmpfs":
+    if spec.type != "tmpfs" and spec.source:
         body["Source"] = spec.source
     if spec.type == "bind" and spec.propagation:
         body["BindOptions"] = {"Propagation": spec.propagation}
+    if spec.type == "volume" and spec.no_copy:
+        body["VolumeOptions"] = {"NoCopy": True}
     if spec.type == "tmpfs":
         options: Body = {}
         if spec.tmpfs_size is not None:
@@ -61,13 +66,43 @@ def mount(spec: MountConfig) -> Body:
     return body
 
 
-def endpoint(attachment: NetworkAttachmentConfig) -> Body:
-    """An EndpointSettings body for create or connect."""
+def bind(spec: MountConfig) -> str:
+    """A ``HostConfig.Binds`` entry, for what only it can say: an SELinux relabel."""
+    options = ["ro" if spec.read_only else "rw"]
+    if spec.selinux:
+        options.append(spec.selinux)
+    if spec.propagation:
+        options.append(spec.propagation)
+    return f"{spec.source}:{spec.target}:{','.join(options)}"
+
+
+def tmpfs(spec: MountConfig) -> str:
+    """A ``HostConfig.Tmpfs`` value, for what only it can say before API 1.46: mount flags."""
+    options = list(spec.tmpfs_options)
+    if spec.tmpfs_size is not None:
+        options.append(f"size={spec.tmpfs_size}")
+    if spec.tmpfs_mode is not None:
+        options.append(f"mode={spec.tmpfs_mode:o}")
+    if spec.read_only:
+        options.append("ro")
+    return ",".join(options)
+
+
+def endpoint(attachment: NetworkAttachmentConfig, api_version: str | None = None) -> Body:
+    """An EndpointSettings body for create or connect (a MAC address per endpoint needs API
+    1.44; before, the create body's Config.MacAddress carries it)."""
     body: Body = {}
     if attachment.aliases:
         body["Aliases"] = list(attachment.aliases)
+    ipam: Body = {}
     if attachment.ipv4_address:
-        body["IPAMConfig"] = {"IPv4Address": attachment.ipv4_address}
+        ipam["IPv4Address"] = attachment.ipv4_address
+    if attachment.ipv6_address:
+        ipam["IPv6Address"] = attachment.ipv6_address
+    if ipam:
+        body["IPAMConfig"] = ipam
+    if attachment.mac_address and api_tuple(api_version or "0") >= api_tuple(ENDPOINT_MAC_API):
+        body["MacAddress"] = attachment.mac_address
     return body
 
 
@@ -87,7 +122,9 @@ def resources(spec: ResourceConfig) -> Body:
     return body
 
 
-def update_body(spec: ResourceConfig, policy: str) -> Body:
+def update_body(
+    spec: ResourceConfig, policy: str, options: Mapping[str, Any] | None = None
+) -> Body:
     """A ``/containers/{id}/update`` body.
 
     The Engine reads 0 as "leave unchanged" for memory, reservation, cpus and shares, so those
@@ -100,11 +137,35 @@ def update_body(spec: ResourceConfig, policy: str) -> Body:
     if spec.memory and not spec.memory_swap:
         body["MemorySwap"] = 2 * spec.memory
     body["RestartPolicy"] = restart_policy(policy)
+    for entry in container_table().driven:
+        value = (options or {}).get(entry.path)
+        if entry.engine.in_place and value is not None and entry.engine.shape is not None:
+            body[entry.engine.path.rpartition(".")[2]] = entry.engine.shape.to_engine(value)
     return body
 
 
-def container_body(config: ContainerConfig, labels: Mapping[str, str]) -> Body:
-    """The create body: Config, HostConfig and the first network's NetworkingConfig."""
+def _put_options(config: ContainerConfig, body: Body, host: Body) -> None:
+    """The table-driven fields, each at its Engine path (``Config.X`` at the body's top)."""
+    values = dict(config.options)
+    for entry in container_table().driven:
+        value = values.get(entry.path)
+        if value is None or entry.engine.shape is None:
+            continue
+        section, _, key = entry.engine.path.partition(".")
+        (host if section == "HostConfig" else body)[key] = entry.engine.shape.to_engine(value)
+
+
+def container_body(
+    config: ContainerConfig,
+    labels: Mapping[str, str],
+    api_version: str | None = None,
+    keep_volumes: Mapping[str, str] | None = None,
+) -> Body:
+    """The create body: Config, HostConfig and the first network's NetworkingConfig.
+
+    ``keep_volumes`` (target -> anonymous volume name): the anonymous volumes of the container
+    this one replaces, mounted again where this one has an anonymous volume (its own or its
+    image's), so that a recreate keeps their data as compose does."""
     body: Body = {
         "Image": config.image,
         "Env": [f"{key}={value}" for key, value in config.env],
@@ -128,12 +189,31 @@ def container_body(config: ContainerConfig, labels: Mapping[str, str]) -> Body:
     bindings: dict[str, list[Body]] = {}
     for port in config.ports:
         if port.host_port is not None:
+            number = str(port.host_port) if port.host_port else ""
+            if port.host_port_end:
+                number += f"-{port.host_port_end}"
             bindings.setdefault(f"{port.container_port}/{port.protocol}", []).append(
-                {"HostIp": port.host_ip, "HostPort": str(port.host_port) if port.host_port else ""}
+                {"HostIp": port.host_ip, "HostPort": number}
             )
+    keep_volumes = keep_volumes or {}
+    mounts, binds, tmpfs_map = [], [], {}
+    for spec in config.mounts:
+        if spec.type == "bind" and spec.selinux:
+            binds.append(bind(spec))
+        elif spec.type == "tmpfs" and spec.tmpfs_options:
+            tmpfs_map[spec.target] = tmpfs(spec)
+        else:
+            body_mount = mount(spec)
+            if spec.type == "volume" and not spec.source and spec.target in keep_volumes:
+                body_mount["Source"] = keep_volumes[spec.target]
+            mounts.append(body_mount)
+    declared = {m.target for m in config.mounts}
+    for target, volume in sorted(keep_volumes.items()):
+        if target not in declared:  # an anonymous volume of the image's VOLUMEs
+            mounts.append({"Type": "volume", "Source": volume, "Target": target})
     host: Body = {
         "PortBindings": bindings,
-        "Mounts": [mount(m) for m in config.mounts],
+        "Mounts": mounts,
         "Devices": [
             {
                 "PathOnHost": d.host_path,
@@ -172,12 +252,19 @@ def container_body(config: ContainerConfig, labels: Mapping[str, str]) -> Body:
         "Init": config.init,
     }
     host.update({key: value for key, value in modes.items() if value is not None})
+    if binds:
+        host["Binds"] = binds
+    if tmpfs_map:
+        host["Tmpfs"] = tmpfs_map
     if config.network_mode is not None:
         host["NetworkMode"] = config.network_mode
     elif config.networks:
         first = config.networks[0]
         host["NetworkMode"] = first.name
-        body["NetworkingConfig"] = {"EndpointsConfig": {first.name: endpoint(first)}}
+        body["NetworkingConfig"] = {"EndpointsConfig": {first.name: endpoint(first, api_version)}}
+        if first.mac_address and api_tuple(api_version or "0") < api_tuple(ENDPOINT_MAC_API):
+            body["MacAddress"] = first.mac_address
+    _put_options(config, body, host)
     body["HostConfig"] = host
     return body
 
