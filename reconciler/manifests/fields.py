@@ -88,10 +88,15 @@ def _sorted(raw: Any) -> Comparable:
     return tuple(sorted(set(raw))) if raw else None
 
 
-SCALAR = Shape("scalar", from_engine=lambda raw: raw if raw not in (None, "") else None)
-FLAG = Shape("flag", from_engine=lambda raw: bool(raw) or None, show=_show_bool)
-NUMBER = Shape("number", from_engine=lambda raw: raw or None)
-SIZE = Shape("size", from_engine=lambda raw: raw or None, show=units.format_size)
+def _set_or_none(value: Any) -> Comparable:
+    """The Engine's zero (0, false, "") is its default: read as unset on both sides."""
+    return value or None
+
+
+SCALAR = Shape("scalar", comparable=_set_or_none, from_engine=_set_or_none)
+FLAG = Shape("flag", comparable=_set_or_none, from_engine=_set_or_none, show=_show_bool)
+NUMBER = Shape("number", comparable=_set_or_none, from_engine=_set_or_none)
+SIZE = Shape("size", comparable=_set_or_none, from_engine=_set_or_none, show=units.format_size)
 ORDERED = Shape(
     "ordered list", comparable=_ordered, to_engine=list, from_engine=_ordered, show=_show_list
 )

@@ -179,7 +179,7 @@ def options(spec: ContainerSpec) -> configs.Options:
         if value is None or shape is None:
             continue
         comparable = shape.comparable(value)
-        if comparable is not None and comparable is not False:
+        if comparable is not None:
             result.append((entry.path, comparable))
     return tuple(sorted(result))
 

@@ -13,7 +13,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from reconciler.controllers.plan import Action
+from reconciler.controllers.plan import Action, Reason
 from tests.docker.scenario import LOOP, Scenario, build_image, host_port, remove_images
 
 pytestmark = pytest.mark.docker
@@ -411,3 +411,20 @@ def test_anonymous_volumes_keep_their_data_across_a_recreate(sc: Scenario) -> No
             with contextlib.suppress(docker.errors.NotFound):
                 sc.client.volumes.get(name).remove(force=True)
         remove_images(sc.client, [ident])
+
+
+def test_a_bind_source_moved_elsewhere_is_a_config_change_not_a_swap(sc: Scenario) -> None:
+    """The same manifests from another checkout: the live check judges the binds the container
+    was made with, so a new source plans a plain recreate (config-changed)."""
+    (sc.directory / "data").mkdir()
+    _write(sc, "  mounts: [{type: bind, source: ./data, target: /d}]\n")
+    sc.apply()
+    other = sc.directory.parent / "checkout"
+    other.mkdir()
+    (other / "data").mkdir()
+    (other / "set.yaml").write_text((sc.directory / "set.yaml").read_text())
+    sc.directory = other
+    [step] = sc.plan().steps
+    assert (step.action, step.reason) == (Action.RECREATE, Reason.CONFIG_CHANGED)
+    sc.apply()
+    sc.assert_in_sync()

@@ -236,6 +236,46 @@ CASES: dict[str, list[tuple[int, int, str, str]]] = {
             '70000 is not a port (1-65535) or a range of ports such as "8000-8010"',
         ),
     ],
+    # values written as compose or docker run would: answered with our spelling
+    "value-habits.yaml": [
+        (
+            5,
+            10,
+            "spec.image",
+            "'nginx:${TAG:-1.27}' holds the variable ${TAG:-1.27}; reconcile does not "
+            "interpolate variables in manifests: write the value itself, such as 'nginx:1.27' "
+            "(the default filled in)",
+        ),
+        (
+            6,
+            11,
+            "spec.ports[0]",
+            "'8080:80' is the compose and docker run -p spelling; ports are objects here: "
+            "{containerPort: 80, hostPort: 8080}",
+        ),
+        (
+            7,
+            12,
+            "spec.mounts[0]",
+            "'./data:/data:ro' is the compose and docker run -v spelling; mounts are objects "
+            "here: {type: bind, source: ./data, target: /data, readOnly: true}",
+        ),
+        (
+            8,
+            9,
+            "spec.gpus",
+            "'all' is the docker run --gpus spelling; gpus is an object here: {count: all}",
+        ),
+        (
+            9,
+            42,
+            "spec.resources.memorySwap",
+            "memorySwap: -1 (unlimited swap, as docker run and compose read it) cannot be "
+            "written here, where memorySwap is memory plus swap: leave it out for no swap "
+            "beyond memory, or write twice memory (memory: 512Mi, memorySwap: 1Gi) for the "
+            "Engine's default, as much swap again",
+        ),
+    ],
     # across documents
     "dangling-references.yaml": [
         (
