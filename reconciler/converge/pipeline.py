@@ -343,8 +343,12 @@ def live_mount_removals(
         want = desired.containers.get(name)
         if want is None or have.config is None or not have.status.running:
             continue
+        # Only binds the container was created with as they are admitted now: one whose
+        # configured source differs is a plain config change, which the plan recreates.
+        configured = {(m.source, m.target) for m in have.config.mounts if m.type == "bind"}
+        binds = [bind for bind in _binds(want) if bind in configured]
         refused = _enforced(
-            mounted.check_mounted(name, have.id, have.status.pid, _binds(want), policy, proc=proc)
+            mounted.check_mounted(name, have.id, have.status.pid, binds, policy, proc=proc)
         )
         if refused:
             removals.append(
