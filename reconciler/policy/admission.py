@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from reconciler.errors import Location, Problem
 from reconciler.loading.results import LoadedManifest, format_path
 from reconciler.manifests import ContainerManifest, NetworkManifest, VolumeManifest
-from reconciler.manifests.container import BindMount, Mount, VolumeMount
+from reconciler.manifests.container import BindMount, Mount, TmpfsMount, VolumeMount
 from reconciler.policy import binds, volumes
 from reconciler.policy.containers import container_findings
 from reconciler.policy.devices import device_findings, gpu_findings
@@ -217,6 +217,23 @@ def _mount_findings(
             yield Finding(binds.BASELINE, path, message)
         for message in binds.propagation(mount.propagation):
             yield Finding(binds.BASELINE, ("spec", "mounts", i, "propagation"), message)
+        if mount.selinux is not None:
+            for message in binds.relabel(
+                mount.selinux, mount.source, real, mount.read_only, policy, fs
+            ):
+                yield Finding(binds.RELABEL, ("spec", "mounts", i, "selinux"), message)
+    elif isinstance(mount, TmpfsMount):
+        # The Engine mounts a tmpfs nosuid and nodev unless told otherwise. Baseline allows
+        # both: the container's root filesystem is mounted without them anyway, and the
+        # device cgroup, not nodev, decides which device nodes can be opened.
+        for j, option in enumerate(mount.options):
+            if option in ("suid", "dev"):
+                yield Finding(
+                    "restricted/tmpfs-options",
+                    ("spec", "mounts", i, "options", j),
+                    f"tmpfs option {option} is not allowed (restricted keeps every tmpfs "
+                    "nosuid and nodev)",
+                )
     elif isinstance(mount, VolumeMount) and mount.source in named:
         volume = named[mount.source].manifest
         assert isinstance(volume, VolumeManifest)

@@ -1,16 +1,17 @@
 """The container rules that read the manifest: privilege, namespaces, capabilities, security
-options, user, sysctls, ports and working directory (and a seccomp profile's file, if named)."""
+options, user, sysctls, ports, working directory, runtime, logging and priority over host
+processes (and a seccomp profile's file, if named)."""
 
 from __future__ import annotations
 
 import ipaddress
 import posixpath
 import re
-from collections.abc import Iterator, Set
+from collections.abc import Iterator, Sequence, Set
 
 from reconciler.manifests.container import ContainerSpec, port_range
 from reconciler.policy import seccomp
-from reconciler.policy.model import Policy
+from reconciler.policy.model import Policy, is_nvidia_runtime
 from reconciler.policy.paths import HostFS
 from reconciler.policy.rules import Finding
 
@@ -51,6 +52,17 @@ _UNCONFINED = {
     "label": "disable",
 }
 _NUMERIC_USER_RE = re.compile(r"^(\d+)(:\d+)?$")
+
+# Logging drivers that write with the host's cloud identity (the Engine's environment, or the
+# instance's role through the metadata service).
+_CLOUD_LOGGING = {
+    "awslogs": "it writes with the host's AWS credentials (the Engine's, or the instance role)",
+    "gcplogs": "it writes with the host's Google Cloud credentials (the Engine's, or the "
+    "instance's service account)",
+}
+# Logging options whose value is a host file the Engine reads: a CA bundle, or a client
+# certificate and key it then presents on the container's behalf.
+_FILE_OPTIONS = ("splunk-capath", "syslog-tls-ca-cert", "syslog-tls-cert", "syslog-tls-key")
 _PROC_FD_RE = re.compile(r"^/proc/[^/]+/fd(/|$)")
 
 
@@ -66,6 +78,9 @@ def container_findings(
     yield from _user(spec)
     yield from _sysctls(spec, policy)
     yield from _ports(spec, policy)
+    yield from _runtime(spec, policy)
+    yield from _logging(spec, policy)
+    yield from _host_priority(spec)
     if spec.working_dir is not None:
         normal = "/" + posixpath.normpath(spec.working_dir).lstrip("/")
         if _PROC_FD_RE.match(normal):
@@ -198,15 +213,21 @@ def _ports(spec: ContainerSpec, policy: Policy) -> Iterator[Finding]:
         where = ("spec", "ports", i)
         ranges = policy.port_ranges
         first, last = port_range(port.host_port)
-        if ranges and not any(low <= first and last <= high for low, high in ranges):
-            shown = ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in ranges)
-            what = f"port {first}" if first == last else f"ports {first}-{last}"
-            yield Finding(
-                "baseline/host-ports",
-                (*where, "hostPort"),
-                f"host {what} {'is' if first == last else 'are'} outside the allowed ranges "
-                f"({shown})",
-            )
+        outside = _uncovered(first, last, ranges) if ranges else []
+        if outside:
+            shown = ", ".join(_range(r) for r in ranges)
+            if outside == [(first, last)]:
+                what = f"port {first} is" if first == last else f"ports {first}-{last} are"
+                message = f"host {what} outside the allowed ranges ({shown})"
+            else:
+                # A range is allowed when the allowed ranges cover it, each port by one of them.
+                gaps = ", ".join(_range(r) for r in outside)
+                single = len(outside) == 1 and outside[0][0] == outside[0][1]
+                message = (
+                    f"host ports {first}-{last} are not all within the allowed ranges ({shown}): "
+                    f"{gaps} {'is' if single else 'are'} outside"
+                )
+            yield Finding("baseline/host-ports", (*where, "hostPort"), message)
         addresses = policy.port_addresses
         address = port.host_ip or "0.0.0.0"
         if addresses and not _address_allowed(address, addresses):
@@ -218,5 +239,88 @@ def _ports(spec: ContainerSpec, policy: Policy) -> Iterator[Finding]:
             )
 
 
+def _range(bounds: tuple[int, int]) -> str:
+    low, high = bounds
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def _uncovered(first: int, last: int, ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of the ports ``first``-``last`` that no range covers, in order."""
+    gaps: list[tuple[int, int]] = []
+    at = first
+    for low, high in sorted(ranges):
+        if high < at:
+            continue
+        if low > last:
+            break
+        if low > at:
+            gaps.append((at, low - 1))
+        at = high + 1
+        if at > last:
+            return gaps
+    gaps.append((at, last))
+    return gaps
+
+
 def _address_allowed(address: str, allowed: Set[str]) -> bool:
     return ipaddress.ip_address(address) in {ipaddress.ip_address(a) for a in allowed}
+
+
+def _runtime(spec: ContainerSpec, policy: Policy) -> Iterator[Finding]:
+    runtime = spec.runtime
+    # An NVIDIA runtime is a GPU request, judged by baseline/gpus (devices.gpu_findings).
+    if runtime is None or is_nvidia_runtime(runtime) or runtime in policy.runtimes:
+        return
+    yield Finding(
+        "baseline/runtimes",
+        ("spec", "runtime"),
+        f"runtime {runtime} is not allowed (allowed: {', '.join(sorted(policy.runtimes))}): "
+        "a runtime runs as root on the host and applies, or not, every isolation setting of "
+        "the container",
+    )
+
+
+def _logging(spec: ContainerSpec, policy: Policy) -> Iterator[Finding]:
+    logging = spec.logging
+    if logging is None:
+        return
+    driver = logging.driver
+    if driver not in policy.logging_drivers:
+        why = _CLOUD_LOGGING.get(driver, "a logging plugin runs as root on the host")
+        yield Finding(
+            "baseline/logging",
+            ("spec", "logging", "driver"),
+            f"logging driver {driver} is not allowed (allowed: "
+            f"{', '.join(sorted(policy.logging_drivers))}): {why}",
+        )
+    for key in _FILE_OPTIONS:
+        if key in logging.options:
+            yield Finding(
+                "baseline/logging",
+                ("spec", "logging", "options", key),
+                f"logging option {key} names the host file {logging.options[key]}: the Engine "
+                "would read it as root for the container (a CA bundle to trust, or a "
+                "certificate and key to present as the host)",
+            )
+
+
+def _host_priority(spec: ContainerSpec) -> Iterator[Finding]:
+    score = spec.oom_score_adj
+    if score is not None and score < 0:
+        yield Finding(
+            "restricted/host-priority",
+            ("spec", "oomScoreAdj"),
+            f"oomScoreAdj {score} is negative: the kernel would kill host processes before "
+            "this container when the host runs out of memory (restricted allows 0 to 1000)",
+        )
+    limit = spec.ulimits.get("rtprio")
+    if limit is not None:
+        hard = limit if isinstance(limit, int) else limit.hard
+        if hard != 0:
+            shown = "unlimited" if hard == -1 else str(hard)
+            yield Finding(
+                "restricted/host-priority",
+                ("spec", "ulimits", "rtprio"),
+                f"ulimit rtprio {shown} lets the container's processes take real-time "
+                "scheduling, ahead of every host process (restricted allows rtprio 0 only)",
+            )

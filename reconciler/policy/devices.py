@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Iterator
 
 from reconciler.manifests.container import ContainerSpec
-from reconciler.policy.model import Policy
+from reconciler.policy.model import Policy, is_nvidia_runtime
 from reconciler.policy.paths import HostFS, device_denial
 from reconciler.policy.rules import Finding
 
@@ -72,6 +72,15 @@ def gpu_findings(name: str, spec: ContainerSpec, policy: Policy) -> Iterator[Fin
         return
     if spec.gpus is not None:
         yield Finding(GPUS, ("spec", "gpus"), "GPUs are not granted to this container")
+    if spec.runtime is not None and is_nvidia_runtime(spec.runtime):
+        # The NVIDIA runtime's hook gives the container the GPUs NVIDIA_VISIBLE_DEVICES names,
+        # which CUDA images set (to all) themselves.
+        yield Finding(
+            GPUS,
+            ("spec", "runtime"),
+            f"runtime {spec.runtime} is NVIDIA's, which gives the container GPUs (those its "
+            "image's NVIDIA_VISIBLE_DEVICES names); GPUs are not granted to this container",
+        )
     value = spec.env.get(NVIDIA_ENV)
     if value is not None and value.strip() not in ("", "void"):
         yield Finding(

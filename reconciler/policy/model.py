@@ -39,6 +39,31 @@ SAFE_SYSCTLS = frozenset(
     }
 )
 
+# OCI runtimes that apply the container's configuration as given (runc and its drop-in
+# replacements) or isolate it further (gVisor, Kata's virtual machines), by the names the
+# Engine and their own docs give them. A policy file may add others (``runtimes``).
+KNOWN_RUNTIMES = frozenset(
+    {
+        "runc",
+        "io.containerd.runc.v2",
+        "crun",
+        "youki",
+        "runsc",
+        "io.containerd.runsc.v1",
+        "kata",
+        "kata-runtime",
+        "io.containerd.kata.v2",
+    }
+)
+
+# Logging drivers built into the Engine that use no host credentials: they write under the
+# Engine's own directory, to the host's journal or syslog, or to an address the options give,
+# in the driver's own framing. awslogs and gcplogs (the host's cloud credentials) and plugins
+# need a policy entry (``loggingDrivers``).
+SAFE_LOGGING_DRIVERS = frozenset(
+    {"none", "json-file", "local", "journald", "syslog", "gelf", "fluentd", "splunk", "logentries"}
+)
+
 # Harmless devices every profile allows, read and write but not mknod.
 DEFAULT_DEVICES: tuple[tuple[str, str], ...] = tuple(
     (f"/dev/{name}", "rw") for name in ("null", "zero", "full", "random", "urandom")
@@ -203,6 +228,31 @@ class NetworkAllow(Strict):
     bridges: list[Interface] = Field(default_factory=list)
 
 
+_RUNTIME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def is_nvidia_runtime(name: str) -> bool:
+    """Whether a runtime name is NVIDIA's (nvidia, nvidia-container-runtime...): it hands the
+    container GPUs, so it is judged as a GPU request."""
+    return "nvidia" in name.lower()
+
+
+def _runtime(value: str) -> str:
+    if not _RUNTIME_RE.match(value):
+        raise PydanticCustomError(
+            "runtime_name",
+            "{name} is not a runtime name (letters, digits, and _ . -)",
+            {"name": repr(value)},
+        )
+    if is_nvidia_runtime(value):
+        raise PydanticCustomError(
+            "nvidia_runtime",
+            "{name} is an NVIDIA runtime, which is a GPU request: grant GPUs with gpus instead",
+            {"name": value},
+        )
+    return value
+
+
 class PolicyFile(Strict):
     """A ``Policy`` document: the profile, the mode, per-rule overrides and the allowlists."""
 
@@ -220,6 +270,8 @@ class PolicyFile(Strict):
     sysctls: list[Annotated[str, Field(pattern=_SYSCTL_RE)]] = Field(default_factory=list)
     ports: PortLimits | None = None
     volume_drivers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    runtimes: list[Annotated[str, AfterValidator(_runtime)]] = Field(default_factory=list)
+    logging_drivers: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     sockets: list[Annotated[AbsPath, AfterValidator(_bind_path)]] = Field(default_factory=list)
     networks: NetworkAllow = Field(default_factory=NetworkAllow)
 
@@ -251,6 +303,8 @@ class Policy:
     port_ranges: tuple[tuple[int, int], ...] = ()
     port_addresses: frozenset[str] = frozenset()
     volume_drivers: frozenset[str] = frozenset({"local"})
+    runtimes: frozenset[str] = KNOWN_RUNTIMES  # besides the Engine's default (no runtime set)
+    logging_drivers: frozenset[str] = SAFE_LOGGING_DRIVERS
     sockets: tuple[str, ...] = ()  # unix sockets (or directories of them) binds may reach
     network_drivers: frozenset[str] = frozenset({"bridge"})
     network_parents: frozenset[str] = frozenset()  # host interfaces macvlan/ipvlan may use
@@ -299,6 +353,8 @@ def from_file(model: PolicyFile, source: str) -> Policy:
         port_ranges=tuple(model.ports.ranges) if model.ports else (),
         port_addresses=frozenset(model.ports.addresses) if model.ports else frozenset(),
         volume_drivers=frozenset({"local", *model.volume_drivers}),
+        runtimes=KNOWN_RUNTIMES | frozenset(model.runtimes),
+        logging_drivers=SAFE_LOGGING_DRIVERS | frozenset(model.logging_drivers),
         sockets=tuple(model.sockets),
         network_drivers=frozenset({"bridge", *model.networks.drivers}),
         network_parents=frozenset(model.networks.parents),

@@ -24,7 +24,8 @@ def parts(path: str) -> Parts:
     return tuple(p for p in normal.split("/") if p)
 
 
-def _matches(have: Parts, pattern: Parts) -> bool:
+def matches(have: Parts, pattern: Parts) -> bool:
+    """Whether the components ``have`` are the ``pattern``'s, each matched as a glob."""
     return len(have) == len(pattern) and all(
         fnmatch.fnmatchcase(h, p) for h, p in zip(have, pattern, strict=True)
     )
@@ -109,18 +110,18 @@ def denial(path: str, sockets: Iterable[str] = ()) -> Denial | None:
     if not have:
         return Denial("is the whole host: always denied")
     places = [*_SOCKET_PLACES, *(parts(s) for s in sockets)]
-    if have[-1] in RUNTIME_SOCKET_NAMES or any(_matches(have, p) for p in places):
+    if have[-1] in RUNTIME_SOCKET_NAMES or any(matches(have, p) for p in places):
         return Denial(_SOCKET_REASON)
     for denied in _DENIED_ROOTS:
         size = len(denied.pattern)
-        if len(have) >= size and _matches(have[:size], denied.pattern):
+        if len(have) >= size and matches(have[:size], denied.pattern):
             root = "/" + "/".join(have[:size])
             what = "is always denied" if len(have) == size else f"is under {root}, always denied"
             return Denial(what, root, denied.reallowable)
-        if len(have) < size and _matches(have, denied.pattern[: len(have)]):
+        if len(have) < size and matches(have, denied.pattern[: len(have)]):
             return Denial(f"contains /{'/'.join(denied.pattern)}, which is always denied")
     for place in places:
-        if len(have) < len(place) and _matches(have, place[: len(have)]):
+        if len(have) < len(place) and matches(have, place[: len(have)]):
             return Denial(
                 f"contains the container runtime socket /{'/'.join(place)} "
                 "(access to it is root on the host, even read-only)"

@@ -29,7 +29,7 @@ class Rule:
     docker: str
     allow: str
     default_mode: Mode | None = None  # the strictest mode this rule runs in unless overridden
-    supersedes: str | None = None  # a baseline rule this stricter rule replaces in its profile
+    supersedes: tuple[str, ...] = ()  # baseline rules this stricter rule replaces in its profile
 
     @property
     def profile(self) -> Profile:
@@ -79,7 +79,7 @@ RULES: dict[str, Rule] = {
             "spec.capabilities",
             "HostConfig.CapDrop, HostConfig.CapAdd",
             _EXEMPT,
-            supersedes="baseline/capabilities",
+            supersedes=("baseline/capabilities",),
         ),
         Rule(
             "baseline/bind-mounts",
@@ -101,7 +101,17 @@ RULES: dict[str, Rule] = {
             "spec.mounts[type=bind], Volume spec.driverOpts",
             "HostConfig.Mounts (Type bind)",
             "profile: baseline   # restricted never allows binds; use a named volume",
-            supersedes="baseline/bind-mounts",
+            supersedes=("baseline/bind-mounts", "baseline/bind-relabel"),
+        ),
+        Rule(
+            "baseline/bind-relabel",
+            "an SELinux relabel (selinux: z or Z) only of a bind source the policy allows "
+            "read-write, and never of a top-level directory, a home directory, or a directory "
+            "directly under /var or /run",
+            "spec.mounts[type=bind].selinux",
+            "HostConfig.Binds (:z, :Z)",
+            "binds:\n  - {path: /srv/app/data, readWrite: true}   # the service's own directory\n"
+            "rules:\n  RULE: {exempt: [NAME]}   # to relabel a system directory anyway",
         ),
         Rule(
             "baseline/volume-drivers",
@@ -138,10 +148,32 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "baseline/gpus",
-            "GPUs (gpus, or an NVIDIA_VISIBLE_DEVICES variable) only when the policy grants them",
-            "spec.gpus, spec.env.NVIDIA_VISIBLE_DEVICES",
-            "HostConfig.DeviceRequests, Config.Env",
+            "GPUs (gpus, an NVIDIA runtime, or an NVIDIA_VISIBLE_DEVICES variable) only when the "
+            "policy grants them",
+            "spec.gpus, spec.runtime, spec.env.NVIDIA_VISIBLE_DEVICES",
+            "HostConfig.DeviceRequests, HostConfig.Runtime, Config.Env",
             "gpus: [NAME]    # or true for every container",
+        ),
+        Rule(
+            "baseline/runtimes",
+            "the OCI runtime is the Engine's default, one known to apply the isolation asked for "
+            "(runc, io.containerd.runc.v2, crun, youki, runsc, io.containerd.runsc.v1, kata, "
+            "kata-runtime, io.containerd.kata.v2) or one the policy lists; an NVIDIA runtime is "
+            "a GPU request (baseline/gpus)",
+            "spec.runtime",
+            "HostConfig.Runtime",
+            "runtimes: [RUNTIME]   # its name in the Engine's daemon.json",
+        ),
+        Rule(
+            "baseline/logging",
+            "the logging driver is built into the Engine and uses no host credentials, or the "
+            "policy lists it (awslogs and gcplogs write with the host's cloud credentials; a "
+            "plugin runs as root on the host); no option names a host file for the Engine to "
+            "read (syslog-tls-ca-cert, syslog-tls-cert, syslog-tls-key, splunk-capath)",
+            "spec.logging",
+            "HostConfig.LogConfig",
+            "loggingDrivers: [DRIVER]\n"
+            "rules:\n  RULE: {exempt: [NAME]}   # no policy entry allows a host file option",
         ),
         Rule(
             "baseline/security-opt",
@@ -159,6 +191,21 @@ RULES: dict[str, Rule] = {
             "spec.securityOpt",
             "HostConfig.SecurityOpt",
             "spec:\n  securityOpt: [no-new-privileges]   # in the manifest",
+        ),
+        Rule(
+            "restricted/host-priority",
+            "the container claims no priority over host processes: oomScoreAdj is not "
+            "negative, and the rtprio ulimit is 0 (no real-time scheduling)",
+            "spec.oomScoreAdj, spec.ulimits.rtprio",
+            "HostConfig.OomScoreAdj, HostConfig.Ulimits",
+            _EXEMPT,
+        ),
+        Rule(
+            "restricted/tmpfs-options",
+            "tmpfs mounts stay nosuid and nodev (no suid or dev option)",
+            "spec.mounts[type=tmpfs].options",
+            "HostConfig.Tmpfs",
+            "spec:\n  mounts: [{type: tmpfs, target: /tmp, options: [exec]}]   # in the manifest",
         ),
         Rule(
             "restricted/run-as-non-root",
@@ -227,7 +274,7 @@ def active_rules(profile: Profile) -> tuple[Rule, ...]:
     if profile == "privileged":
         return ()
     chosen = [r for r in RULES.values() if profile == "restricted" or r.profile == "baseline"]
-    gone = {r.supersedes for r in chosen if r.supersedes}
+    gone = {old for r in chosen for old in r.supersedes}
     return tuple(r for r in chosen if r.id not in gone)
 
 
