@@ -15,16 +15,20 @@ import click
 
 from reconciler import __version__
 from reconciler.cli.cmd_apply import apply, delete, diff, get
+from reconciler.cli.cmd_compose import convert
 from reconciler.cli.cmd_history import history, rollback
 from reconciler.cli.cmd_loop import events, run, status
 from reconciler.cli.cmd_sync import sync
-from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors
+from reconciler.cli.options import EXIT_FAILURE, compose_options, policy_option, reports_errors
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="reconcile")
 def cli() -> None:
     """Declarative reconciler for a single Docker host."""
+
+
+compose_option_list = compose_options()
 
 
 @cli.command()
@@ -47,6 +51,9 @@ def cli() -> None:
     help="text: problems on stderr as file:line:col; json: one report on stdout.",
 )
 @policy_option
+@click.option("--project", "-p", default=None, help="Compose files: the project name.")
+@compose_option_list[0]
+@compose_option_list[1]
 @reports_errors
 def validate(
     paths: tuple[str, ...],
@@ -54,6 +61,9 @@ def validate(
     recursive: bool,
     output: str,
     policy: Path | None,
+    project: str | None,
+    profiles: tuple[str, ...],
+    env_files: tuple[Path, ...],
 ) -> None:
     """Check manifests without touching the Engine: syntax, fields, references, cycles, and
     the host-access policy (each refusal explained).
@@ -71,7 +81,9 @@ def validate(
     sources = [*filenames, *paths]
     if not sources:
         raise click.UsageError("give at least one manifest file or directory with -f")
-    result = load(sources, recursive=recursive)
+    from reconciler.loading.compose.binary import Options
+
+    result = load(sources, recursive=recursive, compose=Options(env_files, profiles, project))
     if not result.files:
         raise ManifestError(
             [Problem(Location(", ".join(sources)), "", "no manifest files (*.yaml, *.yml) found")]
@@ -155,10 +167,20 @@ def validate(
     "is applied in place or by a recreate, and the oldest Engine API that supports it "
     "(Markdown, as in docs/manifest.md).",
 )
+@click.option(
+    "--compose",
+    is_flag=True,
+    help="Print how each compose key is read instead (Markdown, as in docs/compose.md).",
+)
 @reports_errors
-def schema(fields: bool) -> None:
+def schema(fields: bool, compose: bool) -> None:
     """Print the JSON Schema of manifests (for editors such as yaml-language-server). Each
     Container field carries its Engine mapping as x-engine, x-apply and x-min-api."""
+    if compose:
+        from reconciler.loading.compose.keys import render_markdown as compose_table
+
+        click.echo(compose_table(), nl=False)
+        return
     if fields:
         from reconciler.manifests.fields import render_markdown
 
@@ -197,7 +219,19 @@ def server(state_dir: Path | None) -> None:
     serve(state_dir or default_state_dir(), main, log)
 
 
-for _command in (apply, diff, get, delete, run, sync, status, events, history, rollback):
+for _command in (
+    apply,
+    diff,
+    get,
+    delete,
+    run,
+    sync,
+    status,
+    events,
+    history,
+    rollback,
+    convert,
+):
     cli.add_command(_command)
 
 

@@ -26,6 +26,33 @@ if TYPE_CHECKING:
     from reconciler.controllers.plan import Plan
     from reconciler.converge import overview
     from reconciler.converge.pipeline import PassResult
+    from reconciler.loading.compose.binary import Options as ComposeOptions
+
+
+def compose_options(args: ManifestArgs) -> ComposeOptions:
+    """What compose files are read with: the command's --env-file, --profile and -p."""
+    from reconciler.loading.compose.binary import Options
+
+    return Options(args.env_files, args.profiles, args.project)
+
+
+def _compose_project(args: ManifestArgs) -> str:
+    """The one compose project ``--adopt`` takes over: the name compose gives it."""
+    from reconciler.errors import ReconcileError
+    from reconciler.loading import discover, is_compose_file
+    from reconciler.loading.compose import group_files
+    from reconciler.loading.compose.binary import canonical
+
+    composed = discover(list(args.filenames), recursive=args.recursive)
+    groups = group_files([p for p in composed if is_compose_file(p)], list(args.filenames))
+    if len(groups) != 1:
+        raise ReconcileError(
+            f"--adopt takes over one compose project; these paths hold {len(groups)}"
+        )
+    model, error = canonical(groups[0], compose_options(args))
+    if model is None:
+        raise ReconcileError(error)
+    return str(model.get("name") or "")
 
 
 def _pass(
@@ -39,6 +66,7 @@ def _pass(
     force_prune: bool = False,
     health_timeout: float = 120.0,
     report: bool = True,
+    adopt: bool = False,
 ) -> PassResult:
     """Run the pass for the manifests of ``args``, holding the project's lock."""
     from reconciler.converge import pipeline, records
@@ -46,7 +74,7 @@ def _pass(
     from reconciler.sources.files import Files
     from reconciler.sources.naming import project_name
 
-    files = Files(args.filenames, args.recursive)
+    files = Files(args.filenames, args.recursive, compose_options(args))
     project = args.project or project_name(list(args.filenames))
     with pipeline.session(args.state_dir, project, purpose) as (runtime, state):
         policy = load_policy(args.policy)
@@ -70,6 +98,7 @@ def _pass(
             force_prune=force_prune,
             health_timeout=health_timeout,
             keep_dir=cache_dir,
+            adopt_from=_compose_project(args) if adopt else None,
         )
 
         def planned(plan: Plan, warnings: list[str]) -> None:
@@ -111,6 +140,13 @@ def _pass(
     help="Seconds a container waits for a dependency to become healthy (dependsOn).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over what docker compose made for this compose project: its named volumes "
+    "and networks in place (their data kept), its containers (recreated only where their "
+    "config differs). Only what carries that project's compose label is taken.",
+)
 @reports_errors
 def apply(
     args: ManifestArgs,
@@ -120,6 +156,7 @@ def apply(
     wait_timeout: float,
     health_timeout: float,
     dry_run: bool,
+    adopt: bool,
 ) -> None:
     """Make the Engine match the manifests, once."""
     started = time.monotonic()
@@ -132,6 +169,7 @@ def apply(
             prune=prune,
             force_prune=force_prune,
             health_timeout=health_timeout,
+            adopt=adopt,
         )
     if stop.exit_code:
         finish_report(result, started, exit_code=stop.exit_code)
@@ -211,7 +249,7 @@ def get(args: ManifestArgs, output: str) -> None:
 
     if not args.filenames and not args.project:
         raise click.UsageError("give --project, or the manifests with -f")
-    files = Files(args.filenames, args.recursive)
+    files = Files(args.filenames, args.recursive, compose_options(args))
     project = args.project or project_name(list(args.filenames))
     with pipeline.session(args.state_dir, None, "get") as (runtime, state):
         policy = load_policy(args.policy)

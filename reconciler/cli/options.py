@@ -71,6 +71,8 @@ class ManifestArgs:
     project: str | None = None
     state_dir: Path | None = None
     policy: Path | None = None
+    env_files: tuple[Path, ...] = ()
+    profiles: tuple[str, ...] = ()
 
 
 def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -85,12 +87,17 @@ def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Ca
             project: str | None,
             state_dir: Path | None,
             policy: Path | None,
+            env_files: tuple[Path, ...],
+            profiles: tuple[str, ...],
             **kwargs: Any,
         ) -> Any:
-            args = ManifestArgs(filenames, recursive, project, state_dir, policy)
+            args = ManifestArgs(
+                filenames, recursive, project, state_dir, policy, env_files, profiles
+            )
             return func(args=args, **kwargs)
 
         for option in (
+            *compose_options(),
             policy_option,
             state_dir_option,
             click.option(
@@ -114,6 +121,26 @@ def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Ca
         return wrapper
 
     return decorate
+
+
+def compose_options() -> tuple[Callable[[Callable[..., Any]], Callable[..., Any]], ...]:
+    """--env-file and --profile, as ``docker compose`` takes them, for compose files."""
+    return (
+        click.option(
+            "--profile",
+            "profiles",
+            multiple=True,
+            help="Compose files: a profile to enable (repeatable; also COMPOSE_PROFILES).",
+        ),
+        click.option(
+            "--env-file",
+            "env_files",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="Compose files: an environment file for interpolation (repeatable; default: "
+            ".env beside the first compose file).",
+        ),
+    )
 
 
 def seconds(value: str, option: str) -> float:

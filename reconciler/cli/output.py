@@ -53,10 +53,13 @@ def print_progress(progress: Progress) -> None:
             "recreate": "recreated",
             "update": "updated",
             "start": "started",
+            "restart": "restarted",
             "remove": "removed",
             "stop": "stopped",
         }.get(step.action.value, step.action.value)
         click.echo(f"  {step.key}: {verb} ({progress.seconds:.2f}s)")
+    elif progress.phase == "warning":
+        click.echo(click.style(f"  {step.key}: warning: {progress.message}", fg="yellow"), err=True)
     else:
         label = "FAILED" if progress.phase == "failed" else "skipped"
         click.echo(click.style(f"  {step.key}: {label}: {progress.message}", fg="red"), err=True)

@@ -25,6 +25,15 @@ def clash(kind: str, name: str, ownership: Ownership, project: str) -> Conflict 
     """A conflict when an Engine object with a wanted name is not this project's, else None."""
     if ownership.project == project:
         return None
+    if ownership.project is None and ownership.compose_project is not None:
+        return Conflict(
+            kind,
+            name,
+            f'a {kind.lower()} named "{name}" already exists: docker compose made it for its '
+            f'project "{ownership.compose_project}"; `reconcile apply --adopt` takes over '
+            "what compose made for the project of these compose files (volumes with their "
+            "data), or remove it by hand",
+        )
     if ownership.project is None:
         owner = "is not managed by reconcile"
     else:

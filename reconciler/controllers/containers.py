@@ -206,7 +206,9 @@ def _plan_one(
         result.steps.append(
             Step(Kind.CONTAINER, name, Action.UPDATE, reason, diffs + reconnect, desired=want)
         )
-    elif not have.status.running:
+    elif not have.status.running and not (want.one_shot and have.status.succeeded):
+        # A one-shot (restart policy no) that exited with code 0 is completed: in sync, not
+        # run again. One that failed, or was never started, is started (the loop backs off).
         diff = FieldDiff("state", have.status.state, "running")
         result.steps.append(
             Step(Kind.CONTAINER, name, Action.START, Reason.NOT_RUNNING, (diff,), desired=want)

@@ -50,6 +50,7 @@ class Reason(StrEnum):
     NETWORK_REPLACED = "network-replaced"
     UNHEALTHY = "unhealthy"
     POLICY_VIOLATION = "policy-violation"
+    DEPENDENCY_RESTARTED = "dependency-restarted"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from reconciler.controllers.common import ControllerResult, Inventory
 from reconciler.controllers.containers import plan_container_deletion, plan_containers
-from reconciler.controllers.plan import Action, Conflict, Kind, Plan, Reason, Step
+from reconciler.controllers.plan import Action, Conflict, FieldDiff, Kind, Plan, Reason, Step
 from reconciler.controllers.storage import (
     plan_networks,
     plan_storage_deletion,
@@ -172,12 +172,57 @@ def plan(
     )
     _refuse_containers(of(Kind.CONTAINER), containers)
     _hold_dependents(desired, networks, volumes, containers)
+    restarts = restart_dependents(desired, containers.steps, containers.in_sync)
+    containers.steps += restarts
+    containers.in_sync = [k for k in containers.in_sync if k not in {s.key for s in restarts}]
     results = [networks, volumes, containers]
     steps = [s for r in results for s in r.steps]
     steps, prune_refused = _guard_prune(
         desired.project, steps, _owned_count(desired, observed, inventory), force_prune
     )
     return _assemble(desired, results, warnings, prune_refused, steps)
+
+
+_RESTARTING = {Action.RECREATE: "recreated", Action.RESTART: "restarted"}
+
+
+def restart_dependents(
+    desired: DesiredState, steps: Iterable[Step], in_sync: Iterable[str]
+) -> list[Step]:
+    """Restart steps for the containers that ask to be restarted with a dependency
+    (``dependsOn`` with ``restart: true``) that ``steps`` recreate or restart. Only a
+    container in sync gets one (one with a step of its own is (re)started by it anyway; one in
+    conflict is left alone); it runs after the dependency's step. Chains follow: a container
+    restarted this way restarts those that ask to be restarted with it."""
+    acting = {
+        s.name: s for s in steps if s.kind is Kind.CONTAINER and s.action is not Action.REMOVE
+    }
+    synced = set(in_sync)
+    added: list[Step] = []
+    for name in _container_order(dict(desired.containers)):
+        want = desired.containers[name]
+        if f"{Kind.CONTAINER}/{name}" not in synced or name in acting:
+            continue
+        triggers = [
+            acting[d] for d in want.restarts_with if d in acting and acting[d].action in _RESTARTING
+        ]
+        if not triggers:
+            continue
+        step = Step(
+            Kind.CONTAINER,
+            name,
+            Action.RESTART,
+            Reason.DEPENDENCY_RESTARTED,
+            tuple(
+                FieldDiff("dependency", f"{t.name} {_RESTARTING[t.action]}", "restart")
+                for t in triggers
+            ),
+            after=tuple(t.key for t in triggers),
+            desired=want,
+        )
+        acting[name] = step
+        added.append(step)
+    return added
 
 
 def _refuse_containers(refused: Mapping[str, str], containers: ControllerResult) -> None:
@@ -218,7 +263,8 @@ def _hold_dependents(
             needs = [
                 *((Kind.VOLUME.value, v) for v in want.volumes),
                 *((Kind.NETWORK.value, n) for n in want.networks),
-                *((Kind.CONTAINER.value, d) for d, _ in want.depends_on),
+                # A dependency with required: false holds nothing back.
+                *((Kind.CONTAINER.value, d) for d, _ in want.depends_on if d not in want.optional),
             ]
             for kind, other in needs:
                 if (kind, other) in clashing or (kind == Kind.CONTAINER.value and other in held):

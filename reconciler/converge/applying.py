@@ -9,6 +9,7 @@ under a temporary name first (see docs/decisions/crash-safe-recreate.md).
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -45,7 +46,7 @@ class Progress:
     """A step starting, finishing, failing or being skipped, for whoever reports progress."""
 
     step: Step
-    phase: str  # start | done | failed | skipped
+    phase: str  # start | done | failed | skipped | warning (the step goes on)
     message: str = ""
     seconds: float = 0.0
 
@@ -57,6 +58,8 @@ class ApplyOutcome:
     done: list[Step] = field(default_factory=list)
     failed: list[tuple[Step, str]] = field(default_factory=list)
     skipped: list[tuple[Step, str]] = field(default_factory=list)
+    # Steps that went on past something (an optional dependency that did not come up).
+    warnings: list[tuple[Step, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +106,8 @@ class Applier:
         self._images: dict[str, ImageInfo] = {}
         self._image_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._failed: set[str] = set()  # keys of the steps of this run that failed
+        self._warnings: list[tuple[Step, str]] = []
 
     # -- scheduling -----------------------------------------------------------------------
 
@@ -126,13 +131,15 @@ class Applier:
                         outcome.skipped.append((step, "shutting down"))
                         continue
                     known_after = [k for k in step.after if k in planned]
-                    if any(k in finished and k not in succeeded for k in known_after):
+                    # An optional dependency's failed step does not hold this one back.
+                    blocking = [k for k in known_after if k not in _tolerated(step)]
+                    if any(k in finished and k not in succeeded for k in blocking):
                         del pending[key]
                         finished.add(key)
                         reason = "a step it depends on did not succeed"
                         outcome.skipped.append((step, reason))
                         self.report(Progress(step, "skipped", reason))
-                    elif all(k in succeeded for k in known_after):
+                    elif all(k in finished for k in known_after):
                         del pending[key]
                         running[pool.submit(self._timed, step)] = step
                 if not running:
@@ -151,7 +158,12 @@ class Applier:
                         succeeded.add(step.key)
                         outcome.done.append(step)
                     else:
+                        with self._lock:
+                            self._failed.add(step.key)
                         outcome.failed.append((step, str(error)))
+        with self._lock:
+            outcome.warnings.extend(self._warnings)
+            self._warnings.clear()
         return outcome
 
     def _timed(self, step: Step) -> None:
@@ -183,7 +195,7 @@ class Applier:
         assert isinstance(want, DesiredContainer)
         if step.action in (Action.CREATE, Action.RECREATE):
             self.ensure_image(want.config.image, want.pull_policy, want.config.platform)
-        self._wait_for_dependencies(want)
+        self._wait_for_dependencies(step, want)
         if step.action is Action.RECREATE:
             self._recreate(want)  # starts the replacement itself, or puts the old one back
             return
@@ -250,6 +262,10 @@ class Applier:
         keep_volumes: dict[str, str] | None = None,
     ) -> None:
         """Create ``name``, with a creation nonce recorded first and its id after."""
+        for path in want.create_paths:
+            # Admitted by the policy as the directory created here; the post-create check
+            # judges the bind again as the Engine made it.
+            os.makedirs(path, mode=0o755, exist_ok=True)
         if self.ledger is not None:
             labels = labels | self.ledger.labels_for(name)
         engine_id = self.runtime.create_container(name, want.config, labels, keep_volumes)
@@ -358,29 +374,45 @@ class Applier:
                 self._images[ref] = info
             return info
 
-    def _wait_for_dependencies(self, want: DesiredContainer) -> None:
+    def _wait_for_dependencies(self, step: Step, want: DesiredContainer) -> None:
+        """Wait until each dependency meets its condition. One with ``required: false`` that
+        does not (its step failed, it failed, or the wait ran out) is a warning, not a failure."""
         for dep, condition in want.depends_on:
-            deadline = self.clock() + self.health_timeout
-            while True:
-                status = self.runtime.container_status(dep)
-                if (
-                    status is not None
-                    and status.running
-                    and (condition == "started" or status.health in (None, "healthy"))
-                ):
-                    if condition == "healthy" and status.health is None:
-                        raise StepFailed(
-                            f'{want.name} depends on "{dep}" being healthy, but {dep} has no '
-                            "healthcheck"
-                        )
-                    break
-                if self.clock() >= deadline:
-                    state = "missing" if status is None else (status.health or status.state)
-                    raise StepFailed(
-                        f'{want.name} waited {self.health_timeout:g}s for "{dep}" to be '
-                        f"{condition}; it is {state}"
-                    )
-                self.sleep(0.25)
+            optional = dep in want.optional
+            with self._lock:
+                dep_failed = f"{Kind.CONTAINER}/{dep}" in self._failed
+            if optional and dep_failed:
+                self._warn(
+                    step,
+                    f'{want.name} goes on without "{dep}" (required: false): the step of {dep} '
+                    "failed",
+                )
+                continue
+            try:
+                self._wait_for(want.name, dep, condition)
+            except StepFailed as exc:
+                if not optional:
+                    raise
+                self._warn(step, f"{exc}; {want.name} goes on without it (required: false)")
+
+    def _wait_for(self, name: str, dep: str, condition: str) -> None:
+        deadline = self.clock() + self.health_timeout
+        while True:
+            status = self.runtime.container_status(dep)
+            if status is not None and _satisfied(name, dep, condition, status):
+                return
+            if self.clock() >= deadline:
+                state = "missing" if status is None else (status.health or status.state)
+                raise StepFailed(
+                    f'{name} waited {self.health_timeout:g}s for "{dep}" to be '
+                    f"{condition}; it is {state}"
+                )
+            self.sleep(0.25)
+
+    def _warn(self, step: Step, message: str) -> None:
+        with self._lock:
+            self._warnings.append((step, message))
+        self.report(Progress(step, "warning", message))
 
     def _volume(self, step: Step) -> None:
         if step.action is Action.REMOVE:
@@ -416,3 +448,37 @@ class Applier:
         """Wait until each container runs (and is healthy when it has a healthcheck);
         return a sentence per container that did not get there in time."""
         return waiting.wait_ready(self.runtime, names, timeout, self.sleep, self.clock)
+
+
+def _tolerated(step: Step) -> frozenset[str]:
+    """Keys of the steps whose failure does not skip ``step``: those of its optional
+    dependencies (``dependsOn`` with ``required: false``)."""
+    want = step.desired
+    if not isinstance(want, DesiredContainer) or not want.optional:
+        return frozenset()
+    return frozenset(f"{Kind.CONTAINER}/{d}" for d in want.optional)
+
+
+def _satisfied(name: str, dep: str, condition: str, status: ContainerStatus) -> bool:
+    """Whether dependency ``dep`` meets ``condition``; raises ``StepFailed`` when it never
+    will: ``completed`` and it exited with another code, ``healthy`` and it has no
+    healthcheck."""
+    if condition == "completed":
+        if status.succeeded:
+            return True
+        if status.state in ("exited", "dead"):
+            dead = " (the Engine marks it dead)" if status.state == "dead" else ""
+            raise StepFailed(
+                f'{name} depends on "{dep}" completing successfully, but {dep} exited with '
+                f"code {status.exit_code}{dead}"
+            )
+        return False
+    if condition == "started" and status.completed:
+        return True  # a one-shot that ran to completion was started
+    if status.running and (condition == "started" or status.health in (None, "healthy")):
+        if condition == "healthy" and status.health is None:
+            raise StepFailed(
+                f'{name} depends on "{dep}" being healthy, but {dep} has no healthcheck'
+            )
+        return True
+    return False

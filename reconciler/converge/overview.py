@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, order=True)
 class Row:
     """One resource: kind, name, run state, health, and sync (synced, drifted, missing,
-    conflict, not-declared, external, or ``-`` when no manifests were given). An external
-    volume or network that exists is ``external``: it is never compared, so never synced or
-    drifted; one that is missing (or refused by the policy) is a conflict."""
+    conflict, not-declared, external, or ``-`` when no manifests were given). A one-shot
+    container (restart policy ``no``) that exited with code 0 is in state ``completed``. An
+    external volume or network that exists is ``external``: it is never compared, so never
+    synced or drifted; one that is missing (or refused by the policy) is a conflict."""
 
     kind: str
     name: str
@@ -59,7 +60,7 @@ def rows(result: PassResult, declared: bool) -> list[Row]:
         found[key] = Row(
             "Container",
             name,
-            c.status.state,
+            "completed" if c.status.completed else c.status.state,
             c.status.health or "-",
             sync.get(key, "-"),
             c.ownership.source or "-",

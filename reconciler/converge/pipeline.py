@@ -22,7 +22,7 @@ from pathlib import Path
 
 from reconciler.controllers import planner
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
-from reconciler.converge import records, waiting
+from reconciler.converge import adopting, records, waiting
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
@@ -79,6 +79,8 @@ class Request:
     # One-shot commands: inspect the project's containers while the manifests load and keep
     # what was read in this directory for the next command (docs/decisions/inspect-store.md).
     keep_dir: Path | None = None
+    # ``reconcile adopt``: take over what this compose project made (converge/adopting.py).
+    adopt_from: str | None = None
 
 
 @dataclass
@@ -161,7 +163,9 @@ def run_pass(
         for container in desired.containers.values():
             if container.pull_policy == "Always":
                 applier.ensure_image(container.config.image, "Always", container.config.platform)
-    observed = observe(runtime, desired, cache, listing)
+    observed = _adopted(
+        state, request, desired, observe(runtime, desired, cache, listing), warnings
+    )
     ledger = Ledger(state, project)
     applier.ledger = ledger
     proven = ledger.proven(observed)
@@ -328,6 +332,31 @@ def post_start_check(
         )
 
     return check
+
+
+def _adopted(
+    state: State,
+    request: Request,
+    desired: DesiredState,
+    observed: ObservedState,
+    warnings: list[str],
+) -> ObservedState:
+    """``observed`` with what the project adopted from compose read as its own; with
+    ``adopt_from``, what that compose project made is adopted first (recorded unless a dry
+    run)."""
+    adoptions = state.adoptions(request.project)
+    if request.adopt_from is not None:
+        found = adopting.candidates(desired, observed, request.adopt_from)
+        warnings += [
+            f"adopt {a.key} from compose project {a.compose_project!r}"
+            + (" (its data is kept)" if a.kind == "Volume" else "")
+            for a in found
+        ]
+        entries = {(a.kind, a.name, a.engine_id) for a in found}
+        if entries and not request.dry_run:
+            state.adopt(request.project, sorted(entries))
+        adoptions |= entries
+    return adopting.owned(observed, request.project, adoptions)
 
 
 def live_mount_removals(

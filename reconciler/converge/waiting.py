@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.runtime.base import Runtime
+from reconciler.values.observed import ONE_SHOT_POLICY
 
 
 def wait_ready(
@@ -15,15 +16,24 @@ def wait_ready(
     clock: Callable[[], float],
 ) -> list[str]:
     """Wait until each container runs (and is healthy when it has a healthcheck); return a
-    sentence per container that did not get there within ``timeout`` seconds."""
+    sentence per container that did not get there within ``timeout`` seconds.
+
+    A one-shot (restart policy ``no``) is done once it has exited with code 0 (completed);
+    one that exited with another code fails at once, with that code: it is not restarted."""
     deadline = clock() + timeout
     pending = set(names)
     last: dict[str, str] = {}
+    failed: dict[str, str] = {}
     while pending:
         for name in sorted(pending):
             status = runtime.container_status(name)
             if status is None:
                 last[name] = "missing"
+            elif status.completed:
+                pending.discard(name)
+            elif status.restart_policy == ONE_SHOT_POLICY and status.state in ("exited", "dead"):
+                failed[name] = f"{name}: exited with code {status.exit_code} (restartPolicy no)"
+                pending.discard(name)
             elif status.state == "running" and status.health in (None, "healthy"):
                 pending.discard(name)
             else:
@@ -31,6 +41,5 @@ def wait_ready(
         if not pending or clock() >= deadline:
             break
         sleep(0.5)
-    return [
-        f"{n}: not ready after {timeout:g}s ({last.get(n, 'unknown')})" for n in sorted(pending)
-    ]
+    late = [f"{n}: not ready after {timeout:g}s ({last.get(n, 'unknown')})" for n in pending]
+    return sorted([*late, *failed.values()])

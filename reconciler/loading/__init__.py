@@ -25,6 +25,7 @@ from reconciler.manifests.constants import MAX_FILE_BYTES
 from reconciler.manifests.container import BindMount, Mount
 
 if TYPE_CHECKING:
+    from reconciler.loading.compose.binary import Options as ComposeOptions
     from reconciler.loading.yamldoc import YamlDocument, parse_yaml, read_yaml, validate_yaml
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "YamlDocument",
     "combine",
     "discover",
+    "is_compose_file",
     "load",
     "load_file",
     "load_text",
@@ -99,17 +101,41 @@ def combine(files: Sequence[FileLoad]) -> LoadResult:
 
 
 def load(
-    paths: Sequence[str | Path], *, recursive: bool = False, cache: LoadCache | None = None
+    paths: Sequence[str | Path],
+    *,
+    recursive: bool = False,
+    cache: LoadCache | None = None,
+    compose: ComposeOptions | None = None,
 ) -> LoadResult:
-    """Load every manifest file under ``paths`` (see ``discover``) as one set.
+    """Load every manifest file under ``paths`` (see ``discover``) as one set; compose files
+    among them are read as compose projects (``compose.group_files``) with ``compose``'s
+    options.
 
     Raises ``SourceUnavailable`` only when a path does not exist; everything wrong inside the
     files is returned as problems. A ``cache`` is consulted per file and saved afterwards.
     """
-    files = [load_file(path, cache) for path in discover(paths, recursive=recursive)]
+    found = discover(paths, recursive=recursive)
+    composed = [path for path in found if is_compose_file(path)]
+    files = [load_file(path, cache) for path in found if path not in composed]
+    if composed:
+        from reconciler.loading.compose import group_files, load_group
+
+        for group in group_files(composed, [Path(p) for p in paths]):
+            done = load_group(group, compose)
+            files.append(
+                FileLoad(group[0], done.manifests, done.problems, done.identities, done.digest)
+            )
     if cache is not None:
         cache.save()
     return combine(files)
+
+
+def is_compose_file(path: Path) -> bool:
+    """Whether a discovered file is a compose file (top-level ``services:``)."""
+    from reconciler.loading.compose import is_compose
+
+    raw = read_limited(path)
+    return not isinstance(raw, Problem) and is_compose(raw)
 
 
 def load_text(text: str | bytes, filename: str) -> LoadResult:

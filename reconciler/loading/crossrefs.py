@@ -41,10 +41,18 @@ def check(
         for kind, name, path in _references(item):
             if kind == "Container" and name == item.name:
                 problems.append(_at(item, path, "a container cannot depend on itself"))
-            elif name not in names.get(kind, set()):
+            elif name not in names.get(kind, set()) and not _optional(item, path):
                 problems.append(_at(item, path, _dangling(kind, name, names.get(kind, set()))))
     problems.extend(_cycles(containers))
     return sorted(problems)
+
+
+def _optional(item: LoadedManifest, path: FieldPath) -> bool:
+    """A dependsOn entry with ``required: false``: it may name a container the set leaves out."""
+    if path[:2] != ("spec", "dependsOn"):
+        return False
+    assert isinstance(item.manifest, ContainerManifest) and isinstance(path[2], int)
+    return not item.manifest.spec.depends_on[path[2]].required
 
 
 def _at(item: LoadedManifest, path: FieldPath, message: str) -> Problem:

@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
+from reconciler.controllers.planner import restart_dependents
 from reconciler.converge.applying import ApplyOutcome
 from reconciler.loop.backoff import CrashLoop
 from reconciler.policy import Policy, check_created
@@ -74,7 +75,11 @@ class Healer:
                     desired=want,
                 )
             )
-        return dataclasses.replace(plan, steps=tuple(keep)), waiting
+        # What the guard made a restart or a recreate restarts the containers that ask for it
+        # (dependsOn restart: true), as the planner does for its own steps.
+        followers = restart_dependents(desired, keep, plan.in_sync)
+        in_sync = tuple(k for k in plan.in_sync if k not in {s.key for s in followers})
+        return dataclasses.replace(plan, steps=(*keep, *followers), in_sync=in_sync), waiting
 
     def _escalate(self, step: Step) -> Step:
         """A start the Engine keeps refusing (a task left behind by a dockerd restart, say)

@@ -71,6 +71,8 @@ def log_progress(logger: logging.Logger, progress: Progress) -> None:
     }
     if progress.phase == "done":
         logger.info(f"{step.action.value} {step.key} ({step.reason.value})", extra=extra)
+    elif progress.phase == "warning":
+        logger.warning(f"{step.action.value} {step.key}: {progress.message}", extra=extra)
     else:
         logger.error(
             f"{step.action.value} {step.key} {progress.phase}: {progress.message}", extra=extra

@@ -84,6 +84,7 @@ class Metrics:
                     self.drift.labels(self.project, step.kind.value).inc()
         for status in (
             "synced",
+            "completed",
             "drifted",
             "progressing",
             "crash-loop",

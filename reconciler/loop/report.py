@@ -29,9 +29,10 @@ class PassReport:
 
 @dataclass(frozen=True, order=True)
 class ResourceStatus:
-    """One resource: synced, drifted, progressing, crash-loop, invalid-manifest, failed,
-    conflict, missing or external (an external volume or network that exists: never
-    compared), with a sentence of detail."""
+    """One resource: synced, completed (a one-shot container that exited with code 0: in
+    sync), drifted, progressing, crash-loop, invalid-manifest, failed, conflict, missing or
+    external (an external volume or network that exists: never compared), with a sentence
+    of detail."""
 
     kind: str
     name: str
@@ -90,6 +91,9 @@ def resource_statuses(
                 )
             elif key in plan.in_sync and getattr(want, "external", False):
                 status, detail = "external", "made elsewhere; reconcile never changes it"
+            elif key in plan.in_sync and have is not None and have.status.completed:
+                status = "completed"
+                detail = f"exited with code 0 at {have.status.finished_at}; not run again"
             elif key in plan.in_sync:
                 status, detail = "synced", ""
             else:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 API_VERSION = "reconcile/v1"
 
+# What docker compose labels its containers, volumes and networks with (``reconcile adopt``).
+COMPOSE_LABEL_PREFIX = "com.docker.compose."
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 LABEL_PREFIX = "io.reconcile."
 LABEL_MANAGED_BY = "io.reconcile.managed-by"
 LABEL_PROJECT = "io.reconcile.project"

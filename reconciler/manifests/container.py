@@ -172,8 +172,9 @@ def _check_bind_source(value: str) -> str:
 
 
 class BindMount(Strict):
-    """A host path mounted into the container. The source must exist; it is never created.
-    A source starting with ``./`` or ``../`` is relative to the manifest file's directory."""
+    """A host path mounted into the container. The source must exist unless
+    ``createHostPath`` (compose's default) says to create a missing directory. A source
+    starting with ``./`` or ``../`` is relative to the manifest file's directory."""
 
     type: Literal["bind"]
     source: Annotated[
@@ -185,6 +186,11 @@ class BindMount(Strict):
         None
     )
     selinux: Annotated[Literal["z", "Z"] | None, Engine("HostConfig.Binds", min_api="1.24")] = None
+    create_host_path: Annotated[bool, Engine("")] = Field(
+        default=False,
+        description="create a missing source directory (as compose does), when the policy "
+        "allows the path",
+    )
 
 
 def _mode(value: Any) -> Any:
@@ -361,11 +367,36 @@ def _dependency_ref(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
 
+# Compose's spellings of a dependency's condition, and ours.
+_COMPOSE_CONDITIONS = {
+    "service_started": "started",
+    "service_healthy": "healthy",
+    "service_completed_successfully": "completed",
+}
+
+
+def _compose_condition(value: Any) -> Any:
+    if isinstance(value, str) and value in _COMPOSE_CONDITIONS:
+        raise PydanticCustomError(
+            "compose_condition",
+            "{value} is the compose spelling; here it is condition: {ours}",
+            {"value": repr(value), "ours": _COMPOSE_CONDITIONS[value]},
+        )
+    return value
+
+
 class Dependency(Strict):
-    """Another container this one starts after; ``healthy`` waits for its healthcheck."""
+    """Another container this one starts after. ``healthy`` waits for its healthcheck,
+    ``completed`` until it has exited with code 0 (a one-shot: a migration). ``restart``:
+    restart this one after the dependency is recreated or restarted. ``required: false``: the
+    dependency may be left out of the set, and one that does not come up does not block."""
 
     name: Name
-    condition: Literal["started", "healthy"] = "started"
+    condition: Annotated[
+        Literal["started", "healthy", "completed"], BeforeValidator(_compose_condition)
+    ] = "started"
+    restart: bool = False
+    required: bool = True
 
 
 def _health_test(value: Any) -> Any:
@@ -584,6 +615,9 @@ class ContainerSpec(Strict):
     hostname: Annotated[
         str | None, Engine("Config.Hostname"), BeforeValidator(hints.unresolved_variable_strict)
     ] = Field(default=None, pattern=_HOSTNAME_RE, max_length=253)
+    domainname: Annotated[str | None, Engine("Config.Domainname", shape=SCALAR)] = Field(
+        default=None, pattern=_HOSTNAME_RE, max_length=253, description="the NIS domain name"
+    )
     extra_hosts: Annotated[
         list[
             Annotated[
@@ -646,7 +680,7 @@ class ContainerSpec(Strict):
         default_factory=dict
     )
     ulimits: Annotated[
-        dict[str, Ulimit | int],
+        dict[str, Ulimit | Annotated[int, Field(ge=-1)]],
         AfterValidator(_check_ulimits),
         Engine("HostConfig.Ulimits", shape=ULIMITS),
     ] = Field(

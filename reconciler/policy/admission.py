@@ -213,7 +213,9 @@ def _mount_findings(
             f"bind mount of {mount.source} is not allowed (restricted allows no bind mounts)",
         )
         real = fs.realpath(mount.source)
-        for message in binds.judge(mount.source, real, mount.read_only, policy, fs):
+        for message in binds.judge(
+            mount.source, real, mount.read_only, policy, fs, create=mount.create_host_path
+        ):
             yield Finding(binds.BASELINE, path, message)
         for message in binds.propagation(mount.propagation):
             yield Finding(binds.BASELINE, ("spec", "mounts", i, "propagation"), message)

@@ -37,9 +37,23 @@ def _shown(source: str, real: str) -> str:
     return f"{source} (resolves to {real})"
 
 
-def judge(source: str, real: str, read_only: bool, policy: Policy, host: HostFS) -> list[str]:
-    """Why a bind of ``source`` (resolved: ``real``) is not allowed by the baseline rule."""
+def judge(
+    source: str,
+    real: str,
+    read_only: bool,
+    policy: Policy,
+    host: HostFS,
+    *,
+    create: bool = False,
+) -> list[str]:
+    """Why a bind of ``source`` (resolved: ``real``) is not allowed by the baseline rule.
+
+    With ``create`` (``createHostPath``) a missing source is judged as the directory reconcile
+    would create there: by the path rules, as a read-write bind (creating it writes to the
+    host); it holds no socket yet."""
     if not host.exists(real):
+        if create:
+            return _path_reasons(_shown(source, real), real, False, policy, host)
         return [
             f"bind source {_shown(source, real)} does not exist; reconcile never creates bind "
             "sources: create it (with the owner and mode the service needs) first"

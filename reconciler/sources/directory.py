@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Protocol
 
 from reconciler.errors import Problem, SourceUnavailable
-from reconciler.loading import FileLoad, LoadedManifest, LoadResult, combine, discover, load_file
+from reconciler.loading import (
+    FileLoad,
+    LoadedManifest,
+    LoadResult,
+    combine,
+    discover,
+    is_compose_file,
+    load_file,
+)
 from reconciler.loading.discovery import display_name
 from reconciler.policy import Admission, Policy, admit
 
@@ -92,7 +100,8 @@ class DirectorySource:
         self._last_good: dict[Path, FileLoad] = {}
         self._gone: dict[Path, float] = {}  # file -> when it was first seen deleted
         # Per file: (size, mtime, inode), its load, and when that version was written.
-        self._cache: dict[Path, tuple[tuple[int, int, int], FileLoad, float]] = {}
+        self._cache: dict[Path, tuple[tuple[int, ...], FileLoad, float]] = {}
+        self._kinds: dict[Path, tuple[tuple[int, int, int], bool]] = {}
         self._previous: tuple[tuple[str, ...], Snapshot] | None = None
 
     @property
@@ -120,7 +129,9 @@ class DirectorySource:
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {self.directory}: {exc}") from exc
         now = self._wall()
-        current = {p: self._load(p, force, now) for p in paths}
+        groups = self._compose_groups(paths)
+        members = {p for group in groups.values() for p in group[1:]}
+        current = {p: self._load(p, force, now, groups.get(p)) for p in paths if p not in members}
         key = tuple(f.digest + str(f.path) for f in current.values())
         previous = self._previous
         # A snapshot with settling files is not reused: their quiet period may have ended.
@@ -180,12 +191,44 @@ class DirectorySource:
         self._previous = (key, snapshot)
         return snapshot
 
-    def _load(self, path: Path, force: bool, now: float) -> FileLoad:
+    def _compose_groups(self, paths: list[Path]) -> dict[Path, list[Path]]:
+        """The compose projects among ``paths``, by their first file (docker compose's
+        default file and its override are one project)."""
+        composed = [p for p in paths if self._is_compose(p)]
+        if not composed:
+            return {}
+        from reconciler.loading.compose import group_files
+
+        return {group[0]: group for group in group_files(composed, [])}
+
+    def _is_compose(self, path: Path) -> bool:
+        try:
+            info = path.stat()
+        except OSError:
+            return False
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        known = self._kinds.get(path)
+        if known is None or known[0] != stamp:
+            known = (stamp, is_compose_file(path))
+            self._kinds[path] = known
+        return known[1]
+
+    def _load(
+        self, path: Path, force: bool, now: float, group: list[Path] | None = None
+    ) -> FileLoad:
         try:
             info = path.stat()
         except OSError:
             return load_file(path)  # reports the problem
-        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        stamp: tuple[int, ...] = (info.st_mtime_ns, info.st_size, info.st_ino)
+        if group is not None:
+            # A compose project depends on all its files and the .env beside them.
+            for extra in [*group[1:], path.parent / ".env"]:
+                try:
+                    more = extra.stat()
+                    stamp += (more.st_mtime_ns, more.st_size, more.st_ino)
+                except OSError:
+                    stamp += (0,)
         cached = self._cache.get(path)
         if cached is not None and cached[0] == stamp:
             if not force:
@@ -194,7 +237,7 @@ class DirectorySource:
         else:
             # An mtime in the future (a skewed clock) counts from now, so the wait is bounded.
             written = min(info.st_mtime_ns / 1e9, now)
-        loaded = load_file(path)
+        loaded = load_file(path) if group is None else _load_compose(group)
         self._cache[path] = (stamp, loaded, written)
         return loaded
 
@@ -276,6 +319,13 @@ class DirectorySource:
             stale.add(path)
         else:
             unknown.add(path)
+
+
+def _load_compose(group: list[Path]) -> FileLoad:
+    from reconciler.loading.compose import load_group
+
+    done = load_group(group)
+    return FileLoad(group[0], done.manifests, done.problems, done.identities, done.digest)
 
 
 def _valid(result: LoadResult) -> tuple[LoadedManifest, ...]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from reconciler.errors import Location, ManifestError, PolicyRefusal, Problem
 from reconciler.loading import LoadCache, LoadResult, load
+from reconciler.loading.compose.binary import Options as ComposeOptions
 from reconciler.policy import Policy, Violation, check_manifest_dir
 
 
@@ -16,6 +17,7 @@ class Files:
 
     paths: tuple[Path, ...]
     recursive: bool = False
+    compose: ComposeOptions | None = None
 
     @property
     def description(self) -> str:
@@ -26,7 +28,7 @@ class Files:
         """Every manifest, validated; raises ``ManifestError`` listing every problem (nothing
         has changed then). ``cache_dir`` keeps validated files between commands."""
         cache = LoadCache.open(cache_dir) if cache_dir is not None else None
-        result = load(list(self.paths), recursive=self.recursive, cache=cache)
+        result = load(list(self.paths), recursive=self.recursive, cache=cache, compose=self.compose)
         if not result.files:
             where = ", ".join(str(f) for f in self.paths)
             raise ManifestError(

@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS pins (
 CREATE TABLE IF NOT EXISTS status (
     project TEXT PRIMARY KEY, updated_at REAL NOT NULL, data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS adoptions (
+    project TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, engine_id TEXT NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (project, kind, name)
+);
 CREATE TABLE IF NOT EXISTS creations (
     project TEXT NOT NULL, nonce TEXT NOT NULL, name TEXT NOT NULL, engine_id TEXT,
     at REAL NOT NULL, PRIMARY KEY (project, nonce)
@@ -248,6 +252,27 @@ class State:
             self._conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'legacy_creations'", (json.dumps(left),)
             )
+
+    def adopt(self, project: str, entries: Iterable[tuple[str, str, str]]) -> None:
+        """Record (kind, name, Engine id) of resources ``reconcile adopt`` took over from a
+        compose project; a container's id also counts as its creation (prune may remove it)."""
+        now = time.time()
+        rows = list(entries)
+        with self._write():
+            self._conn.execute("INSERT OR IGNORE INTO projects VALUES (?, ?)", (project, now))
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO adoptions VALUES (?, ?, ?, ?, ?)",
+                [(project, k, n, i, now) for k, n, i in rows],
+            )
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO creations VALUES (?, ?, ?, ?, ?)",
+                [(project, f"adopted:{i}", n, i, now) for k, n, i in rows if k == "Container"],
+            )
+
+    def adoptions(self, project: str) -> frozenset[tuple[str, str, str]]:
+        """(kind, name, Engine id) of what ``adopt`` took over for ``project``."""
+        rows = self._rows("SELECT kind, name, engine_id FROM adoptions WHERE project = ?", project)
+        return frozenset((k, n, i) for k, n, i in rows)
 
     def projects(self) -> list[str]:
         """Projects this state knows."""

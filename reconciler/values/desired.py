@@ -6,6 +6,7 @@ image), so a config's ``None`` means "whatever the image or the Engine says".
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -43,6 +44,7 @@ from reconciler.values.configs import (
     SubnetConfig,
     VolumeConfig,
 )
+from reconciler.values.observed import ONE_SHOT_POLICY
 
 HASH_SCHEME = "v1"
 
@@ -55,11 +57,22 @@ class DesiredContainer:
     source: str
     config: ContainerConfig
     pull_policy: str = "IfNotPresent"
-    depends_on: tuple[tuple[str, str], ...] = ()  # (name, started|healthy)
+    depends_on: tuple[tuple[str, str], ...] = ()  # (name, started|healthy|completed)
+    # Dependencies whose recreate or restart restarts this one too (dependsOn restart: true).
+    restarts_with: tuple[str, ...] = ()
+    # Dependencies that may be missing or fail without blocking it (dependsOn required: false).
+    optional: tuple[str, ...] = ()
     secret_env: frozenset[str] = frozenset()
     restart_on_unhealthy: bool = True
     # Fields it sets that not every Engine API version knows: (manifest path, oldest version).
     requires: tuple[tuple[str, str], ...] = ()
+    # Bind sources to create as directories when missing (createHostPath, as compose does).
+    create_paths: tuple[str, ...] = ()
+
+    @property
+    def one_shot(self) -> bool:
+        """Meant to run to completion (restart policy ``no``): exited with code 0, it is done."""
+        return self.config.restart_policy == ONE_SHOT_POLICY
 
     @property
     def volumes(self) -> tuple[str, ...]:
@@ -284,13 +297,40 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
     )
 
 
+def _joined(spec: ContainerSpec) -> set[str]:
+    """The containers whose namespaces this one joins."""
+    return {
+        mode.removeprefix("container:")
+        for mode in (spec.network_mode, spec.pid_mode, spec.ipc_mode)
+        if mode is not None and mode.startswith("container:")
+    }
+
+
 def _dependencies(spec: ContainerSpec) -> tuple[tuple[str, str], ...]:
     """dependsOn, plus the containers whose namespaces this one joins (they must run first)."""
     deps = {d.name: d.condition for d in spec.depends_on}
-    for mode in (spec.network_mode, spec.pid_mode, spec.ipc_mode):
-        if mode is not None and mode.startswith("container:"):
-            deps.setdefault(mode.removeprefix("container:"), "started")
+    for name in _joined(spec):
+        deps.setdefault(name, "started")
     return tuple(sorted(deps.items()))
+
+
+def _optional(spec: ContainerSpec) -> tuple[str, ...]:
+    """dependsOn entries with ``required: false``; a joined namespace is never optional."""
+    joined = _joined(spec)
+    return tuple(sorted(d.name for d in spec.depends_on if not d.required and d.name not in joined))
+
+
+def _declared_only(want: DesiredContainer, names: Mapping[str, object]) -> DesiredContainer:
+    """Drop the optional dependencies the set does not declare: nothing to wait for."""
+    missing = {d for d in want.optional if d not in names}
+    if not missing:
+        return want
+    return dataclasses.replace(
+        want,
+        depends_on=tuple(d for d in want.depends_on if d[0] not in missing),
+        restarts_with=tuple(d for d in want.restarts_with if d not in missing),
+        optional=tuple(d for d in want.optional if d not in missing),
+    )
 
 
 def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
@@ -301,8 +341,13 @@ def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
         config=container_config(manifest.metadata.name, spec, manifest.metadata.labels),
         pull_policy=spec.pull_policy,
         depends_on=_dependencies(spec),
+        restarts_with=tuple(sorted(d.name for d in spec.depends_on if d.restart)),
+        optional=_optional(spec),
         secret_env=frozenset(k for k in spec.env if is_secret_name(k)),
         restart_on_unhealthy=spec.restart_on_unhealthy,
+        create_paths=tuple(
+            m.source for m in spec.mounts if isinstance(m, BindMount) and m.create_host_path
+        ),
         requires=tuple(
             sorted(
                 (path, api)
@@ -361,6 +406,7 @@ def build(project: str, items: Iterable[tuple[Manifest, str]]) -> DesiredState:
             volumes[manifest.metadata.name] = _volume(manifest, source)
         else:
             networks[manifest.metadata.name] = _network(manifest, source)
+    containers = {name: _declared_only(c, containers) for name, c in containers.items()}
     return DesiredState(project, containers, volumes, networks)
 
 

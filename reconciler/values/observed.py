@@ -18,6 +18,10 @@ from reconciler.values.configs import (
     VolumeConfig,
 )
 
+# The restart policy of a container meant to run to completion (a migration, a model pull):
+# exited with code 0, it is completed, and in sync.
+ONE_SHOT_POLICY = "no"
+
 
 @dataclass(frozen=True)
 class Ownership:
@@ -29,12 +33,13 @@ class Ownership:
     config_hash: str | None = None
     replaces: str | None = None
     deletion_policy: str | None = None
+    compose_project: str | None = None  # docker compose's project label, on what it made
 
     @classmethod
     def from_labels(cls, labels: Mapping[str, str]) -> Ownership:
         """Ownership read from an Engine object's labels (not ours: ``project`` None)."""
         if labels.get(constants.LABEL_MANAGED_BY) != constants.MANAGED_BY_VALUE:
-            return cls()
+            return cls(compose_project=labels.get(constants.COMPOSE_PROJECT_LABEL))
         return cls(
             project=labels.get(constants.LABEL_PROJECT),
             name=labels.get(constants.LABEL_NAME),
@@ -82,11 +87,24 @@ class ContainerStatus:
     pid: int = 0  # the main process on the Engine's host, 0 when not running
     # (target, volume name) of the anonymous volumes it mounts (kept across a recreate)
     anonymous_volumes: tuple[tuple[str, str], ...] = ()
+    # HostConfig.RestartPolicy as the Engine has it (no, always, on-failure:3...); "" unread
+    restart_policy: str = ""
 
     @property
     def running(self) -> bool:
         """True when the process is up (running or restarting by the Engine's policy)."""
         return self.state in ("running", "restarting")
+
+    @property
+    def succeeded(self) -> bool:
+        """It ran and exited with code 0 (the Engine recorded when it finished)."""
+        return self.state == "exited" and self.exit_code == 0 and bool(self.finished_at)
+
+    @property
+    def completed(self) -> bool:
+        """A one-shot that ran to completion: restart policy ``no`` (read from the Engine)
+        and exited with code 0. It is done: never started again for being stopped."""
+        return self.restart_policy == ONE_SHOT_POLICY and self.succeeded
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,19 @@ def with_image_defaults(config: ContainerConfig, image: ImageInfo) -> ContainerC
 
 
 def observe_one(rt: DockerRuntime, project: str, name: str) -> ObservedContainer:
+    """The container as observed, less what the Engine fills in that the planner judges
+    against its defaults (``compare``): table-driven fields the config leaves unset, and the
+    MAC addresses the Engine makes up where none was asked for."""
     state = rt.observe(ObserveRequest(project=project, container_names=frozenset({name})))
-    return state.containers[name]
+    found = state.containers[name]
+    if found.config is None:
+        return found
+    filled = replace(
+        found.config,
+        options=(),
+        networks=tuple(replace(n, mac_address=None) for n in found.config.networks),
+    )
+    return replace(found, config=filled)
 
 
 def test_satisfies_the_protocol() -> None:
@@ -249,7 +260,7 @@ def test_network_disconnect_shows_and_is_idempotent(
     runtime.start_container(name)
     state = runtime.observe(ObserveRequest(project=unique_prefix))
     assert state.networks[net].containers == (name,)
-    found = state.containers[name].config
+    found = observe_one(runtime, unique_prefix, name).config
     assert found is not None
     assert found.networks == config.networks
 

@@ -47,13 +47,13 @@ def ownership(labels: Mapping[str, str] | None) -> Ownership:
     return Ownership.from_labels(labels or {})
 
 
+_OWNERS = (constants.LABEL_PREFIX, constants.COMPOSE_LABEL_PREFIX)
+
+
 def user_labels(labels: Mapping[str, str] | None) -> Pairs:
-    """Labels as sorted pairs without reconcile's own ``io.reconcile.*`` keys."""
-    return tuple(
-        sorted(
-            (k, v) for k, v in (labels or {}).items() if not k.startswith(constants.LABEL_PREFIX)
-        )
-    )
+    """Labels as sorted pairs without the ownership labels of reconcile (``io.reconcile.*``)
+    and of docker compose (``com.docker.compose.*``, on what ``adopt`` took over)."""
+    return tuple(sorted((k, v) for k, v in (labels or {}).items() if not k.startswith(_OWNERS)))
 
 
 def env_pairs(env: Iterable[str] | None) -> Pairs:
@@ -131,6 +131,7 @@ def container_status(raw: Json) -> ContainerStatus:
     """Run-time state from container inspect (zero timestamps read as "")."""
     state: Json = raw.get("State") or {}
     health: Json = state.get("Health") or {}
+    host: Json = raw.get("HostConfig") or {}
     started = state.get("StartedAt") or ""
     finished = state.get("FinishedAt") or ""
     return ContainerStatus(
@@ -143,6 +144,7 @@ def container_status(raw: Json) -> ContainerStatus:
         oom_killed=bool(state.get("OOMKilled")),
         pid=int(state.get("Pid") or 0),
         anonymous_volumes=anonymous_volumes(raw),
+        restart_policy=restart_policy(host["RestartPolicy"]) if "RestartPolicy" in host else "",
     )
 
 

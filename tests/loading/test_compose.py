@@ -1,0 +1,192 @@
+"""Compose projects in pure code: canonical models (as ``docker-compose config --format json``
+prints them) in, golden manifest documents and problems out; which files form a project;
+and compose's own errors placed at file:line:col (the binary runs, no Engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reconciler.loading import load
+from reconciler.loading.compose import group_files, is_compose
+from reconciler.loading.compose.convert import convert
+from reconciler.loading.compose.keys import render_markdown
+
+DOCS = Path(__file__).parents[2] / "docs" / "compose.md"
+
+MODEL: dict[str, Any] = {
+    "name": "shop",
+    "services": {
+        "db": {
+            "image": "mariadb:11",
+            "command": None,
+            "entrypoint": None,
+            "environment": {"MARIADB_ROOT_PASSWORD": "secret", "UNSET": None},
+            "volumes": [{"type": "volume", "source": "data", "target": "/var/lib/mysql"}],
+            "healthcheck": {"test": ["CMD", "true"], "interval": "10s"},
+            "restart": "unless-stopped",
+            "networks": {"default": None},
+        },
+        "web": {
+            "image": "nginx:1.27",
+            "ports": [{"target": 80, "published": "8080", "protocol": "tcp", "mode": "ingress"}],
+            "expose": ["9000-9001/udp"],
+            "depends_on": {"db": {"condition": "service_healthy", "restart": True}},
+            "deploy": {"replicas": 2, "resources": {"limits": {"memory": "536870912"}}},
+            "tmpfs": ["/run:size=64m,exec"],
+            "networks": {"front": {"aliases": ["www"], "priority": 10}, "default": None},
+            "x-reconcile": {"restartOnUnhealthy": False},
+        },
+    },
+    "volumes": {"data": {"name": "shop_data", "x-reconcile": {"deletionPolicy": "Retain"}}},
+    "networks": {
+        "default": {"name": "shop_default", "ipam": {}},
+        "front": {"name": "proxy", "external": True},
+        "unused": {"name": "shop_unused"},
+    },
+}
+
+
+def test_a_project_becomes_our_documents() -> None:
+    done = convert(MODEL)
+    assert done.problems == []
+    docs = {
+        (d.document["kind"], d.document["metadata"]["name"]): d.document for d in done.documents
+    }
+    assert sorted(docs) == [
+        ("Container", "shop-db-1"),
+        ("Container", "shop-web-1"),
+        ("Container", "shop-web-2"),
+        ("Network", "proxy"),
+        ("Network", "shop_default"),
+        ("Volume", "shop_data"),
+    ]
+    assert docs["Container", "shop-db-1"]["spec"] == {
+        "image": "mariadb:11",
+        "env": {"MARIADB_ROOT_PASSWORD": "secret"},
+        "restartPolicy": "unless-stopped",
+        "healthcheck": {"test": ["CMD", "true"], "interval": "10s"},
+        "mounts": [{"type": "volume", "target": "/var/lib/mysql", "source": "shop_data"}],
+        "networks": [{"name": "shop_default", "aliases": ["db"]}],
+    }
+    assert docs["Container", "shop-web-2"]["spec"] == {
+        "image": "nginx:1.27",
+        "restartPolicy": "no",
+        "dependsOn": [{"name": "shop-db-1", "condition": "healthy", "restart": True}],
+        "resources": {"memory": 512 * 1024**2, "memorySwap": 1024 * 1024**2},
+        "ports": [
+            {"containerPort": 80, "hostPort": 8080},
+            {"containerPort": "9000-9001", "protocol": "udp"},
+        ],
+        "mounts": [
+            {"type": "tmpfs", "target": "/run", "sizeBytes": 64 * 1024**2, "options": ["exec"]}
+        ],
+        "networks": [
+            {"name": "proxy", "aliases": ["web", "www"]},
+            {"name": "shop_default", "aliases": ["web"]},
+        ],
+        "restartOnUnhealthy": False,
+    }
+    assert docs["Network", "proxy"]["spec"] == {"external": True}
+    assert docs["Volume", "shop_data"]["spec"] == {"deletionPolicy": "Retain"}
+
+
+def test_refused_keys_are_named_with_the_reason() -> None:
+    model = {
+        "name": "p",
+        "services": {
+            "a": {"image": "x", "links": ["b"], "ports": [{"target": 80}], "x-mine": 1},
+            "b": {"build": {"context": "."}},
+        },
+    }
+    assert sorted(convert(model).problems) == [
+        (
+            ("services", "a", "links"),
+            "links: legacy links: containers of a project reach each other by service name",
+        ),
+        (
+            ("services", "a", "ports", 0),
+            "port 80 has no published port: reconcile publishes on a port you choose, never "
+            "on a random one (write HOST:CONTAINER, or use expose to only expose it)",
+        ),
+        (
+            ("services", "b"),
+            "service 'b' has no image: reconcile does not build images yet",
+        ),
+        (
+            ("services", "b", "build"),
+            "build: reconcile does not build images yet: give the service an `image` (with "
+            "both, the image is used as it is and `build` is ignored)",
+        ),
+    ]
+
+
+def test_network_mode_of_another_service_joins_its_first_container() -> None:
+    model = {
+        "name": "p",
+        "services": {
+            "vpn": {"image": "x"},
+            "app": {"image": "y", "network_mode": "service:vpn"},
+        },
+    }
+    docs = {d.document["metadata"]["name"]: d.document for d in convert(model).documents}
+    assert docs["p-app-1"]["spec"]["networkMode"] == "container:p-vpn-1"
+    assert "networks" not in docs["p-app-1"]["spec"]
+
+
+def test_compose_files_are_told_by_their_services_key() -> None:
+    assert is_compose(b"name: x\nservices:\n  a: {image: b}\n")
+    assert not is_compose(b"apiVersion: reconcile/v1\nkind: Container\nspec:\n  services: 1\n")
+
+
+def test_which_files_form_a_project(tmp_path: Path) -> None:
+    d = tmp_path
+    found = [
+        d / "compose.override.yaml",
+        d / "compose.yaml",
+        d / "docker-compose.yml",
+        d / "x.yaml",
+    ]
+    assert group_files(found, []) == [
+        [d / "x.yaml"],
+        [d / "compose.yaml", d / "compose.override.yaml"],
+        [d / "docker-compose.yml"],
+    ]
+    # Named on the command line: one project, in the order given.
+    assert group_files(found, [d / "x.yaml", d / "compose.yaml"]) == [
+        [d / "x.yaml", d / "compose.yaml"],
+        [d / "docker-compose.yml", d / "compose.override.yaml"],
+    ]
+
+
+def test_compose_errors_and_ours_are_placed_in_the_compose_file(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text(
+        "services:\n"
+        "  web:\n"
+        "    image: nginx\n"
+        "    environment:\n"
+        "      TOKEN: ${TOKEN:?set TOKEN first}\n"
+    )
+    result = load([path], compose=None)
+    [problem] = result.problems
+    assert "required variable TOKEN is missing a value: set TOKEN first" in problem.message
+    path.write_text(
+        "x-common: &common\n"
+        "  image: nginx\n"
+        "services:\n"
+        "  web:\n"
+        "    <<: *common\n"
+        "    oom_score_adj: 5000\n"
+    )
+    [problem] = load([path]).problems
+    assert (problem.location.line, problem.location.column) == (6, 5)
+    assert problem.field == "services.web.oom_score_adj"
+
+
+def test_docs_show_the_key_table_as_generated() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    begin, end = "<!-- compose-keys:begin -->\n", "<!-- compose-keys:end -->"
+    assert text.split(begin, 1)[1].split(end, 1)[0] == render_markdown(), (
+        "docs/compose.md is stale; regenerate its table with `reconcile schema --compose`"
+    )
