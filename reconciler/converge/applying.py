@@ -265,7 +265,8 @@ class Applier:
         for path in want.create_paths:
             # Admitted by the policy as the directory created here; the post-create check
             # judges the bind again as the Engine made it.
-            os.makedirs(path, mode=0o755, exist_ok=True)
+            if not os.path.lexists(path):  # a file or a directory already there is kept
+                os.makedirs(path, mode=0o755, exist_ok=True)
         if self.ledger is not None:
             labels = labels | self.ledger.labels_for(name)
         engine_id = self.runtime.create_container(name, want.config, labels, keep_volumes)

@@ -110,10 +110,6 @@ def test_refused_keys_are_named_with_the_reason() -> None:
             "on a random one (write HOST:CONTAINER, or use expose to only expose it)",
         ),
         (
-            ("services", "b"),
-            "service 'b' has no image: reconcile does not build images yet",
-        ),
-        (
             ("services", "b", "build"),
             "build: reconcile does not build images yet: give the service an `image` (with "
             "both, the image is used as it is and `build` is ignored)",

@@ -15,6 +15,7 @@ from types import MappingProxyType
 
 from reconciler.errors import Location, Problem
 from reconciler.loading.compose.binary import ComposeUnavailable, Options, canonical
+from reconciler.loading.compose.errors import compose_problems
 from reconciler.loading.results import FieldPath, LoadedManifest, format_path
 
 __all__ = ["GroupLoad", "Options", "group_files", "is_compose", "load_group", "manifests_yaml"]
@@ -24,10 +25,6 @@ _SERVICES_RE = re.compile(rb"^services[ \t]*:", re.MULTILINE)
 # and the override it merges on top of each.
 BASE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _OVERRIDE = re.compile(r"^(compose|docker-compose)\.override\.ya?ml$")
-# compose's messages name the key path first: "services.web.ports.0 ...", "services.web: ..."
-_PATH_RE = re.compile(r"^((?:services|volumes|networks|secrets|configs)(?:\.[^\s:.]+)+)")
-_LINE_RE = re.compile(r"\byaml: line (\d+)")
-_FILE_RE = re.compile(r"(/[^\s:]+\.ya?ml)")
 
 
 def is_compose(raw: bytes) -> bool:
@@ -105,30 +102,6 @@ def _digest(files: Sequence[Path], options: Options) -> str:
     return h.hexdigest()
 
 
-def _compose_problem(
-    message: str, files: Sequence[Path], positions: dict[FieldPath, Location]
-) -> Problem:
-    """compose's own error, placed at the key or line it names."""
-    from reconciler.loading.compose.positions import locate
-
-    first = Location(str(files[0]))
-    text = message.removeprefix("validating ").strip()
-    for path in files:
-        text = text.replace(f"{path}: ", "")
-    line = _LINE_RE.search(text)
-    if line:
-        named = _FILE_RE.search(text)
-        where = Location(named.group(1) if named else str(files[0]), int(line.group(1)))
-        return Problem(where, "", text)
-    match = _PATH_RE.match(text)
-    if match:
-        parts: list[str | int] = [int(p) if p.isdigit() else p for p in match.group(1).split(".")]
-        where = locate(positions, tuple(parts), first)
-        rest = text[match.end() :].lstrip(": ").strip()
-        return Problem(where, format_path(tuple(parts)), rest or text)
-    return Problem(first, "", text)
-
-
 def load_group(files: Sequence[Path], options: Options | None = None) -> GroupLoad:
     """Read, convert and validate one compose project (``files`` merged in order)."""
     from reconciler.loading.compose.convert import convert
@@ -146,7 +119,7 @@ def load_group(files: Sequence[Path], options: Options | None = None) -> GroupLo
     except ComposeUnavailable as exc:
         return GroupLoad(files, (), (Problem(first, "", str(exc)),), (), digest)
     if model is None:
-        return GroupLoad(files, (), (_compose_problem(error, files, positions),), (), digest)
+        return GroupLoad(files, (), compose_problems(error, files, positions), (), digest)
     conversion = convert(model)
     problems = [
         Problem(locate(positions, path, first), format_path(path), message)

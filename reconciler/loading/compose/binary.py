@@ -110,4 +110,17 @@ def canonical(
         raise ComposeUnavailable(f"{args[0]} printed no JSON model: {exc}") from exc
     if not isinstance(model, dict):
         raise ComposeUnavailable(f"{args[0]} printed {type(model).__name__}, not a model")
-    return model, ""
+    return unescaped(model), ""
+
+
+def unescaped(node: Any) -> Any:
+    """The model with compose's ``$$`` read back as ``$``: ``config`` escapes every ``$`` of a
+    value so that its output interpolates to the same project; the values themselves have
+    one ``$`` (``command: echo $$HOME`` runs ``echo $HOME``)."""
+    if isinstance(node, str):
+        return node.replace("$$", "$")
+    if isinstance(node, list):
+        return [unescaped(item) for item in node]
+    if isinstance(node, dict):
+        return {key: unescaped(value) for key, value in node.items()}
+    return node

@@ -105,6 +105,8 @@ def convert(model: Mapping[str, Any]) -> Conversion:
         origins: dict[tuple[str, ...], ComposePath] = {
             ("spec", k): v for k, v in mapped.origins.items()
         }
+        if "image" not in mapped.spec:
+            continue  # said once, above: no document whose every other problem is this one
         for name in names[key]:
             metadata: dict[str, Any] = {"name": name}
             if mapped.labels:

@@ -45,7 +45,7 @@ def map_service(service: Mapping[str, Any], ctx: Context) -> Mapped:
             if key.startswith("x-") and key != "x-reconcile":
                 continue  # extensions are the user's own
             out.problems.append(((*at, key), f"{key}: {status[1]}"))
-    if not service.get("image"):
+    if not service.get("image") and "build" not in service:  # build: refused above
         out.problems.append(
             (at, f"service {ctx.name!r} has no image: reconcile does not build images yet")
         )
