@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import platform
@@ -283,30 +284,53 @@ class SameFile:
             seconds, cpu, _, out = run_measured(cmd, "compose up -d", self._compose_env())
         return seconds, cpu, out
 
-    def down(self, tool: str, path: Path, project: str) -> tuple[float, float]:
+    def down(self, tool: str, path: Path, project: str) -> tuple[float, float] | None:
+        """Take the project down fully; None (no sample) when the Engine kept the network
+        with stale endpoints (Engine 20.10, moby#42119, whichever tool removed the
+        containers): noted, and the run goes on (the next round has other names)."""
         if tool == RC:
             cmd = [
                 self.reconcile, "delete", "-f", str(path), "-p", project,
                 "--state-dir", str(self.state_dir),
             ]  # fmt: skip
-            seconds, cpu, _, _ = run_measured(cmd, "reconcile delete", self._env())
-            # deletionPolicy Retain (the default) keeps the volume: remove it as a user would
-            # (`docker volume rm`), outside the time.
-            self.engine.api.remove_volume(f"{project}_data")
+            what = "reconcile delete"
+            env = self._env()
         else:
             cmd = [self.compose, "--ansi", "never", "-p", project, "-f", str(path), "down", "-v"]
-            seconds, cpu, _, _ = run_measured(cmd, "compose down -v", self._compose_env())
+            what = "compose down -v"
+            env = self._compose_env()
+        result: tuple[float, float] | None
+        try:
+            seconds, cpu, _, _ = run_measured(cmd, what, env)
+            result = seconds, cpu
+        except BenchError as exc:
+            if "active endpoints" not in str(exc):
+                raise
+            result = None
+            self.notes.append(
+                f"{what} of {project}: the Engine kept its network with stale endpoints "
+                "(no container attached); sample dropped"
+            )
+            log(f"  {what} failed on a network with stale endpoints: sample dropped")
+        # deletionPolicy Retain (reconcile's default) keeps the volume: remove it as a user
+        # would (`docker volume rm`), outside the time; compose's `-v` removed its own.
+        with contextlib.suppress(Exception):
+            self.engine.api.remove_volume(f"{project}_data")
         sub = project[len(self.prefix) :]
-        left = [n for n in self.engine.containers(sub)]
-        left += [x["Name"] for x in self.engine.api.networks() if x["Name"].startswith(project)]
+        left = list(self.engine.containers(sub))
         left += [
             v["Name"]
             for v in self.engine.api.volumes().get("Volumes") or ()
             if v["Name"].startswith(project)
         ]
+        nets = [x["Name"] for x in self.engine.api.networks() if x["Name"].startswith(project)]
+        if result is not None:
+            left += nets
+        elif nets:
+            self.engine.remove_all(sub)  # retried; a network that stays is reported at the end
         if left:
             raise BenchError(f"{tool} down left {sorted(left)}")
-        return seconds, cpu
+        return result
 
     def check(
         self,
@@ -460,8 +484,9 @@ class SameFile:
                     self.put(RC_SERVER if srv else tool, "change", n, s, c)
             # down
             for tool in order:
-                s, c = self.down(tool, path, projects[tool])
-                self.put(tool, "down", n, s, c)
+                got = self.down(tool, path, projects[tool])
+                if got is not None:
+                    self.put(tool, "down", n, *got)
             log(
                 "  " + "; ".join(
                     f"{t}: " + ", ".join(
@@ -479,9 +504,11 @@ class SameFile:
     def cleanup(self) -> None:
         self.stop_server()
         self.engine.remove_all()
-        left = self.engine.containers()
+        left = sorted(self.engine.containers())
+        left += [x["Name"] for x in self.engine.api.networks() if x["Name"].startswith(self.prefix)]
         if left:
-            log(f"WARNING: containers left behind: {sorted(left)}")
+            log(f"WARNING: left behind: {left}")
+            self.notes.append(f"left behind (the Engine refused to remove them): {left}")
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     # -- report --------------------------------------------------------------------------

@@ -182,7 +182,10 @@ def apply(
         from reconciler import runtime
         from reconciler.converge import pipeline
 
-        late = pipeline.wait_ready(runtime.connect(), _containers(result.plan), wait_timeout)
+        one_shots = frozenset(n for n, c in result.desired.containers.items() if c.one_shot)
+        late = pipeline.wait_ready(
+            runtime.connect(), _containers(result.plan), wait_timeout, one_shots
+        )
     finish_report(result, started, late)
 
 

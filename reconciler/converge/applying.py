@@ -445,10 +445,12 @@ class Applier:
 
     # -- waiting --------------------------------------------------------------------------
 
-    def wait_ready(self, names: list[str], timeout: float) -> list[str]:
-        """Wait until each container runs (and is healthy when it has a healthcheck);
-        return a sentence per container that did not get there in time."""
-        return waiting.wait_ready(self.runtime, names, timeout, self.sleep, self.clock)
+    def wait_ready(
+        self, names: list[str], timeout: float, one_shots: frozenset[str] = frozenset()
+    ) -> list[str]:
+        """Wait until each container runs (and is healthy when it has a healthcheck), or for
+        ``one_shots`` has completed; a sentence per container that did not get there."""
+        return waiting.wait_ready(self.runtime, names, timeout, self.sleep, self.clock, one_shots)
 
 
 def _tolerated(step: Step) -> frozenset[str]:

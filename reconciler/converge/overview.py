@@ -9,13 +9,16 @@ from reconciler.controllers.plan import Action
 
 if TYPE_CHECKING:
     from reconciler.converge.pipeline import PassResult
+    from reconciler.values.desired import DesiredState
+    from reconciler.values.observed import ObservedContainer
 
 
 @dataclass(frozen=True, order=True)
 class Row:
     """One resource: kind, name, run state, health, and sync (synced, drifted, missing,
     conflict, not-declared, external, or ``-`` when no manifests were given). A one-shot
-    container (restart policy ``no``) that exited with code 0 is in state ``completed``. An
+    container (``oneShot``, or awaited with ``completed``) that exited with code 0 is in
+    state ``completed``. An
     external volume or network that exists is ``external``: it is never compared, so never
     synced or drifted; one that is missing (or refused by the policy) is a conflict."""
 
@@ -25,6 +28,11 @@ class Row:
     health: str
     sync: str
     source: str
+
+
+def _completed(container: ObservedContainer, desired: DesiredState) -> bool:
+    want = desired.containers.get(container.name)
+    return want is not None and want.one_shot and container.status.succeeded
 
 
 def rows(result: PassResult, declared: bool) -> list[Row]:
@@ -60,7 +68,7 @@ def rows(result: PassResult, declared: bool) -> list[Row]:
         found[key] = Row(
             "Container",
             name,
-            "completed" if c.status.completed else c.status.state,
+            "completed" if _completed(c, desired) else c.status.state,
             c.status.health or "-",
             sync.get(key, "-"),
             c.ownership.source or "-",

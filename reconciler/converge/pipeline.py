@@ -442,7 +442,9 @@ def session(
         state.close()
 
 
-def wait_ready(runtime: Runtime, names: list[str], timeout: float) -> list[str]:
-    """Wait until each container runs (and is healthy, with a healthcheck); a sentence per
-    container that did not get there within ``timeout`` seconds."""
-    return waiting.wait_ready(runtime, names, timeout, time.sleep, time.monotonic)
+def wait_ready(
+    runtime: Runtime, names: list[str], timeout: float, one_shots: frozenset[str] = frozenset()
+) -> list[str]:
+    """Wait until each container runs (and is healthy, with a healthcheck), or for a one-shot
+    has completed; a sentence per container that did not get there within ``timeout``."""
+    return waiting.wait_ready(runtime, names, timeout, time.sleep, time.monotonic, one_shots)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reconciler.runtime.base import Runtime
-from reconciler.values.observed import ONE_SHOT_POLICY
 
 
 def wait_ready(
@@ -14,11 +13,12 @@ def wait_ready(
     timeout: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    one_shots: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Wait until each container runs (and is healthy when it has a healthcheck); return a
     sentence per container that did not get there within ``timeout`` seconds.
 
-    A one-shot (restart policy ``no``) is done once it has exited with code 0 (completed);
+    A one-shot (``one_shots``) is done once it has exited with code 0 (completed);
     one that exited with another code fails at once, with that code: it is not restarted."""
     deadline = clock() + timeout
     pending = set(names)
@@ -29,10 +29,10 @@ def wait_ready(
             status = runtime.container_status(name)
             if status is None:
                 last[name] = "missing"
-            elif status.completed:
+            elif name in one_shots and status.succeeded:
                 pending.discard(name)
-            elif status.restart_policy == ONE_SHOT_POLICY and status.state in ("exited", "dead"):
-                failed[name] = f"{name}: exited with code {status.exit_code} (restartPolicy no)"
+            elif name in one_shots and status.state in ("exited", "dead"):
+                failed[name] = f"{name}: exited with code {status.exit_code} (a one-shot)"
                 pending.discard(name)
             elif status.state == "running" and status.health in (None, "healthy"):
                 pending.discard(name)

@@ -91,7 +91,12 @@ def resource_statuses(
                 )
             elif key in plan.in_sync and getattr(want, "external", False):
                 status, detail = "external", "made elsewhere; reconcile never changes it"
-            elif key in plan.in_sync and have is not None and have.status.completed:
+            elif (
+                key in plan.in_sync
+                and have is not None
+                and getattr(want, "one_shot", False)
+                and have.status.succeeded
+            ):
                 status = "completed"
                 detail = f"exited with code 0 at {have.status.finished_at}; not run again"
             elif key in plan.in_sync:

@@ -723,6 +723,12 @@ class ContainerSpec(Strict):
     )
     healthcheck: Annotated[Healthcheck | None, Engine("Config.Healthcheck")] = None
     restart_on_unhealthy: Annotated[bool, Engine("")] = True
+    one_shot: Annotated[bool, Engine("")] = Field(
+        default=False,
+        description="a job that runs to completion (a migration): once it exited with code "
+        "0 it is done and never started again (also implied for the target of a dependsOn "
+        "with condition completed)",
+    )
     depends_on: Annotated[
         list[
             Annotated[
@@ -771,6 +777,13 @@ class ContainerSpec(Strict):
         if self.stop_grace_period is not None and self.stop_grace_period % 1_000_000_000:
             raise PydanticCustomError(
                 "grace_whole_seconds", "stopGracePeriod must be a whole number of seconds"
+            )
+        if self.one_shot and not self.restart_policy.startswith(("no", "on-failure")):
+            raise PydanticCustomError(
+                "one_shot_restart",
+                "oneShot needs restartPolicy no or on-failure (the Engine would start a "
+                "finished one-shot again with {policy})",
+                {"policy": self.restart_policy},
             )
         deps = [d.name for d in self.depends_on]
         if len(deps) != len(set(deps)):

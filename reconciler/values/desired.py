@@ -44,7 +44,6 @@ from reconciler.values.configs import (
     SubnetConfig,
     VolumeConfig,
 )
-from reconciler.values.observed import ONE_SHOT_POLICY
 
 HASH_SCHEME = "v1"
 
@@ -68,11 +67,10 @@ class DesiredContainer:
     requires: tuple[tuple[str, str], ...] = ()
     # Bind sources to create as directories when missing (createHostPath, as compose does).
     create_paths: tuple[str, ...] = ()
-
-    @property
-    def one_shot(self) -> bool:
-        """Meant to run to completion (restart policy ``no``): exited with code 0, it is done."""
-        return self.config.restart_policy == ONE_SHOT_POLICY
+    # A job that runs to completion (oneShot, or the target of a `completed` dependency):
+    # once it exited with code 0 it is done, never started again. Not every restart-policy-no
+    # container: a service stopped by hand or by a host restart often exits 0 too.
+    one_shot: bool = False
 
     @property
     def volumes(self) -> tuple[str, ...]:
@@ -345,6 +343,7 @@ def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
         optional=_optional(spec),
         secret_env=frozenset(k for k in spec.env if is_secret_name(k)),
         restart_on_unhealthy=spec.restart_on_unhealthy,
+        one_shot=spec.one_shot,
         create_paths=tuple(
             m.source for m in spec.mounts if isinstance(m, BindMount) and m.create_host_path
         ),
@@ -407,6 +406,11 @@ def build(project: str, items: Iterable[tuple[Manifest, str]]) -> DesiredState:
         else:
             networks[manifest.metadata.name] = _network(manifest, source)
     containers = {name: _declared_only(c, containers) for name, c in containers.items()}
+    awaited = {d for c in containers.values() for d, how in c.depends_on if how == "completed"}
+    containers = {
+        name: dataclasses.replace(c, one_shot=True) if name in awaited else c
+        for name, c in containers.items()
+    }
     return DesiredState(project, containers, volumes, networks)
 
 

@@ -249,9 +249,11 @@ def test_wait_ready_takes_a_completed_one_shot_as_done_and_a_failed_one_as_faile
     rt.script_status("server", RUNNING)  # restartPolicy no, still running: ready as before
     rt.script_status("web", dataclasses.replace(SUCCEEDED, restart_policy="unless-stopped"))
     clock = FakeClock()
-    problems = applier(rt, clock=clock).wait_ready(["migrate", "seed", "server", "web"], 1.0)
+    problems = applier(rt, clock=clock).wait_ready(
+        ["migrate", "seed", "server", "web"], 1.0, frozenset({"migrate", "seed"})
+    )
     assert problems == [
-        "seed: exited with code 3 (restartPolicy no)",
+        "seed: exited with code 3 (a one-shot)",
         "web: not ready after 1s (exited)",
     ]
     assert clock.sleeps == [0.5, 0.5]
@@ -261,8 +263,8 @@ def test_wait_ready_fails_a_one_shot_at_once_when_everything_else_is_ready() -> 
     rt = RecordingRuntime()
     rt.script_status("seed", FAILED)
     clock = FakeClock()
-    assert applier(rt, clock=clock).wait_ready(["seed"], 30) == [
-        "seed: exited with code 3 (restartPolicy no)"
+    assert applier(rt, clock=clock).wait_ready(["seed"], 30, frozenset({"seed"})) == [
+        "seed: exited with code 3 (a one-shot)"
     ]
     assert clock.sleeps == []
 

@@ -78,7 +78,7 @@ def outside(docker_client: DockerClient, unique_prefix: str) -> Iterator[Outside
 
 
 def _remove_outside(client: DockerClient, prefix: str, network: str, volume: str) -> None:
-    for c in client.containers.list(all=True, filters={"name": prefix}):
+    for c in client.containers.list(all=True, filters={"name": prefix}, ignore_removed=True):
         c.remove(force=True)
     with suppress(docker.errors.NotFound):
         client.networks.get(network).remove()

@@ -27,7 +27,7 @@ def failed(at: str) -> ContainerStatus:
 
 
 DESIRED = state(
-    container("migrate", restartPolicy="no"),
+    container("migrate", restartPolicy="no", oneShot=True),
     container("db", healthcheck={"test": "false"}),
     container("web", dependsOn=[{"name": "db", "restart": True}]),
 )

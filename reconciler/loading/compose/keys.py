@@ -161,7 +161,7 @@ SERVICE: dict[str, tuple[Status, str]] = {
     ),
     "volumes_from": ("refused", "mount the volumes by name instead"),
     "working_dir": ("mapped", "`workingDir`"),
-    "x-reconcile": ("mapped", "what only reconcile has: `restartOnUnhealthy`"),
+    "x-reconcile": ("mapped", "what only reconcile has: `restartOnUnhealthy`, `oneShot`"),
 }
 
 VOLUME: dict[str, tuple[Status, str]] = {

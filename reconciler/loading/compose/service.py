@@ -119,13 +119,13 @@ def map_service(service: Mapping[str, Any], ctx: Context) -> Mapped:
     out.labels = dict(service.get("labels") or {})
     extension = service.get("x-reconcile") or {}
     for key, value in extension.items():
-        if key == "restartOnUnhealthy":
-            put("restartOnUnhealthy", value, "x-reconcile", key)
+        if key in ("restartOnUnhealthy", "oneShot"):
+            put(key, value, "x-reconcile", key)
         else:
             out.problems.append(
                 (
                     (*at, "x-reconcile", key),
-                    f"x-reconcile: unknown key {key!r}; known: restartOnUnhealthy",
+                    f"x-reconcile: unknown key {key!r}; known: oneShot, restartOnUnhealthy",
                 )
             )
     return out
