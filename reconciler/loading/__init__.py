@@ -159,7 +159,8 @@ def load_text(text: str | bytes, filename: str) -> LoadResult:
 
 
 def resolve_relative_paths(manifest: Manifest, base: Path) -> Manifest:
-    """The manifest with bind sources written as ``./x`` or ``../x`` made absolute against
+    """The manifest with bind sources, env files and secret files written as ``./x`` or
+    ``../x`` made absolute against
     ``base`` (the manifest file's directory), normalized but not resolved through symlinks
     (the host-access policy does that, on the real path)."""
     if not isinstance(manifest, ContainerManifest):
@@ -171,10 +172,18 @@ def resolve_relative_paths(manifest: Manifest, base: Path) -> Manifest:
             return mount.model_copy(update={"source": path})
         return mount
 
-    mounts = [absolute(m) for m in manifest.spec.mounts]
-    if mounts == manifest.spec.mounts:
+    def anchored(path: str) -> str:
+        if path.startswith("/"):
+            return path
+        return os.path.normpath(os.path.join(os.path.abspath(base), path))
+
+    spec = manifest.spec
+    mounts = [absolute(m) for m in spec.mounts]
+    env_files = [f.model_copy(update={"path": anchored(f.path)}) for f in spec.env_files]
+    secrets = [s.model_copy(update={"file": anchored(s.file)}) for s in spec.secrets]
+    if mounts == spec.mounts and env_files == spec.env_files and secrets == spec.secrets:
         return manifest
-    spec = manifest.spec.model_copy(update={"mounts": mounts})
+    spec = spec.model_copy(update={"mounts": mounts, "env_files": env_files, "secrets": secrets})
     return manifest.model_copy(update={"spec": spec})
 
 

@@ -37,7 +37,7 @@ from reconciler.loop.outage import Outage
 from reconciler.loop.report import PassReport, resource_statuses, status_document
 from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
-from reconciler.loop.watching import DirectoryWatcher
+from reconciler.loop.watching import DirectoryWatcher, InputWatcher
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
 from reconciler.sources.directory import DirectorySource, ManifestSource, Snapshot
@@ -123,6 +123,8 @@ class Loop:
             if isinstance(self.source, DirectorySource)
             else None
         )
+        # Env files, secret files and configuration binds, wherever they are on the host.
+        self.inputs = InputWatcher(self._on_file_event)
         self.keeper = RevisionKeeper(
             state,
             settings.project,
@@ -213,6 +215,7 @@ class Loop:
         finally:
             if self.watcher is not None:
                 self.watcher.stop()
+            self.inputs.stop()
             self.scheduler.stop()
             events.join(timeout=5)
 
@@ -288,6 +291,7 @@ class Loop:
         except BackendError as exc:
             return self.outage.give_up("engine-error", exc, started, wall_start, reasons)
         self.outage.recovered()
+        self.inputs.watch(result.watched)
         self.notices.conflicts(result.plan)
         snapshot, effective = read[-1]
         return self._account(result, snapshot, effective, waiting, started, wall_start, reasons)

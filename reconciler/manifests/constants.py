@@ -9,6 +9,8 @@ COMPOSE_LABEL_PREFIX = "com.docker.compose."
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 LABEL_PREFIX = "io.reconcile."
 LABEL_MANAGED_BY = "io.reconcile.managed-by"
+# The digest of a container's configuration binds' content (``configuration: true``).
+LABEL_CONTENT = "io.reconcile.content"
 LABEL_PROJECT = "io.reconcile.project"
 LABEL_KIND = "io.reconcile.kind"
 LABEL_NAME = "io.reconcile.name"

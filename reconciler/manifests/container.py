@@ -186,11 +186,43 @@ class BindMount(Strict):
         None
     )
     selinux: Annotated[Literal["z", "Z"] | None, Engine("HostConfig.Binds", min_api="1.24")] = None
+    configuration: Annotated[bool, Engine("")] = Field(
+        default=False,
+        description="the source is configuration: a change of its content (hashed) recreates "
+        "the container, in apply and in the loop, which watches it",
+    )
     create_host_path: Annotated[bool, Engine("")] = Field(
         default=False,
         description="create a missing source directory (as compose does), when the policy "
         "allows the path",
     )
+
+
+def _path_ref(value: Any) -> Any:
+    return {"path": value} if isinstance(value, str) else value
+
+
+class EnvFile(Strict):
+    """A file of ``KEY=VALUE`` lines (dotenv, as docker compose reads ``env_file``), plain or
+    encrypted with SOPS or age. A path starting with ``./`` or ``../`` is relative to the
+    manifest file's directory."""
+
+    path: Annotated[str, AfterValidator(_check_bind_source)]
+    required: bool = True
+
+
+class Secret(Strict):
+    """A file given to the container read-only at ``target`` (default ``/run/secrets/NAME``),
+    decrypted when it is encrypted with SOPS or age, from a root-only place on the host."""
+
+    name: Name
+    file: Annotated[str, AfterValidator(_check_bind_source)]
+    target: AbsPath | None = None
+
+    @property
+    def mount_target(self) -> str:
+        """Where the container sees it."""
+        return self.target or f"/run/secrets/{self.name}"
 
 
 def _mode(value: Any) -> Any:
@@ -606,6 +638,14 @@ class ContainerSpec(Strict):
     env: Annotated[dict[str, StrOrInt], AfterValidator(_check_env), Engine("Config.Env")] = Field(
         default_factory=dict
     )
+    env_files: Annotated[
+        list[Annotated[EnvFile, BeforeValidator(_path_ref, json_schema_input_type=str | EnvFile)]],
+        Engine("Config.Env", note="read in order; env overrides them; values masked"),
+    ] = Field(default_factory=list)
+    secrets: Annotated[
+        list[Secret],
+        Engine("HostConfig.Mounts", note="a read-only bind from reconcile's secret store"),
+    ] = Field(default_factory=list)
     user: Annotated[
         StrOrInt | None, Engine("Config.User"), BeforeValidator(hints.unresolved_variable)
     ] = None
@@ -759,7 +799,10 @@ class ContainerSpec(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ContainerSpec:
-        targets = [m.target for m in self.mounts]
+        secret_names = [s.name for s in self.secrets]
+        if len(secret_names) != len(set(secret_names)):
+            raise PydanticCustomError("duplicate_secret", "a secret is listed twice")
+        targets = [m.target for m in self.mounts] + [s.mount_target for s in self.secrets]
         dupes = sorted({t for t in targets if targets.count(t) > 1})
         if dupes:
             raise PydanticCustomError(

@@ -86,6 +86,7 @@ def admit(
                 findings += _mount_findings(i, mount, named, policy, fs)
                 if isinstance(mount, VolumeMount) and mount.source is not None:
                     mounted.add(mount.source)
+            findings += _input_findings(manifest, policy, fs)
             found += _violations(loaded, f'container "{loaded.name}"', findings, policy, active)
             out.append(_resolved(loaded, manifest, fs))
         elif isinstance(manifest, NetworkManifest) and not manifest.spec.external:
@@ -195,6 +196,25 @@ def judge_external(
         found += [
             ("Volume", name, v) for v in _violations(loaded, resource, findings, policy, active)
         ]
+    return found
+
+
+def _input_findings(manifest: ContainerManifest, policy: Policy, fs: HostFS) -> list[Finding]:
+    """Env files and secret files are host files reconcile reads into the container (as
+    root): judged as read-only binds of them, so a manifest cannot read /etc/shadow into an
+    env var. Restricted's "no binds" does not apply: reading a file is not mounting the
+    host."""
+    found = []
+    spec = manifest.spec
+    sources: list[tuple[tuple[str | int, ...], str]] = [
+        (("spec", "envFiles", i), f.path) for i, f in enumerate(spec.env_files)
+    ]
+    sources += [(("spec", "secrets", i, "file"), s.file) for i, s in enumerate(spec.secrets)]
+    for where, path in sources:
+        if not fs.exists(fs.realpath(path)):
+            continue  # reported when the pass reads it (a missing optional env file is fine)
+        for message in binds.judge(path, fs.realpath(path), True, policy, fs):
+            found.append(Finding(binds.BASELINE, where, message.replace("bind source", "file", 1)))
     return found
 
 

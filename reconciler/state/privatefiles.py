@@ -3,6 +3,9 @@ inspect cache): read only when they and their directory belong to this user (or 
 nobody else may write them, written atomically and 0600, and never a reason to fail.
 
 A pickle runs code when it is read, so a file anyone else could have written is ignored.
+They are sealed with the state directory's key (``sealing``, as the revision history's env
+values are): the inspect cache holds containers' environments, secrets from encrypted env
+files included, which must never sit on disk in clear.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import os
 import pickle
 import stat
 from pathlib import Path
+
+from reconciler.state.sealing import Sealer
 
 
 def trusted_directory(directory: Path) -> bool:
@@ -31,7 +36,8 @@ def read(path: Path) -> tuple[bool, object | None]:
         with path.open("rb") as handle:
             if not _safe(os.fstat(handle.fileno())):
                 return False, None
-            body: object = pickle.load(handle)
+            token = handle.read()
+        body: object = pickle.loads(Sealer(path.parent).open_bytes(token))
     except Exception:  # missing, torn or foreign: as if there were none
         return True, None
     return True, body
@@ -45,9 +51,10 @@ def write(path: Path, body: object) -> bool:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        data = Sealer(path.parent).seal_bytes(pickle.dumps(body, pickle.HIGHEST_PROTOCOL))
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(fd, 0o600)  # whatever the umask took from it
-            pickle.dump(body, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(data)
         os.replace(tmp, path)
     except Exception:
         with contextlib.suppress(OSError):

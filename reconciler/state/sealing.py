@@ -58,6 +58,19 @@ class Sealer:
 
         return _map_env(documents, opened)
 
+    def seal_bytes(self, data: bytes) -> bytes:
+        """``data`` encrypted with the state directory's key (made when missing)."""
+        return self._key(create=True).encrypt(data)
+
+    def open_bytes(self, token: bytes) -> bytes:
+        """What ``seal_bytes`` sealed; raises ``StateError`` when it does not open."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self._key(create=False).decrypt(token)
+        except InvalidToken as exc:
+            raise StateError(f"a file sealed with {self.path} does not open") from exc
+
     def _key(self, *, create: bool) -> Fernet:
         if self._fernet is not None:
             return self._fernet

@@ -141,6 +141,9 @@ class ContainerConfig:
     tty: bool = False
     labels: Pairs = ()
     options: Options = ()
+    # A digest of the content of its configuration binds (``configuration: true``), carried
+    # by a label: a change of content is a change of the container.
+    content: str | None = None
 
     def option(self, path: str) -> Any:
         """A table-driven field's comparable value, None when unset."""

@@ -71,6 +71,9 @@ class DesiredContainer:
     # once it exited with code 0 it is done, never started again. Not every restart-policy-no
     # container: a service stopped by hand or by a host restart often exits 0 too.
     one_shot: bool = False
+    # Targets of its secret files: binds from reconcile's own root-only store, not the user's
+    # host paths, so the policy's bind checks leave them out.
+    secret_targets: frozenset[str] = frozenset()
 
     @property
     def volumes(self) -> tuple[str, ...]:
@@ -331,19 +334,52 @@ def _declared_only(want: DesiredContainer, names: Mapping[str, object]) -> Desir
     )
 
 
-def _container(manifest: ContainerManifest, source: str) -> DesiredContainer:
+@dataclass(frozen=True)
+class HostInputs:
+    """What a container takes from host files, read by the caller (``converge.inputs``):
+    env values from its env files (in order; its own ``env`` overrides them), its secret
+    files as (target, path in the secret store), and its configuration content digests."""
+
+    env: Pairs = field(default=(), repr=False)
+    secret_mounts: tuple[tuple[str, str], ...] = ()
+    content: str | None = None
+
+
+def _with_inputs(config: ContainerConfig, host: HostInputs) -> ContainerConfig:
+    env = dict(host.env)
+    env.update(dict(config.env))
+    secrets = {
+        MountConfig(target, "bind", path, read_only=True) for target, path in host.secret_mounts
+    }
+    return dataclasses.replace(
+        config,
+        env=tuple(sorted(env.items())),
+        mounts=tuple(sorted({*config.mounts, *secrets})),
+        content=host.content,
+    )
+
+
+def _container(
+    manifest: ContainerManifest, source: str, host: HostInputs | None = None
+) -> DesiredContainer:
     spec = manifest.spec
+    config = container_config(manifest.metadata.name, spec, manifest.metadata.labels)
+    if host is not None:
+        config = _with_inputs(config, host)
+    # Values from env files are all masked: a file is where people keep what must not show.
+    from_files = {k for k, _ in host.env} if host is not None else set()
     return DesiredContainer(
         name=manifest.metadata.name,
         source=source,
-        config=container_config(manifest.metadata.name, spec, manifest.metadata.labels),
+        config=config,
         pull_policy=spec.pull_policy,
         depends_on=_dependencies(spec),
         restarts_with=tuple(sorted(d.name for d in spec.depends_on if d.restart)),
         optional=_optional(spec),
-        secret_env=frozenset(k for k in spec.env if is_secret_name(k)),
+        secret_env=frozenset({k for k in spec.env if is_secret_name(k)} | from_files),
         restart_on_unhealthy=spec.restart_on_unhealthy,
         one_shot=spec.one_shot,
+        secret_targets=frozenset(t for t, _ in host.secret_mounts) if host else frozenset(),
         create_paths=tuple(
             m.source for m in spec.mounts if isinstance(m, BindMount) and m.create_host_path
         ),
@@ -390,7 +426,11 @@ def _network(manifest: NetworkManifest, source: str) -> DesiredNetwork:
     )
 
 
-def build(project: str, items: Iterable[tuple[Manifest, str]]) -> DesiredState:
+def build(
+    project: str,
+    items: Iterable[tuple[Manifest, str]],
+    inputs: Mapping[str, HostInputs] | None = None,
+) -> DesiredState:
     """The desired state of ``project`` from validated manifests and their sources (file:line).
 
     Names are assumed unique per kind (the loader's cross-document checks ensure it).
@@ -400,7 +440,8 @@ def build(project: str, items: Iterable[tuple[Manifest, str]]) -> DesiredState:
     networks: dict[str, DesiredNetwork] = {}
     for manifest, source in items:
         if isinstance(manifest, ContainerManifest):
-            containers[manifest.metadata.name] = _container(manifest, source)
+            name = manifest.metadata.name
+            containers[name] = _container(manifest, source, (inputs or {}).get(name))
         elif isinstance(manifest, VolumeManifest):
             volumes[manifest.metadata.name] = _volume(manifest, source)
         else:

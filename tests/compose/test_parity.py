@@ -65,7 +65,8 @@ def _size(text: str) -> int | str:
     match = _SIZE.match(text)
     if not match:
         return text
-    return int(match.group(1)) * 1024 ** " kmg".index(match.group(2).lower() or " ")
+    power = " kmg".index(match.group(2).lower() or " ")
+    return int(match.group(1)) * int(1024**power)
 
 
 def _tmpfs_from_options(options: str) -> dict[str, Any]:
@@ -285,7 +286,8 @@ def _ok(done: subprocess.CompletedProcess[str], what: str) -> str:
 
 @pytest.fixture(params=CASES, ids=lambda case: case.id)
 def case(request: pytest.FixtureRequest) -> Case:
-    return request.param
+    chosen: Case = request.param
+    return chosen
 
 
 # -- the tests --------------------------------------------------------------------------------

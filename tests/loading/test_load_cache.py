@@ -170,7 +170,7 @@ def test_a_cache_that_cannot_be_written_never_fails_the_load(
     def refuse(*_: object, **__: object) -> None:
         raise TypeError("cannot pickle this")
 
-    monkeypatch.setattr("reconciler.state.privatefiles.pickle.dump", refuse)
+    monkeypatch.setattr("reconciler.state.privatefiles.pickle.dumps", refuse)
     cache = LoadCache.open(cache_dir)
     assert _summary(files, cache) == _summary(files, None)
     assert not (cache_dir / CACHE_NAME).exists()

@@ -135,8 +135,9 @@ SERVICE: dict[str, tuple[Status, str]] = {
     "scale": ("mapped", "as `deploy.replicas`"),
     "secrets": (
         "mapped",
-        "a file secret is a read-only bind of its file at `/run/secrets/NAME` (or `target`); "
-        "`environment` secrets are refused (no file to bind yet)",
+        "`secrets`: a file secret reaches the container read-only at `/run/secrets/NAME` (or "
+        "`target`) from reconcile's root-only store, decrypted when it is SOPS or age "
+        "encrypted; `environment` secrets are refused (write them to a file)",
     ),
     "security_opt": ("mapped", "`securityOpt`"),
     "shm_size": ("mapped", "`shmSize`"),

@@ -95,9 +95,15 @@ def mounts(service: Mapping[str, Any], ctx: Context, out: Mapped, at: ComposePat
             target = ref.get("target") or f"{root}{name}"
             if not target.startswith("/"):
                 target = root + target
-            mounts.append(
-                {"type": "bind", "source": found["file"], "target": target, "readOnly": True}
-            )
+            if kind == "secrets":
+                # Ours: decrypted when SOPS or age encrypted, from the root-only store.
+                secrets = out.spec.setdefault("secrets", [])
+                secrets.append({"name": name, "file": found["file"], "target": target})
+                out.origins.setdefault("secrets", (*at, "secrets"))
+            else:
+                mounts.append(
+                    {"type": "bind", "source": found["file"], "target": target, "readOnly": True}
+                )
     if mounts:
         out.spec["mounts"] = mounts
         out.origins["mounts"] = (*at, "volumes" if "volumes" in service else "tmpfs")

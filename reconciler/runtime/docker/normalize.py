@@ -452,6 +452,7 @@ def container_config(
         tty=bool(config.get("Tty")),
         labels=user_labels(config.get("Labels")),
         options=options(raw),
+        content=(config.get("Labels") or {}).get(constants.LABEL_CONTENT) or None,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.manifests.constants import LABEL_CONTENT
 from reconciler.manifests.fields import ENDPOINT_MAC_API, api_tuple, container_table
 from reconciler.values.configs import (
     ContainerConfig,
@@ -169,7 +170,11 @@ def container_body(
     body: Body = {
         "Image": config.image,
         "Env": [f"{key}={value}" for key, value in config.env],
-        "Labels": {**dict(config.labels), **labels},
+        "Labels": {
+            **dict(config.labels),
+            **labels,
+            **({LABEL_CONTENT: config.content} if config.content else {}),
+        },
         "Tty": config.tty,
     }
     optional: dict[str, Any] = {
