@@ -143,7 +143,11 @@ def resolve(manifests: Sequence[LoadedManifest], keys: Decryptor) -> dict[str, I
         for i, secret in enumerate(spec.secrets):
             where = loaded.locate("spec", "secrets", i)
             try:
-                content = keys.decrypt(Path(secret.file), must_be_encrypted=False)
+                content = (
+                    secret.content.encode()
+                    if secret.content is not None
+                    else keys.decrypt(Path(secret.file or ""), must_be_encrypted=False)
+                )
             except SecretError as exc:
                 problems.append(Problem(where, f"spec.secrets[{i}].file", str(exc)))
                 continue
@@ -159,7 +163,8 @@ def resolve(manifests: Sequence[LoadedManifest], keys: Decryptor) -> dict[str, I
                     where = loaded.locate("spec", "mounts", i)
                     problems.append(Problem(where, f"spec.mounts[{i}].configuration", _why(exc)))
                 watched.append(mount.source)
-        watched += [f.path for f in spec.env_files] + [s.file for s in spec.secrets]
+        watched += [f.path for f in spec.env_files]
+        watched += [s.file for s in spec.secrets if s.file is not None]
         found[manifest.metadata.name] = Inputs(
             tuple(env.items()),
             tuple(files),

@@ -180,7 +180,10 @@ def resolve_relative_paths(manifest: Manifest, base: Path) -> Manifest:
     spec = manifest.spec
     mounts = [absolute(m) for m in spec.mounts]
     env_files = [f.model_copy(update={"path": anchored(f.path)}) for f in spec.env_files]
-    secrets = [s.model_copy(update={"file": anchored(s.file)}) for s in spec.secrets]
+    secrets = [
+        s.model_copy(update={"file": anchored(s.file)}) if s.file is not None else s
+        for s in spec.secrets
+    ]
     if mounts == spec.mounts and env_files == spec.env_files and secrets == spec.secrets:
         return manifest
     spec = spec.model_copy(update={"mounts": mounts, "env_files": env_files, "secrets": secrets})

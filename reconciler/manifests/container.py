@@ -213,11 +213,21 @@ class EnvFile(Strict):
 
 class Secret(Strict):
     """A file given to the container read-only at ``target`` (default ``/run/secrets/NAME``),
-    decrypted when it is encrypted with SOPS or age, from a root-only place on the host."""
+    from a root-only place on the host: the content of ``file`` (decrypted when it is
+    encrypted with SOPS or age), or ``content`` written in the manifest (for configuration
+    that is no secret, as compose's ``configs.content``: it is kept in the revision history
+    like the rest of the manifest)."""
 
     name: Name
-    file: Annotated[str, AfterValidator(_check_bind_source)]
+    file: Annotated[str, AfterValidator(_check_bind_source)] | None = None
+    content: str | None = Field(default=None, max_length=1024 * 1024)
     target: AbsPath | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if (self.file is None) == (self.content is None):
+            raise PydanticCustomError("secret_source", "give exactly one of file and content")
+        return self
 
     @property
     def mount_target(self) -> str:

@@ -209,7 +209,11 @@ def _input_findings(manifest: ContainerManifest, policy: Policy, fs: HostFS) -> 
     sources: list[tuple[tuple[str | int, ...], str]] = [
         (("spec", "envFiles", i), f.path) for i, f in enumerate(spec.env_files)
     ]
-    sources += [(("spec", "secrets", i, "file"), s.file) for i, s in enumerate(spec.secrets)]
+    sources += [
+        (("spec", "secrets", i, "file"), s.file)
+        for i, s in enumerate(spec.secrets)
+        if s.file is not None
+    ]
     for where, path in sources:
         if not fs.exists(fs.realpath(path)):
             continue  # reported when the pass reads it (a missing optional env file is fine)

@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler.loading import load
 from reconciler.loading.compose import group_files, is_compose
+from reconciler.loading.compose.binary import unescaped
 from reconciler.loading.compose.convert import convert
 from reconciler.loading.compose.keys import render_markdown
 
@@ -186,3 +187,23 @@ def test_docs_show_the_key_table_as_generated() -> None:
     assert text.split(begin, 1)[1].split(end, 1)[0] == render_markdown(), (
         "docs/compose.md is stale; regenerate its table with `reconcile schema --compose`"
     )
+
+
+def test_content_configs_and_file_secrets_become_store_files() -> None:
+    model = {
+        "name": "p",
+        "services": {
+            "a": {
+                "image": "x",
+                "configs": [{"source": "cfg", "target": "/etc/a.conf"}],
+                "secrets": [{"source": "pw", "target": "/run/secrets/pw"}],
+            }
+        },
+        "configs": {"cfg": {"content": "port $$PORT"}},
+        "secrets": {"pw": {"file": "/srv/pw.sops"}, "env": {"environment": "PW"}},
+    }
+    [doc] = [d.document for d in convert(unescaped(model)).documents]
+    assert doc["spec"]["secrets"] == [
+        {"name": "pw", "file": "/srv/pw.sops", "target": "/run/secrets/pw"},
+        {"name": "cfg", "content": "port $PORT", "target": "/etc/a.conf"},
+    ]

@@ -27,8 +27,9 @@ SERVICE: dict[str, tuple[Status, str]] = {
     "command": ("mapped", "`args` (compose's command replaces the image's CMD)"),
     "configs": (
         "mapped",
-        "a file config is a read-only bind of its file at `target` (default `/NAME`); "
-        "`content` and `environment` configs are refused (no file to bind yet)",
+        "a file config is a read-only bind of its file at `target` (default `/NAME`); a "
+        "`content` config a read-only file of reconcile's store with that content; "
+        "`environment` configs are refused",
     ),
     "container_name": ("mapped", "`metadata.name` (instead of `PROJECT-SERVICE-1`)"),
     "cpu_count": ("refused", "Windows only"),

@@ -83,18 +83,24 @@ def mounts(service: Mapping[str, Any], ctx: Context, out: Mapped, at: ComposePat
         for index, ref in enumerate(service.get(kind) or ()):
             name = ref.get("source")
             found = top.get(name) or {}
-            if not found.get("file"):
-                out.problems.append(
-                    (
-                        (*at, kind, index),
-                        f"{kind[:-1]} {name!r} is not a file: only file {kind} are supported "
-                        "yet (content and environment ones need a file to bind)",
-                    )
-                )
-                continue
             target = ref.get("target") or f"{root}{name}"
             if not target.startswith("/"):
                 target = root + target
+            if kind == "configs" and found.get("content") is not None:
+                # A file of reconcile's store with that content (a config is no secret).
+                secrets = out.spec.setdefault("secrets", [])
+                secrets.append({"name": name, "content": str(found["content"]), "target": target})
+                out.origins.setdefault("secrets", (*at, "configs"))
+                continue
+            if not found.get("file"):
+                why = (
+                    "an environment secret would put its value in the manifests and their "
+                    "history: write it to a file (SOPS- or age-encrypted) and use file"
+                    if kind == "secrets"
+                    else "only file and content configs are supported"
+                )
+                out.problems.append(((*at, kind, index), f"{kind[:-1]} {name!r}: {why}"))
+                continue
             if kind == "secrets":
                 # Ours: decrypted when SOPS or age encrypted, from the root-only store.
                 secrets = out.spec.setdefault("secrets", [])
