@@ -199,8 +199,15 @@ def schema(fields: bool, compose: bool) -> None:
     help="The state directory whose commands it runs (default: $RECONCILE_STATE_DIR or "
     "~/.local/state/reconcile); it listens at STATE_DIR/server.sock.",
 )
+@click.option(
+    "--idle-exit",
+    type=float,
+    default=None,
+    help="Exit after this many seconds without a command (the console script starts servers "
+    "that way; by default a server runs until stopped).",
+)
 @reports_errors
-def server(state_dir: Path | None) -> None:
+def server(state_dir: Path | None, idle_exit: float | None) -> None:
     """Keep a warm process that runs this user's commands for one state directory.
 
     Starting Python and building the manifest validators costs more than a small apply's own
@@ -216,7 +223,7 @@ def server(state_dir: Path | None) -> None:
     def log(message: str) -> None:
         click.echo(f"reconcile server: {message}", err=True)
 
-    serve(state_dir or default_state_dir(), main, log)
+    serve(state_dir or default_state_dir(), main, log, idle_exit=idle_exit)
 
 
 for _command in (

@@ -37,6 +37,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# RECONCILE_SERVER: "auto" starts a warm server on first use, "off" never; unset, a server
+# is started when the command runs at a terminal (a person at a shell: scripts and CI start
+# one by hand if they want it). RECONCILE_NO_SERVER=1 turns the warm path off altogether.
+AUTO = "RECONCILE_SERVER"
+# A server started on first use exits after this long without a command
+# (RECONCILE_SERVER_IDLE, in seconds, says otherwise).
+IDLE_EXIT = 900.0
 
 
 def state_dir_of(argv: Sequence[str]) -> str:
@@ -146,16 +153,68 @@ def _relay(sock: socket.socket, answers: Iterator[dict[str, Any]]) -> int:
     return 1
 
 
+def autostart_wanted() -> bool:
+    """Whether a warm server should be started for the next commands (see ``AUTO``)."""
+    if os.environ.get(wire.OPT_OUT, "") not in ("", "0"):
+        return False
+    choice = os.environ.get(AUTO, "")
+    if choice in ("off", "0", "no"):
+        return False
+    if choice in ("auto", "on", "1", "yes"):
+        return True
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def autostart(state_dir: str) -> bool:
+    """Start ``reconcile server --idle-exit`` for ``state_dir`` in the background, detached
+    (its log: ``STATE_DIR/server.log``); this command still runs here. Only in a state
+    directory that exists and is this user's alone; two starting at once are fine (the
+    second finds the first listening and exits)."""
+    try:
+        if not_private(os.stat(state_dir), state_dir):
+            return False
+    except OSError:
+        return False
+    import subprocess
+
+    log_path = os.path.join(state_dir, "server.log")
+    try:
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return False
+    code = "from reconciler.cli.app import main; main()"
+    idle = os.environ.get("RECONCILE_SERVER_IDLE", "") or str(IDLE_EXIT)
+    args = ["server", "--state-dir", state_dir, "--idle-exit", idle]
+    try:
+        subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            env={k: v for k, v in os.environ.items() if k != AUTO},
+        )
+    except OSError:
+        return False
+    finally:
+        os.close(log)
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``reconcile`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     if forwardable(args):
-        status = forward(args, state_dir_of(args))
+        state_dir = state_dir_of(args)
+        status = forward(args, state_dir)
         if status is not None:
             # Nothing of this process needs tearing down (the command ran elsewhere):
             # skipping the interpreter's finalization saves a few milliseconds.
             sys.stderr.flush()
             os._exit(status)
+        if autostart_wanted():
+            autostart(state_dir)  # for the next command; a live one makes it exit at once
     from reconciler.cli.app import main as run_here
 
     run_here(args)

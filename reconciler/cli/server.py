@@ -139,10 +139,17 @@ class Server:
             pass
         self.listener.close()
 
-    def serve_forever(self) -> None:
-        """Accept and fork until stopped by a signal or by a change of code."""
+    def serve_forever(self, idle_exit: float | None = None) -> None:
+        """Accept and fork until stopped by a signal or by a change of code, or until
+        ``idle_exit`` seconds pass without a request."""
+        self.listener.settimeout(idle_exit)
         while True:
-            conn, _ = self.listener.accept()
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                self.log(f"no command for {idle_exit:g}s: exiting")
+                return
+            conn.settimeout(None)
             try:
                 self.handle(conn)
             except Exception as exc:  # one bad client never stops the server
@@ -309,8 +316,9 @@ def _peer_uid(conn: socket.socket) -> int:
     return int(uid)
 
 
-def serve(state_dir: Path, run: Runner, log: Log) -> None:
-    """Warm up, listen in ``state_dir`` and run commands until SIGTERM or SIGINT."""
+def serve(state_dir: Path, run: Runner, log: Log, idle_exit: float | None = None) -> None:
+    """Warm up, listen in ``state_dir`` and run commands until SIGTERM or SIGINT (or, with
+    ``idle_exit``, until that many seconds pass without one)."""
     warm_up()
     server = Server(state_dir, run, log)
     server.bind()
@@ -325,6 +333,6 @@ def serve(state_dir: Path, run: Runner, log: Log) -> None:
     gc.freeze()  # keep the collector from touching (and so copying) the warm pages in children
     log(f"listening at {server.path} (pid {os.getpid()})")
     try:
-        server.serve_forever()
+        server.serve_forever(idle_exit)
     finally:
         server.close()

@@ -156,3 +156,26 @@ def test_a_server_refuses_a_state_directory_of_another_user(tmp_path: Path) -> N
         assert list(theirs.iterdir()) == []
     finally:
         warm.close()
+
+
+@pytest.mark.parametrize(
+    ("env", "tty", "wanted"),
+    [
+        ({}, True, True),  # a person at a terminal
+        ({}, False, False),  # a script, CI, a timer
+        ({"RECONCILE_SERVER": "auto"}, False, True),
+        ({"RECONCILE_SERVER": "off"}, True, False),
+        ({"RECONCILE_NO_SERVER": "1"}, True, False),
+        ({"RECONCILE_NO_SERVER": "1", "RECONCILE_SERVER": "auto"}, True, False),
+    ],
+)
+def test_a_server_is_started_on_first_use_at_a_terminal_unless_turned_off(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], tty: bool, wanted: bool
+) -> None:
+    for key in ("RECONCILE_SERVER", "RECONCILE_NO_SERVER"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(launch.sys.stdin, "isatty", lambda: tty)
+    monkeypatch.setattr(launch.sys.stderr, "isatty", lambda: tty)
+    assert launch.autostart_wanted() is wanted

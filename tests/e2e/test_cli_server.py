@@ -208,3 +208,76 @@ def test_without_a_live_server_commands_run_in_the_caller(
     args = ("-f", sc.directory, "--project", sc.project, "--state-dir", sc.state_dir)
     assert f"Container/{sc.project}-a: created" in ok(run_reconcile("apply", *args))
     assert "no changes" in ok(run_reconcile("diff", *args))
+
+
+def _server_pids(state_dir: Path) -> list[int]:
+    """Pids of the ``reconcile server`` processes of ``state_dir`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"server" in argv and str(state_dir).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_server_starts_on_first_use_serves_the_next_commands_and_exits_when_idle(
+    reconcile_bin: Path, sc: Scenario
+) -> None:
+    """RECONCILE_SERVER=auto (the default at a terminal): the first command runs in its own
+    process and starts a server; the next ones run in it; it exits after its idle time and
+    leaves nothing behind."""
+    sc.write(CONTAINER, "a.yaml", name="a", loop=LOOP, gen=1)
+    sc.state_dir.mkdir(mode=0o700, exist_ok=True)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(sc.state_dir),
+        "RECONCILE_SERVER": "auto",
+        "RECONCILE_SERVER_IDLE": "4",
+    }
+    args = [str(reconcile_bin), "diff", "-f", str(sc.directory), "-p", sc.project]
+    args += ["--state-dir", str(sc.state_dir)]
+    first = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert first.returncode == 3, first.stderr
+    log = sc.state_dir / "server.log"
+    deadline = time.monotonic() + 30
+    while not (log.exists() and "listening at" in log.read_text()):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.05)
+    second = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert (second.returncode, second.stdout) == (first.returncode, first.stdout)
+    assert "diff: pid " in log.read_text()  # the second one ran in the server
+    assert len(_server_pids(sc.state_dir)) == 1
+    # A third command while it runs starts no second server.
+    subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert len(_server_pids(sc.state_dir)) == 1
+    deadline = time.monotonic() + 30
+    while _server_pids(sc.state_dir):
+        assert time.monotonic() < deadline, "the server did not exit when idle"
+        time.sleep(0.2)
+    assert not (sc.state_dir / wire.SOCKET_NAME).exists()
+    assert "exiting" in log.read_text()
+
+
+def test_no_server_is_started_off_a_terminal_or_when_turned_off(
+    reconcile_bin: Path, sc: Scenario
+) -> None:
+    sc.write(CONTAINER, "a.yaml", name="a", loop=LOOP, gen=1)
+    sc.state_dir.mkdir(mode=0o700, exist_ok=True)
+    base = {"PATH": os.environ["PATH"], "HOME": str(sc.state_dir)}
+    args = [str(reconcile_bin), "diff", "-f", str(sc.directory), "-p", sc.project]
+    args += ["--state-dir", str(sc.state_dir)]
+    for extra in (
+        {},
+        {"RECONCILE_SERVER": "off"},
+        {"RECONCILE_NO_SERVER": "1", "RECONCILE_SERVER": "auto"},
+    ):
+        done = subprocess.run(args, capture_output=True, text=True, env=base | extra, check=False)
+        assert done.returncode == 3, done.stderr
+    time.sleep(1.0)
+    assert _server_pids(sc.state_dir) == []
+    assert not (sc.state_dir / "server.log").exists()
