@@ -176,6 +176,6 @@ def test_a_server_is_started_on_first_use_at_a_terminal_unless_turned_off(
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setattr(launch.sys.stdin, "isatty", lambda: tty)
-    monkeypatch.setattr(launch.sys.stderr, "isatty", lambda: tty)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: tty)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     assert launch.autostart_wanted() is wanted
