@@ -192,7 +192,8 @@ def rollback(
             return pipeline.Declared(
                 revision.rollback_manifests(
                     target, lambda ref: getattr(runtime.inspect_image(ref), "id", None)
-                )
+                ),
+                kept_files=state.revision_files(project, target.number),
             )
 
         recorded: list[int] = []
@@ -203,7 +204,11 @@ def rollback(
             stop.acting = not dry_run
 
         request = pipeline.Request(
-            project, rules, dry_run=dry_run, prune=prune, force_prune=force_prune
+            project,
+            rules,
+            dry_run=dry_run,
+            prune=prune,
+            force_prune=force_prune,
         )
         hooks = pipeline.Hooks(
             report=print_progress,

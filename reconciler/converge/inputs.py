@@ -22,7 +22,7 @@ from reconciler.errors import ManifestError, Problem
 from reconciler.loading import LoadedManifest
 from reconciler.manifests import ContainerManifest
 from reconciler.manifests.container import BindMount
-from reconciler.secrets.decrypt import Decryptor
+from reconciler.secrets.decrypt import Decryptor, read_capped
 from reconciler.secrets.envfile import parse_env_bytes
 from reconciler.secrets.errors import SecretError
 from reconciler.secrets.store import SecretStore
@@ -58,6 +58,8 @@ class Inputs:
     secret_files: tuple[SecretFile, ...] = ()
     content: str | None = None  # target=digest;... of its configuration binds
     watched: tuple[str, ...] = ()  # host paths whose change the loop acts on
+    # The env and secret files as read (an encrypted one still encrypted), for the revision.
+    files: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
 
 
 class ContentTooLarge(Exception):
@@ -117,10 +119,22 @@ def store_for(state_dir: Path) -> SecretStore:
     return SecretStore(state_dir / "secrets")
 
 
-def resolve(manifests: Sequence[LoadedManifest], keys: Decryptor) -> dict[str, Inputs]:
+def resolve(
+    manifests: Sequence[LoadedManifest],
+    keys: Decryptor,
+    kept: Mapping[str, bytes] | None = None,
+) -> dict[str, Inputs]:
     """Every container's inputs, by name; raises ``ManifestError`` (every problem, at its
-    manifest line, naming the file, never its content) when any cannot be read."""
+    manifest line, naming the file, never its content) when any cannot be read. ``kept``:
+    env and secret files as a revision keeps them (a rollback), read instead of the disk."""
     found: dict[str, Inputs] = {}
+
+    def read(path: str) -> tuple[bytes, bytes]:
+        raw = (kept or {}).get(path)
+        if raw is None:
+            raw = read_capped(Path(path))
+        return raw, keys.decrypt_bytes(Path(path), raw)
+
     problems: list[Problem] = []
     for loaded in manifests:
         manifest = loaded.manifest
@@ -130,24 +144,25 @@ def resolve(manifests: Sequence[LoadedManifest], keys: Decryptor) -> dict[str, I
         if not (spec.env_files or spec.secrets or _configuration(spec.mounts)):
             continue
         env: dict[str, str] = {}
+        raws: dict[str, bytes] = {}
         for i, env_file in enumerate(spec.env_files):
             where = loaded.locate("spec", "envFiles", i)
-            if env_file.required is False and not os.path.exists(env_file.path):
+            missing = not os.path.exists(env_file.path) and env_file.path not in (kept or {})
+            if env_file.required is False and missing:
                 continue
             try:
-                raw = keys.decrypt(Path(env_file.path), must_be_encrypted=False)
-                env.update(parse_env_bytes(raw, env_file.path))
+                raws[env_file.path], plain = read(env_file.path)
+                env.update(parse_env_bytes(plain, env_file.path))
             except SecretError as exc:
                 problems.append(Problem(where, f"spec.envFiles[{i}]", str(exc)))
         files = []
         for i, secret in enumerate(spec.secrets):
             where = loaded.locate("spec", "secrets", i)
             try:
-                content = (
-                    secret.content.encode()
-                    if secret.content is not None
-                    else keys.decrypt(Path(secret.file or ""), must_be_encrypted=False)
-                )
+                if secret.content is not None:
+                    content = secret.content.encode()
+                else:
+                    raws[secret.file or ""], content = read(secret.file or "")
             except SecretError as exc:
                 problems.append(Problem(where, f"spec.secrets[{i}].file", str(exc)))
                 continue
@@ -170,6 +185,7 @@ def resolve(manifests: Sequence[LoadedManifest], keys: Decryptor) -> dict[str, I
             tuple(files),
             ";".join(sorted(digests)) or None,
             tuple(watched),
+            tuple(sorted(raws.items())),
         )
     if problems:
         raise ManifestError(problems)
@@ -243,6 +259,11 @@ def _files_under(root: Path) -> set[Path]:
     for dirpath, _, names in os.walk(root, followlinks=False):
         found |= {Path(dirpath) / n for n in names}
     return found
+
+
+def files_read(inputs: Mapping[str, Inputs]) -> dict[str, bytes]:
+    """Every env and secret file the containers read, as read (for the revision)."""
+    return {path: raw for item in inputs.values() for path, raw in item.files}
 
 
 def watched_paths(inputs: Mapping[str, Inputs]) -> set[str]:

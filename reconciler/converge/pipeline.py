@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -55,6 +55,8 @@ class Declared:
 
     manifests: Sequence[LoadedManifest] | Admission
     complete: bool = True
+    # A stored revision's env and secret files, as it kept them: read instead of the disk.
+    kept_files: Mapping[str, bytes] | None = None
 
 
 Source = Callable[[], Declared]
@@ -107,6 +109,9 @@ class PassResult:
     warnings: list[str] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # image ref -> ID seen in the pass
     watched: frozenset[str] = frozenset()  # host files the containers take inputs from
+    # The env and secret files read, as read (encrypted ones still encrypted): the revision
+    # keeps them sealed, so that a rollback restores them.
+    input_files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def clean(self) -> bool:
@@ -143,7 +148,9 @@ def run_pass(
     )
     declared = source()
     admission = admitted(declared.manifests, request.policy)
-    read = inputs.resolve(admission.manifests, inputs.decryptor(state.path.parent))
+    read = inputs.resolve(
+        admission.manifests, inputs.decryptor(state.path.parent), declared.kept_files
+    )
     store = inputs.store_for(state.path.parent)
     desired = desired_mod.build(
         project,
@@ -211,6 +218,7 @@ def run_pass(
         warnings,
         image_ids(observed),
         frozenset(inputs.watched_paths(read)),
+        inputs.files_read(read),
     )
     # What was inspected is stored while the Engine carries out the plan (observing filled
     # the cache; nothing after it changes the cache).

@@ -98,6 +98,7 @@ def revision_recorder(
             result.images,
             "ok" if result.clean else "failed",
             result.failures(),
+            files=result.input_files,
         )
 
     return record
@@ -120,6 +121,7 @@ def rollback_recorder(
             result.manifests,
             result.images,
             "ok" if result.outcome is not None and result.outcome.ok else "failed",
+            files=result.input_files,
         )
         previous = state.pin(project)
         state.set_pin(project, number, previous.upstream if previous else upstream)

@@ -259,7 +259,10 @@ class Loop:
             # its last good version); a pinned revision's are judged again by the pass.
             if effective.pinned is None and snapshot.admission is not None:
                 return pipeline.Declared(snapshot.admission, snapshot.prune_safe)
-            return pipeline.Declared(effective.manifests, snapshot.prune_safe)
+            kept = None
+            if effective.pinned is not None:
+                kept = self.state.revision_files(self.settings.project, effective.pinned)
+            return pipeline.Declared(effective.manifests, snapshot.prune_safe, kept)
 
         waiting: dict[str, float] = {}
         request = pipeline.Request(

@@ -458,6 +458,13 @@ class Decryptor:
             self._sops = sops_binary(self.environ)
         return self._sops
 
+    def decrypt_bytes(self, path: Path, data: bytes) -> bytes:
+        """``decrypt_data`` of ``data`` (the bytes of ``path``, read earlier or kept in a
+        revision) with this host's key; a plain file comes back as it is."""
+        return decrypt_data(
+            path, data, self.key, must_be_encrypted=False, sops=self.sops, timeout=self.timeout
+        )
+
     def decrypt(self, path: Path, *, must_be_encrypted: bool = True) -> bytes:
         """``decrypt(path, ...)`` with this host's key."""
         return decrypt(

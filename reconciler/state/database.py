@@ -11,11 +11,12 @@ The directory and the files are the user's alone (``privatedir``).
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS pins (
 );
 CREATE TABLE IF NOT EXISTS status (
     project TEXT PRIMARY KEY, updated_at REAL NOT NULL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revision_files (
+    project TEXT NOT NULL, number INTEGER NOT NULL, files BLOB NOT NULL,
+    PRIMARY KEY (project, number)
 );
 CREATE TABLE IF NOT EXISTS adoptions (
     project TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, engine_id TEXT NOT NULL,
@@ -309,8 +314,10 @@ class State:
         outcome: str,
         message: str = "",
         keep: int = DEFAULT_HISTORY_LIMIT,
+        files: Mapping[str, bytes] | None = None,
     ) -> int:
-        """Record a revision (numbered from 1 per project); keep only the newest ``keep``."""
+        """Record a revision (numbered from 1 per project); keep only the newest ``keep``.
+        ``files``: the env and secret files its containers read (kept sealed)."""
         with self._write():
             row = self._conn.execute(
                 "SELECT COALESCE(MAX(number), 0) FROM revisions WHERE project = ?", (project,)
@@ -334,7 +341,28 @@ class State:
                 "DELETE FROM revisions WHERE project = ? AND number <= ?",
                 (project, number - max(1, keep)),
             )
+            self._conn.execute(
+                "DELETE FROM revision_files WHERE project = ? AND number <= ?",
+                (project, number - max(1, keep)),
+            )
+            if files:
+                body = json.dumps({p: base64.b64encode(b).decode() for p, b in files.items()})
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO revision_files VALUES (?, ?, ?)",
+                    (project, number, self._sealer.seal_bytes(body.encode())),
+                )
         return number
+
+    def revision_files(self, project: str, number: int) -> dict[str, bytes]:
+        """The env and secret files a revision's containers read, as they were on disk
+        (sealed here: an encrypted file stays encrypted inside the seal)."""
+        row = self._row(
+            "SELECT files FROM revision_files WHERE project = ? AND number = ?", project, number
+        )
+        if row is None:
+            return {}
+        body = json.loads(self._sealer.open_bytes(bytes(row[0])))
+        return {path: base64.b64decode(data) for path, data in body.items()}
 
     def set_outcome(self, project: str, number: int, outcome: str, message: str = "") -> None:
         """Update how applying a revision went (a later pass may succeed or fail)."""

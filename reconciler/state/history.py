@@ -9,6 +9,7 @@ files nor the git commit.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -40,10 +41,22 @@ def documents_of(manifests: Iterable[Declared]) -> list[dict[str, Any]]:
     return sorted(docs, key=lambda d: (d["manifest"]["kind"], d["manifest"]["metadata"]["name"]))
 
 
-def digest_of(documents: Sequence[Mapping[str, Any]]) -> str:
-    """A digest of what the documents declare (where they were written does not count)."""
+def digest_of(
+    documents: Sequence[Mapping[str, Any]],
+    files: Mapping[str, bytes] | None = None,
+    key: bytes = b"",
+) -> str:
+    """A digest of what the documents declare (where they were written does not count) and,
+    when given, of the content of the files their containers read (keyed: a digest of a
+    short secret must not be guessable from the database)."""
     canonical = json.dumps([d["manifest"] for d in documents], sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    h = hashlib.sha256(canonical.encode())
+    if files:
+        content = hmac.new(key, digestmod=hashlib.sha256)
+        for path in sorted(files):
+            content.update(path.encode() + b"\0" + files[path] + b"\0")
+        h.update(content.digest())
+    return h.hexdigest()[:16]
 
 
 def record(
@@ -55,18 +68,20 @@ def record(
     outcome: str,
     message: str = "",
     keep: int = DEFAULT_HISTORY_LIMIT,
+    files: Mapping[str, bytes] | None = None,
 ) -> int:
-    """Record a revision unless the set equals the newest one, whose outcome is then updated.
+    """Record a revision unless the set (and the content of ``files``, the env and secret
+    files its containers read) equals the newest one, whose outcome is then updated.
     Returns the revision number that now describes what runs."""
     documents = documents_of(manifests)
-    digest = digest_of(documents)
+    digest = digest_of(documents, files, state.hash_key)
     newest = latest(state, project)
     if newest is not None and newest.digest == digest:
         if newest.outcome != outcome or newest.message != message:
             state.set_outcome(project, newest.number, outcome, message)
         return newest.number
     return state.add_revision(
-        project, source, digest, documents, dict(images), outcome, message, keep
+        project, source, digest, documents, dict(images), outcome, message, keep, files
     )
 
 

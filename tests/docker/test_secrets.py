@@ -226,3 +226,38 @@ def test_a_configuration_change_recreates_its_container(
         _reconcile(state, "diff", "-f", str(manifests), "-p", unique_prefix, key=key).returncode
         == 0
     )
+
+
+def test_a_rollback_restores_the_previous_secret_and_env_file(
+    setup: tuple[Path, Path, Path, str], docker_client: DockerClient, unique_prefix: str
+) -> None:
+    """A change of content alone is a new revision (its files kept sealed in the state), and
+    a rollback re-applies the files as they were, whatever the disk holds now."""
+    manifests, state, key, recipient = setup
+    p = unique_prefix
+    assert _reconcile(state, "apply", "-f", str(manifests), "-p", p, key=key).returncode == 0
+    _encrypt(
+        f"DB_PASSWORD={PASSWORD}\nMODE=b\n".encode(),
+        recipient,
+        manifests / "app.sops.env",
+        "dotenv",
+    )
+    _encrypt(b"token-two", recipient, manifests / "token.sops", "binary")
+    assert _reconcile(state, "apply", "-f", str(manifests), "-p", p, key=key).returncode == 0
+    app = docker_client.containers.get(f"{p}-app")
+    assert app.exec_run(["sh", "-c", "echo $MODE; cat /run/secrets/token"]).output == (
+        b"b\ntoken-two"
+    )
+    history = _reconcile(state, "history", "-p", p, "-o", "json", key=key)
+    assert history.stdout.count('"number"') == 2, history.stdout
+
+    rolled = _reconcile(state, "rollback", "1", "-p", p, key=key)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    app = docker_client.containers.get(f"{p}-app")
+    assert app.exec_run(["sh", "-c", "echo $MODE; cat /run/secrets/token"]).output == (
+        f"a\n{TOKEN}".encode()
+    )
+    # The sealed copies never show in clear in the state directory.
+    for path in state.rglob("*"):
+        if path.is_file() and "secrets" not in path.parts:
+            assert b"token-two" not in path.read_bytes(), path
