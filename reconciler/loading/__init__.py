@@ -121,7 +121,7 @@ def load(
         from reconciler.loading.compose import group_files, load_group
 
         for group in group_files(composed, [Path(p) for p in paths]):
-            done = load_group(group, compose)
+            done = load_group(group, compose, cache)
             files.append(
                 FileLoad(group[0], done.manifests, done.problems, done.identities, done.digest)
             )

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler.loading import load
 from reconciler.loading.compose import group_files, is_compose
 from reconciler.loading.compose.binary import unescaped
@@ -207,3 +209,33 @@ def test_content_configs_and_file_secrets_become_store_files() -> None:
         {"name": "pw", "file": "/srv/pw.sops", "target": "/run/secrets/pw"},
         {"name": "cfg", "content": "port $PORT", "target": "/etc/a.conf"},
     ]
+
+
+def test_an_unchanged_project_comes_from_the_load_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.loading import LoadCache
+    from reconciler.loading.compose import binary
+
+    project = tmp_path / "p"
+    project.mkdir()
+    path = project / "compose.yaml"
+    path.write_text("services:\n  web:\n    image: nginx\n")
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    first = load([path], cache=LoadCache.open(state))
+    assert [m.name for m in first.manifests] == ["p-web-1", "p_default"]
+
+    def no_compose(*_: object, **__: object) -> None:
+        raise AssertionError("compose ran for an unchanged project")
+
+    monkeypatch.setattr(binary, "canonical", no_compose)
+    monkeypatch.setattr("reconciler.loading.compose.canonical", no_compose)
+    again = load([path], cache=LoadCache.open(state))
+    assert [(m.name, m.location) for m in again.manifests] == [
+        (m.name, m.location) for m in first.manifests
+    ]
+    # A changed environment may change what compose makes of the file: read again.
+    monkeypatch.setenv("SOMETHING_NEW", "1")
+    with pytest.raises(AssertionError, match="compose ran"):
+        load([path], cache=LoadCache.open(state))

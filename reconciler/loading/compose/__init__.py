@@ -14,8 +14,10 @@ from pathlib import Path
 from types import MappingProxyType
 
 from reconciler.errors import Location, Problem
+from reconciler.loading.cache import LoadCache
 from reconciler.loading.compose.binary import ComposeUnavailable, Options, canonical
 from reconciler.loading.compose.errors import compose_problems
+from reconciler.loading.compose.positions import read_positions
 from reconciler.loading.results import FieldPath, LoadedManifest, format_path
 
 __all__ = ["GroupLoad", "Options", "group_files", "is_compose", "load_group", "manifests_yaml"]
@@ -88,9 +90,13 @@ class GroupLoad:
 
 
 def _digest(files: Sequence[Path], options: Options) -> str:
-    """What the load depends on that a file watcher sees: the files, ``.env`` beside the
-    first, and the env files given."""
+    """What the load depends on: the files, ``.env`` beside the first, the env files given,
+    the options, and the environment compose interpolates from (all of it: any variable may
+    be named). Equal digests load to equal manifests, so the load cache can keep them."""
     h = hashlib.sha256()
+    for key, value in sorted(os.environ.items()):
+        h.update(f"{key}={value}\0".encode())
+    h.update(f"{options.project_name}\0".encode())
     extra = [files[0].parent / ".env", *options.env_files]
     for path in [*files, *extra]:
         h.update(str(path).encode())
@@ -102,17 +108,36 @@ def _digest(files: Sequence[Path], options: Options) -> str:
     return h.hexdigest()
 
 
-def load_group(files: Sequence[Path], options: Options | None = None) -> GroupLoad:
-    """Read, convert and validate one compose project (``files`` merged in order)."""
-    from reconciler.loading.compose.convert import convert
-    from reconciler.loading.compose.positions import locate, read_positions
-    from reconciler.loading.parsing import Document
-    from reconciler.loading.validation import check_document
-
+def load_group(
+    files: Sequence[Path], options: Options | None = None, cache: LoadCache | None = None
+) -> GroupLoad:
+    """Read, convert and validate one compose project (``files`` merged in order); with a
+    ``cache``, a project whose files, options and environment are unchanged is taken from
+    it (compose is not run again)."""
     options = options or Options()
     files = tuple(files)
     digest = _digest(files, options)
-    positions = read_positions(files)
+    cached = cache.get(files[0], digest) if cache is not None else None
+    if cached is not None:
+        return GroupLoad(files, cached.manifests, (), cached.identities, digest)
+    # Where each key was written (for this load's problems, and for the policy's later).
+    done = _load_group(files, options, digest, read_positions(files))
+    if cache is not None and not done.problems:
+        cache.put(files[0], digest, done.manifests, done.identities)
+    return done
+
+
+def _load_group(
+    files: tuple[Path, ...],
+    options: Options,
+    digest: str,
+    positions: dict[FieldPath, Location],
+) -> GroupLoad:
+    from reconciler.loading.compose.convert import convert
+    from reconciler.loading.compose.positions import locate
+    from reconciler.loading.parsing import Document
+    from reconciler.loading.validation import check_document
+
     first = Location(str(files[0]))
     try:
         model, error = canonical(files, options)
