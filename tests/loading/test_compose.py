@@ -14,6 +14,7 @@ from reconciler.loading.compose import group_files, is_compose
 from reconciler.loading.compose.binary import unescaped
 from reconciler.loading.compose.convert import convert
 from reconciler.loading.compose.keys import render_markdown
+from reconciler.manifests import ContainerManifest
 
 DOCS = Path(__file__).parents[2] / "docs" / "compose.md"
 
@@ -239,3 +240,19 @@ def test_an_unchanged_project_comes_from_the_load_cache(
     monkeypatch.setenv("SOMETHING_NEW", "1")
     with pytest.raises(AssertionError, match="compose ran"):
         load([path], cache=LoadCache.open(state))
+
+
+def test_env_files_compose_reads_are_named_for_the_policy(tmp_path: Path) -> None:
+    """compose merges an env_file's values itself (as root); the manifest names the file
+    again, so that the host-access policy judges what is read from the host."""
+    from reconciler.policy import Policy, admit
+
+    (tmp_path / "app.env").write_text("A=1\n")
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  web:\n    image: x\n    env_file: [app.env, /etc/os-release]\n")
+    result = load([path])
+    assert not result.problems, result.problems
+    [web] = [m.manifest for m in result.manifests if isinstance(m.manifest, ContainerManifest)]
+    assert [f.path for f in web.spec.env_files] == [str(tmp_path / "app.env"), "/etc/os-release"]
+    refused = [str(v) for v in admit(result.manifests, Policy()).denied]
+    assert len(refused) == 1 and "file /etc/os-release" in refused[0]

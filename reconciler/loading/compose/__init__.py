@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from reconciler.errors import Location, Problem
 from reconciler.loading.cache import LoadCache
@@ -145,7 +146,7 @@ def _load_group(
         return GroupLoad(files, (), (Problem(first, "", str(exc)),), (), digest)
     if model is None:
         return GroupLoad(files, (), compose_problems(error, files, positions), (), digest)
-    conversion = convert(model)
+    conversion = convert(model, env_file_refs(files))
     problems = [
         Problem(locate(positions, path, first), format_path(path), message)
         for path, message in conversion.problems
@@ -167,6 +168,38 @@ def _load_group(
     return GroupLoad(
         files, tuple(manifests), tuple(sorted(set(problems))), tuple(identities), digest
     )
+
+
+def env_file_refs(files: Sequence[Path]) -> dict[str, list[dict[str, Any]]]:
+    """The env files each service of ``files`` names, as absolute paths (compose reads them
+    itself, relative to the project directory, and merges their values; the manifests name
+    them again so that the policy judges what is read from the host). Read from the files as
+    written: compose's canonical model no longer says."""
+    from ruamel.yaml import YAML
+
+    base = files[0].parent
+    found: dict[str, list[dict[str, Any]]] = {}
+    for path in files:
+        try:
+            data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        except Exception:  # compose reports what is wrong with the file
+            continue
+        services = data.get("services") if isinstance(data, dict) else None
+        for name, service in (services or {}).items() if isinstance(services, dict) else ():
+            given = service.get("env_file") if isinstance(service, dict) else None
+            items = [given] if isinstance(given, str | dict) else list(given or ())
+            refs = []
+            for item in items:
+                ref = item if isinstance(item, dict) else {"path": item}
+                if not isinstance(ref.get("path"), str):
+                    continue
+                entry: dict[str, Any] = {"path": os.path.abspath(base / ref["path"])}
+                if ref.get("required") is False:
+                    entry["required"] = False
+                refs.append(entry)
+            if refs:
+                found[str(name)] = refs  # a later file's list replaces, as compose merges it
+    return found
 
 
 def manifests_yaml(manifests: Sequence[LoadedManifest]) -> str:

@@ -66,10 +66,15 @@ def _unknown(table: Mapping[str, Any], body: Mapping[str, Any], at: ComposePath)
     return found
 
 
-def convert(model: Mapping[str, Any]) -> Conversion:
-    """The documents of a canonical compose model."""
+def convert(
+    model: Mapping[str, Any], env_files: Mapping[str, list[dict[str, Any]]] | None = None
+) -> Conversion:
+    """The documents of a canonical compose model. ``env_files``: the env files each service
+    names (compose has merged their values into ``environment``): they become ``envFiles``
+    too, so that the host-access policy judges the host files read into a container."""
     project = str(model.get("name") or "default")
     out = Conversion(project)
+    env_files = env_files or {}
     services: Mapping[str, Any] = model.get("services") or {}
     names = container_names(project, services)
     out.problems += _unknown(keys.TOP, model, ())
@@ -118,7 +123,10 @@ def convert(model: Mapping[str, Any]) -> Conversion:
                         "apiVersion": API_VERSION,
                         "kind": "Container",
                         "metadata": metadata,
-                        "spec": dict(mapped.spec),
+                        "spec": {
+                            **mapped.spec,
+                            **({"envFiles": env_files[key]} if env_files.get(key) else {}),
+                        },
                     },
                     ("services", key),
                     origins,

@@ -70,7 +70,11 @@ SERVICE: dict[str, tuple[Status, str]] = {
     "dns_search": ("mapped", "`dnsSearch`"),
     "domainname": ("mapped", "`domainname`"),
     "entrypoint": ("mapped", "`command` (compose's entrypoint replaces the image's ENTRYPOINT)"),
-    "env_file": ("resolved", "read by compose into `environment`"),
+    "env_file": (
+        "resolved",
+        "read by compose into `environment`, and named as `envFiles` too: the host-access "
+        "policy judges each as a read-only bind of its path",
+    ),
     "environment": (
         "mapped",
         "`env`; a variable without a value (and none in the environment) is left out",
