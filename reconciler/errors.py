@@ -84,6 +84,10 @@ class ImageNotFound(PermanentBackendError):
     """An image is not present locally and cannot (or may not) be pulled."""
 
 
+class BuildFailed(PermanentBackendError):
+    """An image build failed; the message ends with the tail of the build's log."""
+
+
 class StateError(ReconcileError):
     """The embedded state database cannot be opened or written."""
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from reconciler.controllers.plan import FieldDiff
-from reconciler.manifests.constants import MASK
+from reconciler.manifests.constants import COMPOSE_LABEL_PREFIX, LABEL_PREFIX, MASK
 from reconciler.manifests.fields import container_table
 from reconciler.manifests.units import format_duration, format_size
 from reconciler.values.configs import (
@@ -28,6 +28,8 @@ from reconciler.values.configs import (
     ResourceConfig,
 )
 from reconciler.values.observed import ImageInfo
+
+_OWN_LABELS = (LABEL_PREFIX, COMPOSE_LABEL_PREFIX)
 
 T = TypeVar("T")
 
@@ -85,7 +87,12 @@ def effective(config: ContainerConfig, image: ImageInfo) -> ContainerConfig:
         working_dir=config.working_dir or image.working_dir or None,
         healthcheck=config.healthcheck if config.healthcheck is not None else image.healthcheck,
         stop_signal=config.stop_signal or image.stop_signal,
-        labels=_merge_pairs(image.labels, config.labels),
+        # A container reads back without reconcile's and compose's own labels, an image's
+        # (the build digest on one reconcile built) included.
+        labels=_merge_pairs(
+            tuple((k, v) for k, v in image.labels if not k.startswith(_OWN_LABELS)),
+            config.labels,
+        ),
         ports=_effective_ports(config, image),
     )
 

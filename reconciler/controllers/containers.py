@@ -8,7 +8,7 @@ import dataclasses
 from reconciler.controllers.common import ControllerResult, Inventory, clash, prunable
 from reconciler.controllers.container_fields import compare, effective
 from reconciler.controllers.plan import Action, Conflict, FieldDiff, Kind, Reason, Step
-from reconciler.manifests.constants import REPLACEMENT_SUFFIX
+from reconciler.manifests.constants import BUILD_LABEL, REPLACEMENT_SUFFIX
 from reconciler.manifests.fields import ENDPOINT_MAC_API, api_tuple, release_of
 from reconciler.values.configs import ContainerConfig, MountConfig
 from reconciler.values.desired import DesiredContainer, DesiredState
@@ -126,6 +126,35 @@ def engine_problems(want: DesiredContainer, engine: EngineFacts) -> list[str]:
     return problems
 
 
+def _plan_built(
+    want: DesiredContainer,
+    have: ObservedContainer | None,
+    image: ImageInfo | None,
+    observed: ObservedState,
+    replaced_networks: frozenset[str],
+    result: ControllerResult,
+) -> None:
+    """A container whose image is built from a context: built (and the container created or
+    recreated) when the local image does not carry the context's digest, else compared as
+    any other."""
+    assert want.build is not None
+    name = want.name
+    built = image is not None and dict(image.labels).get(BUILD_LABEL) == want.build.digest
+    if have is not None and have.status.state == "removing":
+        return
+    if have is None:
+        result.steps.append(Step(Kind.CONTAINER, name, Action.CREATE, Reason.MISSING, desired=want))
+        return
+    if not built or image is None:
+        before = dict(image.labels).get(BUILD_LABEL) if image is not None else None
+        diff = FieldDiff("image.build", before, want.build.digest)
+        result.steps.append(
+            Step(Kind.CONTAINER, name, Action.RECREATE, Reason.IMAGE_BUILD, (diff,), desired=want)
+        )
+        return
+    _compare(want, have, image, observed, replaced_networks, result)
+
+
 def _plan_one(
     want: DesiredContainer,
     observed: ObservedState,
@@ -134,7 +163,6 @@ def _plan_one(
     result: ControllerResult,
 ) -> None:
     name = want.name
-    key = f"{KIND}/{name}"
     have = observed.containers.get(name)
     image = observed.images.get(want.config.image)
     if have is not None and (conflict := clash(KIND, name, have.ownership, project)):
@@ -143,6 +171,9 @@ def _plan_one(
     problems = engine_problems(want, observed.engine)
     if problems:
         result.conflicts.extend(Conflict(KIND, name, problem) for problem in problems)
+        return
+    if want.build is not None:
+        _plan_built(want, have, image, observed, replaced_networks, result)
         return
     platform = want.config.platform
     if image is not None and platform and not platform_matches(image.platform, platform):
@@ -188,6 +219,20 @@ def _plan_one(
             )
         )
         return
+    _compare(want, have, image, observed, replaced_networks, result)
+
+
+def _compare(
+    want: DesiredContainer,
+    have: ObservedContainer,
+    image: ImageInfo,
+    observed: ObservedState,
+    replaced_networks: frozenset[str],
+    result: ControllerResult,
+) -> None:
+    """The step (or none) that brings an existing container with its image present in line."""
+    name = want.name
+    key = f"{KIND}/{name}"
     diffs = container_diffs(want, have, image, observed.engine)
     reconnect = tuple(
         FieldDiff("networks", n, n, in_place=True) for n in want.networks if n in replaced_networks

@@ -42,6 +42,7 @@ class Reason(StrEnum):
     CONFIG_CHANGED = "config-changed"
     IMAGE_CHANGED = "image-changed"
     IMAGE_MISSING = "image-missing"
+    IMAGE_BUILD = "image-build"  # its image is built from a context that changed
     NOT_RUNNING = "not-running"
     NOT_DECLARED = "not-declared"
     DELETE_REQUESTED = "delete-requested"

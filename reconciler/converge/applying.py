@@ -16,11 +16,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from reconciler.controllers.containers import platform_matches
 from reconciler.controllers.plan import Action, Kind, Plan, Step
 from reconciler.converge import waiting
+from reconciler.converge.imaging import Images
 from reconciler.converge.ledger import Ledger
-from reconciler.errors import ImageNotFound, ReconcileError
+from reconciler.errors import ReconcileError
 from reconciler.manifests import constants
 from reconciler.runtime.base import ObserveRequest, Runtime
 from reconciler.values.desired import (
@@ -103,8 +103,7 @@ class Applier:
         self.post_create = post_create
         self.post_start = post_start
         self.ledger = ledger
-        self._images: dict[str, ImageInfo] = {}
-        self._image_locks: dict[str, threading.Lock] = {}
+        self.images = Images(runtime)
         self._lock = threading.Lock()
         self._failed: set[str] = set()  # keys of the steps of this run that failed
         self._warnings: list[tuple[Step, str]] = []
@@ -194,7 +193,10 @@ class Applier:
         want = step.desired
         assert isinstance(want, DesiredContainer)
         if step.action in (Action.CREATE, Action.RECREATE):
-            self.ensure_image(want.config.image, want.pull_policy, want.config.platform)
+            if want.build is not None:
+                self.images.ensure_built(want.config.image, want.build, want.source)
+            else:
+                self.ensure_image(want.config.image, want.pull_policy, want.config.platform)
         self._wait_for_dependencies(step, want)
         if step.action is Action.RECREATE:
             self._recreate(want)  # starts the replacement itself, or puts the old one back
@@ -248,7 +250,7 @@ class Applier:
         anonymous volume too (its own, or its image's VOLUME), as compose does."""
         if old is None:
             return {}
-        image = self._images.get(want.config.image)
+        image = self.images.known(want.config.image)
         anonymous = {m.target for m in want.config.mounts if m.type == "volume" and not m.source}
         anonymous |= set(image.volumes if image is not None else ())
         anonymous -= {m.target for m in want.config.mounts if m.source or m.type != "volume"}
@@ -352,28 +354,7 @@ class Applier:
     def ensure_image(self, ref: str, policy: str, platform: str | None = None) -> ImageInfo:
         """The local image for ``ref`` (for ``platform``, when given), pulled when the policy
         says so or the local one is of another platform (once per run)."""
-        with self._lock:
-            if ref in self._images:
-                return self._images[ref]
-            lock = self._image_locks.setdefault(ref, threading.Lock())
-        with lock:
-            if ref in self._images:
-                return self._images[ref]
-            info = None if policy == "Always" else self.runtime.inspect_image(ref)
-            if info is not None and platform and not platform_matches(info.platform, platform):
-                if policy == "Never":
-                    raise ImageNotFound(
-                        f'image "{ref}" is {info.platform} here, not {platform}, and '
-                        "pullPolicy is Never"
-                    )
-                info = None
-            if info is None:
-                if policy == "Never":
-                    raise ImageNotFound(f'image "{ref}" is not present and pullPolicy is Never')
-                info = self.runtime.pull_image(ref, platform)
-            with self._lock:
-                self._images[ref] = info
-            return info
+        return self.images.ensure(ref, policy, platform)
 
     def _wait_for_dependencies(self, step: Step, want: DesiredContainer) -> None:
         """Wait until each dependency meets its condition. One with ``required: false`` that

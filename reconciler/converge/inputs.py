@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler.converge import buildcontext
 from reconciler.errors import ManifestError, Problem
 from reconciler.loading import LoadedManifest
 from reconciler.manifests import ContainerManifest
@@ -26,7 +27,7 @@ from reconciler.secrets.decrypt import Decryptor, read_capped
 from reconciler.secrets.envfile import parse_env_bytes
 from reconciler.secrets.errors import SecretError
 from reconciler.secrets.store import SecretStore
-from reconciler.values.desired import DesiredState, HostInputs
+from reconciler.values.desired import DesiredState, HostInputs, image_build
 
 # A configuration bind is hashed whole on every pass: bounded so that a mistaken bind of a
 # data directory fails clearly instead of reading gigabytes.
@@ -60,6 +61,7 @@ class Inputs:
     watched: tuple[str, ...] = ()  # host paths whose change the loop acts on
     # The env and secret files as read (an encrypted one still encrypted), for the revision.
     files: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+    build_digest: str = ""  # of its build context and settings (spec.build)
 
 
 class ContentTooLarge(Exception):
@@ -141,7 +143,7 @@ def resolve(
         if not isinstance(manifest, ContainerManifest):
             continue
         spec = manifest.spec
-        if not (spec.env_files or spec.secrets or _configuration(spec.mounts)):
+        if not (spec.env_files or spec.secrets or _configuration(spec.mounts) or spec.build):
             continue
         env: dict[str, str] = {}
         raws: dict[str, bytes] = {}
@@ -178,6 +180,16 @@ def resolve(
                     where = loaded.locate("spec", "mounts", i)
                     problems.append(Problem(where, f"spec.mounts[{i}].configuration", _why(exc)))
                 watched.append(mount.source)
+        build_digest = ""
+        if spec.build is not None:
+            try:
+                build = image_build(spec)
+                assert build is not None
+                build_digest = buildcontext.digest(build)
+            except (OSError, buildcontext.ContextError) as exc:
+                where = loaded.locate("spec", "build", "context")
+                problems.append(Problem(where, "spec.build.context", str(exc)))
+            watched.append(spec.build.context)
         watched += [f.path for f in spec.env_files]
         watched += [s.file for s in spec.secrets if s.file is not None]
         found[manifest.metadata.name] = Inputs(
@@ -186,6 +198,7 @@ def resolve(
             ";".join(sorted(digests)) or None,
             tuple(watched),
             tuple(sorted(raws.items())),
+            build_digest,
         )
     if problems:
         raise ManifestError(problems)
@@ -233,7 +246,7 @@ def host_inputs(
                 project, name, secret.name, secret.content, owner=secret.owner, mode=secret.mode
             )
             mounts.append((secret.target, str(path)))
-        out[name] = HostInputs(item.env, tuple(mounts), item.content)
+        out[name] = HostInputs(item.env, tuple(mounts), item.content, item.build_digest)
     return out
 
 

@@ -159,7 +159,8 @@ def load_text(text: str | bytes, filename: str) -> LoadResult:
 
 
 def resolve_relative_paths(manifest: Manifest, base: Path) -> Manifest:
-    """The manifest with bind sources, env files and secret files written as ``./x`` or
+    """The manifest with bind sources, env files, secret files and build contexts written as
+    ``./x`` or
     ``../x`` made absolute against
     ``base`` (the manifest file's directory), normalized but not resolved through symlinks
     (the host-access policy does that, on the real path)."""
@@ -184,9 +185,19 @@ def resolve_relative_paths(manifest: Manifest, base: Path) -> Manifest:
         s.model_copy(update={"file": anchored(s.file)}) if s.file is not None else s
         for s in spec.secrets
     ]
-    if mounts == spec.mounts and env_files == spec.env_files and secrets == spec.secrets:
+    build = spec.build
+    if build is not None and not build.context.startswith("/"):
+        build = build.model_copy(update={"context": anchored(build.context)})
+    if (
+        mounts == spec.mounts
+        and env_files == spec.env_files
+        and secrets == spec.secrets
+        and build is spec.build
+    ):
         return manifest
-    spec = spec.model_copy(update={"mounts": mounts, "env_files": env_files, "secrets": secrets})
+    spec = spec.model_copy(
+        update={"mounts": mounts, "env_files": env_files, "secrets": secrets, "build": build}
+    )
     return manifest.model_copy(update={"spec": spec})
 
 

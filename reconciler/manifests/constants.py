@@ -8,6 +8,8 @@ API_VERSION = "reconcile/v1"
 COMPOSE_LABEL_PREFIX = "com.docker.compose."
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 LABEL_PREFIX = "io.reconcile."
+# On an image reconcile built: the digest of its context and build settings (ImageBuild).
+BUILD_LABEL = LABEL_PREFIX + "build-digest"
 LABEL_MANAGED_BY = "io.reconcile.managed-by"
 # The digest of a container's configuration binds' content (``configuration: true``).
 LABEL_CONTENT = "io.reconcile.content"

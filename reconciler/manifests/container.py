@@ -33,6 +33,7 @@ from reconciler.manifests.fields import (
     Engine,
     cpu_list,
 )
+from reconciler.manifests.images import Build, UpdatePolicy, build_ref, update_ref
 
 CAPABILITIES = frozenset(
     {
@@ -643,6 +644,16 @@ class ContainerSpec(Strict):
         ),
     ] = Field(default=None, description="the image's platform, such as linux/arm64")
     pull_policy: Annotated[Literal["IfNotPresent", "Always", "Never"], Engine("")] = "IfNotPresent"
+    build: Annotated[
+        Annotated[Build, BeforeValidator(build_ref, json_schema_input_type=str | Build)] | None,
+        Engine("", note="built and tagged as image; rebuilt when the context changes"),
+    ] = None
+    update_policy: Annotated[
+        Annotated[
+            UpdatePolicy, BeforeValidator(update_ref, json_schema_input_type=str | UpdatePolicy)
+        ],
+        Engine("", note="follows the tag's digest in its registry"),
+    ] = Field(default_factory=UpdatePolicy)
     command: Annotated[list[str] | None, Engine("Config.Entrypoint")] = None
     args: Annotated[list[str] | None, Engine("Config.Cmd")] = None
     env: Annotated[dict[str, StrOrInt], AfterValidator(_check_env), Engine("Config.Env")] = Field(
@@ -838,10 +849,35 @@ class ContainerSpec(Strict):
                 "finished one-shot again with {policy})",
                 {"policy": self.restart_policy},
             )
+        if self.update_policy.mode != "off":
+            why = _not_followable(self)
+            if why:
+                raise PydanticCustomError(
+                    "update_policy_image",
+                    "updatePolicy {mode}: {why}",
+                    {"mode": self.update_policy.mode, "why": why},
+                )
+        if self.build is not None and "@" in self.image:
+            raise PydanticCustomError(
+                "build_digest", "a built image is tagged as image, which cannot be a digest"
+            )
         deps = [d.name for d in self.depends_on]
         if len(deps) != len(set(deps)):
             raise PydanticCustomError("duplicate_dependency", "a dependency is listed twice")
         return self
+
+
+def _not_followable(spec: ContainerSpec) -> str:
+    """Why the image of ``spec`` has no tag in a registry to follow ("" when it has)."""
+    if "@" in spec.image:
+        return "the image is pinned by digest, which never changes"
+    if spec.image.startswith("sha256:"):
+        return "the image is named by its ID"
+    if spec.build is not None:
+        return "the image is built here, not pulled from a registry"
+    if spec.pull_policy == "Never":
+        return "pullPolicy is Never"
+    return ""
 
 
 class ContainerManifest(Strict):

@@ -200,10 +200,10 @@ def judge_external(
 
 
 def _input_findings(manifest: ContainerManifest, policy: Policy, fs: HostFS) -> list[Finding]:
-    """Env files and secret files are host files reconcile reads into the container (as
-    root): judged as read-only binds of them, so a manifest cannot read /etc/shadow into an
-    env var. Restricted's "no binds" does not apply: reading a file is not mounting the
-    host."""
+    """Env files, secret files and build contexts are host files reconcile reads into the
+    container or its image (as root): judged as read-only binds of them, so a manifest cannot
+    read /etc/shadow into an env var or an image. Restricted's "no binds" does not apply:
+    reading a file is not mounting the host."""
     found = []
     spec = manifest.spec
     sources: list[tuple[tuple[str | int, ...], str]] = [
@@ -214,11 +214,16 @@ def _input_findings(manifest: ContainerManifest, policy: Policy, fs: HostFS) -> 
         for i, s in enumerate(spec.secrets)
         if s.file is not None
     ]
+    if spec.build is not None:
+        # The builder copies what the Dockerfile names from the context into the image:
+        # a context is read like a read-only bind of that directory.
+        sources.append((("spec", "build", "context"), spec.build.context))
     for where, path in sources:
         if not fs.exists(fs.realpath(path)):
             continue  # reported when the pass reads it (a missing optional env file is fine)
+        what = "build context" if where[1] == "build" else "file"
         for message in binds.judge(path, fs.realpath(path), True, policy, fs):
-            found.append(Finding(binds.BASELINE, where, message.replace("bind source", "file", 1)))
+            found.append(Finding(binds.BASELINE, where, message.replace("bind source", what, 1)))
     return found
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from reconciler.values.configs import (
     ContainerConfig,
+    ImageBuild,
     NetworkAttachmentConfig,
     NetworkConfig,
     ResourceConfig,
@@ -150,6 +151,23 @@ class Runtime(Protocol):
 
     def pull_image(self, ref: str, platform: str | None = None) -> ImageInfo:
         """Pull ``ref`` and return the local image. Raises ImageNotFound or a backend error."""
+        ...
+
+    def pull_digest(self, ref: str, digest: str) -> ImageInfo:
+        """Pull exactly ``digest`` of ``ref``'s repository and point the tag ``ref`` at it."""
+        ...
+
+    def tag_image(self, source: str, ref: str) -> None:
+        """Point the tag ``ref`` at the image ``source`` (an ID or a reference)."""
+        ...
+
+    def build_image(self, ref: str, context_tar: bytes, build: ImageBuild) -> ImageInfo:
+        """Build an image from ``context_tar`` (a tar of the context) and tag it ``ref``.
+        Raises ``BuildFailed`` with the tail of the build log."""
+        ...
+
+    def registry_digest(self, ref: str) -> str:
+        """The digest ``ref``'s tag has in its registry now (asked without pulling)."""
         ...
 
     def create_container(

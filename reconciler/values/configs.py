@@ -221,3 +221,29 @@ def security_options(options: Iterable[str]) -> tuple[str, ...]:
         else:
             out.add(option)
     return tuple(sorted(out))
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """How a container's image is built (``spec.build``): the context directory, the
+    Dockerfile in it, build args, target stage, image labels, and ``digest``, a digest of
+    all that and of the context's files (``.dockerignore`` honoured), which the built image
+    carries as a label: an image whose label differs is built again."""
+
+    context: str
+    dockerfile: str = "Dockerfile"
+    args: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    target: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    platform: str | None = None
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """Whether and how often the loop follows a container's image tag in its registry
+    (``spec.updatePolicy``); seconds."""
+
+    mode: str = "off"  # off | notify | apply
+    interval: float = 6 * 3600.0
+    min_age: float = 0.0

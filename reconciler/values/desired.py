@@ -35,6 +35,7 @@ from reconciler.values.configs import (
     DeviceConfig,
     GpuRequest,
     HealthcheckConfig,
+    ImageBuild,
     MountConfig,
     NetworkAttachmentConfig,
     NetworkConfig,
@@ -42,6 +43,7 @@ from reconciler.values.configs import (
     PortBinding,
     ResourceConfig,
     SubnetConfig,
+    UpdateSettings,
     VolumeConfig,
 )
 
@@ -74,6 +76,9 @@ class DesiredContainer:
     # Targets of its secret files: binds from reconcile's own root-only store, not the user's
     # host paths, so the policy's bind checks leave them out.
     secret_targets: frozenset[str] = frozenset()
+    # Built from a context (spec.build), its digest filled in from the files by the caller.
+    build: ImageBuild | None = None
+    update: UpdateSettings = field(default_factory=UpdateSettings)
 
     @property
     def volumes(self) -> tuple[str, ...]:
@@ -343,6 +348,7 @@ class HostInputs:
     env: Pairs = field(default=(), repr=False)
     secret_mounts: tuple[tuple[str, str], ...] = ()
     content: str | None = None
+    build_digest: str = ""  # of the build context and settings (spec.build)
 
 
 def _with_inputs(config: ContainerConfig, host: HostInputs) -> ContainerConfig:
@@ -379,6 +385,12 @@ def _container(
         secret_env=frozenset({k for k in spec.env if is_secret_name(k)} | from_files),
         restart_on_unhealthy=spec.restart_on_unhealthy,
         one_shot=spec.one_shot,
+        build=image_build(spec, host.build_digest if host is not None else ""),
+        update=UpdateSettings(
+            spec.update_policy.mode,
+            spec.update_policy.interval / 1e9,
+            spec.update_policy.min_age / 1e9,
+        ),
         secret_targets=frozenset(t for t, _ in host.secret_mounts) if host else frozenset(),
         create_paths=tuple(
             m.source for m in spec.mounts if isinstance(m, BindMount) and m.create_host_path
@@ -390,6 +402,22 @@ def _container(
                 if api_tuple(api) > api_tuple(FLOOR_API)
             )
         ),
+    )
+
+
+def image_build(spec: ContainerSpec, digest: str = "") -> ImageBuild | None:
+    """How ``spec``'s image is built (None when it is pulled); ``digest`` from the files."""
+    build = spec.build
+    if build is None:
+        return None
+    return ImageBuild(
+        context=build.context,
+        dockerfile=build.dockerfile,
+        args=tuple(sorted(build.args.items())),
+        target=build.target,
+        labels=tuple(sorted(build.labels.items())),
+        platform=spec.platform,
+        digest=digest,
     )
 
 

@@ -71,6 +71,7 @@ class ImageInfo:
     exposed_ports: tuple[str, ...] = ()  # "80/tcp"
     volumes: tuple[str, ...] = ()
     platform: str = ""  # os/architecture[/variant], "" when the Engine does not say
+    repo_digests: tuple[str, ...] = ()  # "repo@sha256:..." of each registry it came from
 
 
 @dataclass(frozen=True)

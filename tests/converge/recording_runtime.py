@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ImageNotFound, PermanentBackendError
+from reconciler.manifests.constants import BUILD_LABEL
 from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
 from reconciler.values.configs import (
     ContainerConfig,
+    ImageBuild,
     NetworkAttachmentConfig,
     NetworkConfig,
     ResourceConfig,
@@ -205,6 +207,25 @@ class RecordingRuntime:
             raise ImageNotFound(f"pull access denied for {ref}")
         self.images[ref] = self.registry[ref]
         return self.registry[ref]
+
+    def pull_digest(self, ref: str, digest: str) -> ImageInfo:
+        self._record("pull_digest", ref)
+        return self.pull_image(ref)
+
+    def tag_image(self, source: str, ref: str) -> None:
+        self._record("tag_image", ref)
+        found = [i for i in self.images.values() if i.id == source] or [self.images[source]]
+        self.images[ref] = found[0]
+
+    def build_image(self, ref: str, context_tar: bytes, build: ImageBuild) -> ImageInfo:
+        self._record("build_image", ref)
+        info = ImageInfo(id=f"sha256:built-{build.digest}", labels=((BUILD_LABEL, build.digest),))
+        self.images[ref] = info
+        return info
+
+    def registry_digest(self, ref: str) -> str:
+        self._record("registry_digest", ref)
+        raise PermanentBackendError("this recording runtime has no registry")
 
     def create_container(
         self,

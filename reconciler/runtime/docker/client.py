@@ -168,8 +168,10 @@ class Client:
         *,
         params: Params | None = None,
         headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
     ) -> JsonStream:
-        """Start a call whose answer is a stream of JSON objects (events, pull progress).
+        """Start a call whose answer is a stream of JSON objects (events, pull progress, a
+        build's log); ``body`` is sent as it is (a build context's tar).
 
         The stream has a connection of its own and no read timeout: it may stay quiet for
         as long as nothing happens. ``JsonStream.close`` ends it from any thread."""
@@ -177,7 +179,9 @@ class Client:
         connection = self._connect(self.timeout)
         connection.sock.settimeout(None)
         try:
-            connection.request(method, url, headers={"User-Agent": USER_AGENT, **(headers or {})})
+            connection.request(
+                method, url, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})}
+            )
             response = connection.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
@@ -189,23 +193,21 @@ class Client:
         return JsonStream(connection, response)
 
     def pull(self, repository: str, tag: str, platform: str | None = None) -> JsonStream:
-        """``POST /images/create``: pull ``repository:tag``; the stream reports progress.
+        """``POST /images/create``: pull ``repository:tag`` (or ``repository@sha256:..``
+        when ``tag`` is a digest); the stream reports progress.
 
-        The registry credentials come from the docker CLI's config (and credential helpers)
-        through the docker SDK's auth helpers, imported here only: pulls are rare, and the
-        SDK's import is what this client exists to avoid on every start."""
+        The registry credentials come from the docker CLI's config (and credential helpers),
+        read by ``credentials`` only now: pulls are rare, and the docker SDK's import is what
+        this client exists to avoid on every start."""
+        from reconciler.runtime.docker import credentials
+
         headers: dict[str, str] = {}
         try:
-            import docker.auth
-
-            registry, _ = docker.auth.resolve_repository_name(repository)
-            credentials = docker.auth.resolve_authconfig(docker.auth.load_config(), registry)
-            if credentials:
-                headers["X-Registry-Auth"] = docker.auth.encode_header(credentials).decode()
-        except Exception as exc:
-            raise ClientError(
-                f"cannot read the registry credentials for {repository!r}: {_describe(exc)}"
-            ) from exc
+            found = credentials.for_repository(repository)
+        except credentials.CredentialsError as exc:
+            raise ClientError(str(exc)) from None
+        if found:
+            headers["X-Registry-Auth"] = found.engine_header()
         return self.stream(
             "POST",
             "/images/create",

@@ -109,6 +109,7 @@ def image_info(raw: Json) -> ImageInfo:
         platform="/".join(
             p for p in (raw.get("Os"), raw.get("Architecture"), raw.get("Variant")) if p
         ),
+        repo_digests=_strings(raw.get("RepoDigests") or ()),
     )
 
 

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,14 @@ from reconciler.errors import (
     TransientBackendError,
 )
 from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
-from reconciler.runtime.docker import client, enginelog, normalize, observing, translate
+from reconciler.runtime.docker import (
+    client,
+    enginelog,
+    images,
+    normalize,
+    observing,
+    translate,
+)
 from reconciler.runtime.docker.engine import (
     DEFAULT_TIMEOUT,
     Engine,
@@ -29,6 +37,7 @@ from reconciler.runtime.docker.listing import INSPECT_WORKERS, Lists
 from reconciler.runtime.docker.resources import NetworkAndVolumeOps, after
 from reconciler.values.configs import (
     ContainerConfig,
+    ImageBuild,
     ResourceConfig,
 )
 from reconciler.values.observed import (
@@ -50,6 +59,7 @@ class DockerRuntime(NetworkAndVolumeOps):
         self._engine = engine
         self._cgroupns_default: str | None = None
         self._facts = EngineFacts()
+        self._insecure: tuple[frozenset[str], tuple[str, ...]] | None = None
 
     @classmethod
     def from_env(
@@ -256,6 +266,46 @@ class DockerRuntime(NetworkAndVolumeOps):
         if info is None:
             raise ImageNotFound(f"image {ref!r} is not present locally after a pull")
         return info
+
+    def pull_digest(self, ref: str, digest: str) -> ImageInfo:
+        """Pull exactly ``digest`` of ``ref``'s repository and point the tag ``ref`` at it (a
+        tag moved again meanwhile does not matter: the digest is what was asked for)."""
+        pinned = f"{images.repository_of(ref)}@{digest}"
+        info = self.pull_image(pinned)
+        images.tag(self._engine, info.id, ref)
+        return info
+
+    def tag_image(self, source: str, ref: str) -> None:
+        """Point the tag ``ref`` at the image ``source`` (an ID or a reference)."""
+        images.tag(self._engine, source, ref)
+
+    def build_image(self, ref: str, context_tar: bytes, build: ImageBuild) -> ImageInfo:
+        """Build an image from ``context_tar`` as ``build`` says and tag it ``ref``."""
+        ident = images.build(
+            self._engine,
+            ref,
+            context_tar,
+            dockerfile=build.dockerfile,
+            args=dict(build.args),
+            target=build.target,
+            labels=dict(build.labels),
+            platform=build.platform,
+        )
+        info = self.inspect_image(ident)
+        if info is None:
+            raise ImageNotFound(f"image {ref!r} is not present after its build")
+        return info
+
+    def registry_digest(self, ref: str) -> str:
+        """The digest ``ref``'s tag has in its registry now (a manifest HEAD; raises
+        ``registry.RegistryError``). Registries the Engine treats as insecure are spoken to
+        over plain HTTP, as the Engine would."""
+        from reconciler.runtime.docker import registry
+
+        if self._insecure is None:
+            self._insecure = images.insecure_registries(self.read_info())
+        names, cidrs = self._insecure
+        return registry.Registry(partial(registry.insecure, names, cidrs)).digest(ref)
 
     # -- containers ----------------------------------------------------------------------
 

@@ -1,0 +1,134 @@
+"""Images beyond inspect and pull: builds from a context, pulls by digest, tags, and what a
+registry says a tag's digest is now. ``DockerRuntime`` delegates here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.errors import BuildFailed, ImageNotFound
+from reconciler.runtime.docker import client
+from reconciler.runtime.docker.engine import Engine
+
+LOG_TAIL = 20  # lines of a failed build's log that its error shows
+
+
+def build(
+    engine: Engine,
+    ref: str,
+    context_tar: bytes,
+    *,
+    dockerfile: str,
+    args: Mapping[str, str],
+    target: str | None,
+    labels: Mapping[str, str],
+    platform: str | None = None,
+) -> str:
+    """Build ``context_tar`` with the Engine's builder and tag the image ``ref``; return its
+    ID. A failed build raises ``BuildFailed`` with the tail of the log."""
+    params: dict[str, str | int | bool | None] = {
+        "t": ref,
+        "dockerfile": dockerfile,
+        "buildargs": json.dumps(dict(args)),
+        "labels": json.dumps(dict(labels)),
+        "rm": True,
+        "forcerm": True,
+        "target": target,
+        "platform": platform,
+    }
+    log: list[str] = []
+    ident = ""
+    failure = ""
+
+    def run(api: client.Client) -> None:
+        nonlocal ident, failure
+        stream = api.stream(
+            "POST",
+            "/build",
+            params=params,
+            headers={"Content-Type": "application/x-tar"},
+            body=context_tar,
+        )
+        for item in stream:
+            if not isinstance(item, dict):
+                continue
+            text = item.get("stream")
+            if isinstance(text, str):
+                log.extend(line for line in text.splitlines() if line.strip())
+            aux = item.get("aux")
+            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                ident = aux["ID"]
+            if item.get("error") or item.get("errorDetail"):
+                detail = item.get("errorDetail") or {}
+                failure = str(item.get("error") or detail.get("message") or "the build failed")
+
+    try:
+        engine.call(f"build image {ref!r}", "image.build", run, retry=False)
+    except ImageNotFound as exc:  # a FROM image the builder cannot pull
+        failure = str(exc)
+    if failure or not ident:
+        tail = "\n".join(f"  | {line}" for line in log[-LOG_TAIL:])
+        why = failure or "the builder reported no image"
+        raise BuildFailed(f"building {ref} failed: {why}" + (f"\n{tail}" if tail else ""))
+    return ident
+
+
+def tag(engine: Engine, source: str, ref: str) -> None:
+    """Point the tag ``ref`` at the image ``source`` (an ID or another reference)."""
+    repository, _, name = _split_tag(ref)
+    engine.call(
+        f"tag image {source!r} as {ref!r}",
+        "image.tag",
+        lambda api: api.post(
+            client.path("/images/{}/tag", source), None, {"repo": repository, "tag": name}
+        ),
+    )
+
+
+def _split_tag(ref: str) -> tuple[str, str, str]:
+    repository, colon, name = ref.rpartition(":")
+    if not colon or "/" in name:
+        return ref, ":", "latest"
+    return repository, ":", name
+
+
+def repository_of(ref: str) -> str:
+    """The repository part of a reference (no tag, no digest)."""
+    name = ref.partition("@")[0]
+    repository, colon, rest = name.rpartition(":")
+    return repository if colon and "/" not in rest else name
+
+
+def local_digest(repo_digests: tuple[str, ...], ref: str) -> str:
+    """The digest the local image has in ``ref``'s repository ("" when it has none: built
+    here, loaded, or pulled by another name)."""
+    repository = repository_of(ref)
+    for entry in repo_digests:
+        name, at, digest = entry.partition("@")
+        if at and _same_repository(name, repository):
+            return digest
+    return ""
+
+
+def _same_repository(a: str, b: str) -> bool:
+    def canonical(name: str) -> str:
+        for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/"):
+            if name.startswith(prefix):
+                name = name[len(prefix) :]
+        return name.removeprefix("library/")
+
+    return canonical(a) == canonical(b)
+
+
+def insecure_registries(info: Mapping[str, Any]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The registries the Engine speaks plain HTTP to (``insecure-registries``): names, and
+    CIDRs, from ``/info``'s ``RegistryConfig``."""
+    config = info.get("RegistryConfig") or {}
+    names = frozenset(
+        name
+        for name, index in (config.get("IndexConfigs") or {}).items()
+        if isinstance(index, dict) and index.get("Secure") is False
+    )
+    cidrs = tuple(str(c) for c in (config.get("InsecureRegistryCIDRs") or ()))
+    return names, cidrs
