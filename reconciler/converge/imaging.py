@@ -37,6 +37,11 @@ class Images:
         with self._lock:
             return self._known.get(ref)
 
+    def got(self) -> dict[str, ImageInfo]:
+        """Every image got in this pass, by reference."""
+        with self._lock:
+            return dict(self._known)
+
     def ensure(self, ref: str, policy: str, platform: str | None = None) -> ImageInfo:
         """The local image for ``ref`` (for ``platform``, when given), pulled when the policy
         says so or the local one is of another platform."""

@@ -40,7 +40,7 @@ from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runti
 from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
 from reconciler.values.desired import DesiredContainer, DesiredState
-from reconciler.values.observed import ObservedContainer, ObservedState
+from reconciler.values.observed import ImageInfo, ObservedContainer, ObservedState, repository_of
 
 # A guard sees the plan before it runs and may hold steps back or add some (the loop's
 # crash-loop backoff, its removal of containers whose live mounts the policy refuses).
@@ -108,6 +108,8 @@ class PassResult:
     outcome: ApplyOutcome | None = None
     warnings: list[str] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # image ref -> ID seen in the pass
+    # image ref -> "repository@sha256:..." of that image, for those pulled from a registry
+    digests: dict[str, str] = field(default_factory=dict)
     watched: frozenset[str] = frozenset()  # host files the containers take inputs from
     # The env and secret files read, as read (encrypted ones still encrypted): the revision
     # keeps them sealed, so that a rollback restores them.
@@ -217,6 +219,7 @@ def run_pass(
         None,
         warnings,
         image_ids(observed),
+        image_digests(observed.images),
         frozenset(inputs.watched_paths(read)),
         inputs.files_read(read),
     )
@@ -232,6 +235,10 @@ def run_pass(
         result.outcome = records.execute(
             applier, state, plan, observed, inventory, hooks.stop, external=external_keys(desired)
         )
+        # What the steps pulled or built is what runs now.
+        got = applier.images.got()
+        result.images.update({ref: info.id for ref, info in got.items()})
+        result.digests.update(image_digests(got))
         if result.outcome.ok:
             inputs.prune_store(store, project, None if request.delete else desired)
     finally:
@@ -444,6 +451,16 @@ def _enforced(violations: Sequence[Violation]) -> list[str]:
 def image_ids(observed: ObservedState) -> dict[str, str]:
     """The image ID each wanted reference resolved to (references not present are left out)."""
     return {ref: info.id for ref, info in sorted(observed.images.items()) if info is not None}
+
+
+def image_digests(images: Mapping[str, ImageInfo | None]) -> dict[str, str]:
+    """``repository@sha256:...`` of each reference's image, where it came from a registry."""
+    found = {}
+    for ref, info in sorted(images.items()):
+        digest = info.digest_in(ref) if info is not None else ""
+        if digest:
+            found[ref] = f"{repository_of(ref)}@{digest}"
+    return found
 
 
 def _quiet(_: object) -> None:

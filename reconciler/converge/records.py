@@ -99,6 +99,7 @@ def revision_recorder(
             "ok" if result.clean else "failed",
             result.failures(),
             files=result.input_files,
+            digests=result.digests,
         )
 
     return record
@@ -122,6 +123,7 @@ def rollback_recorder(
             result.images,
             "ok" if result.outcome is not None and result.outcome.ok else "failed",
             files=result.input_files,
+            digests=result.digests,
         )
         previous = state.pin(project)
         state.set_pin(project, number, previous.upstream if previous else upstream)

@@ -50,7 +50,7 @@ class RevisionKeeper:
         self._last: tuple[LoadedManifest, ...] = ()
         self._last_digest = history.digest_of([])
         self._probation: tuple[int, float] | None = None
-        self._recorded: tuple[str, str, int] | None = None
+        self._recorded: tuple[str, str, tuple[tuple[str, str], ...], int] | None = None
 
     def effective(self, manifests: Sequence[LoadedManifest], source: str) -> Effective:
         """The manifests to apply: a pinned revision's while the source has not moved since
@@ -72,19 +72,32 @@ class RevisionKeeper:
         return Effective(tuple(manifests), source, digest)
 
     def applied(
-        self, effective: Effective, images: Mapping[str, str], outcome: str, message: str = ""
+        self,
+        effective: Effective,
+        images: Mapping[str, str],
+        outcome: str,
+        message: str = "",
+        digests: Mapping[str, str] | None = None,
     ) -> int:
         """Record what a pass applied; a new revision starts its probation window."""
-        if self._recorded is not None and self._recorded[:2] == (effective.digest, outcome):
-            return self._recorded[2]
+        key = (effective.digest, outcome, tuple(sorted(images.items())))
+        if self._recorded is not None and self._recorded[:3] == key:
+            return self._recorded[3]
         newest = history.latest(self.state, self.project)
         source = effective.source
         if effective.pinned is not None:
             source = f"rollback:#{effective.pinned}"
         number = history.record(
-            self.state, self.project, source, effective.manifests, images, outcome, message
+            self.state,
+            self.project,
+            source,
+            effective.manifests,
+            images,
+            outcome,
+            message,
+            digests=digests,
         )
-        self._recorded = (effective.digest, outcome, number)
+        self._recorded = (*key, number)
         is_new = newest is None or newest.number != number
         if is_new and effective.pinned is None and self.rollback_on_failure:
             self._probation = (number, self.clock() + self.window)

@@ -363,7 +363,11 @@ class Loop:
             result.desired, result.observed, snapshot, plan, outcome, waiting, self.healer.crash
         )
         revision = self.keeper.applied(
-            effective, result.images, "ok" if result.clean else "failed", result.failures()
+            effective,
+            result.images,
+            "ok" if result.clean else "failed",
+            result.failures(),
+            result.digests,
         )
         rolled_back = self.keeper.judge(statuses, effective.digest)
         if rolled_back:

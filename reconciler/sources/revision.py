@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from reconciler.errors import Location
 from reconciler.loading import LoadedManifest
 from reconciler.manifests import ContainerManifest, any_manifest
+from reconciler.manifests.images import UpdatePolicy
 from reconciler.state.records import Revision
 
 _LOCATION = re.compile(r"^(?P<file>.*?)(?::(?P<line>\d+))?(?::(?P<col>\d+))?$")
@@ -47,7 +48,8 @@ def pin_images(
         old = recorded.get(manifest.spec.image)
         if not old or old not in available or current.get(manifest.spec.image) == old:
             return item
-        spec = manifest.spec.model_copy(update={"image": old})
+        # Pinned: the image no longer follows its tag (an update would undo the rollback).
+        spec = manifest.spec.model_copy(update={"image": old, "update_policy": UpdatePolicy()})
         return LoadedManifest(
             manifest.model_copy(update={"spec": spec}), item.location, item.positions
         )
@@ -59,8 +61,15 @@ def rollback_manifests(
     revision: Revision, image_id: Callable[[str], str | None]
 ) -> list[LoadedManifest]:
     """What a rollback to ``revision`` re-applies: its manifests, with each container on the
-    image it ran then when that image is still here (``image_id``: a reference's local image
-    ID, or None when absent)."""
+    image it ran then: by its ID when that image is still here (``image_id``: a reference's
+    local image ID, or None when absent), else by the digest it was pulled as (pulled again,
+    exactly that one)."""
     current = {ref: image_id(ref) for ref in revision.images}
     available = {i for i in revision.images.values() if image_id(i) is not None}
-    return pin_images(manifests_of(revision), revision.images, current, available)
+    recorded = dict(revision.images)
+    for ref, pinned in revision.digests.items():
+        old = recorded.get(ref)
+        if old is not None and old not in available and current.get(ref) != old:
+            recorded[ref] = pinned
+            available.add(pinned)
+    return pin_images(manifests_of(revision), recorded, current, available)

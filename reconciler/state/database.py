@@ -60,6 +60,15 @@ CREATE TABLE IF NOT EXISTS adoptions (
     project TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, engine_id TEXT NOT NULL,
     at REAL NOT NULL, PRIMARY KEY (project, kind, name)
 );
+CREATE TABLE IF NOT EXISTS revision_digests (
+    project TEXT NOT NULL, number INTEGER NOT NULL, digests TEXT NOT NULL,
+    PRIMARY KEY (project, number)
+);
+CREATE TABLE IF NOT EXISTS image_updates (
+    project TEXT NOT NULL, ref TEXT NOT NULL, digest TEXT NOT NULL, first_seen REAL NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'seen', at REAL NOT NULL, message TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (project, ref, digest)
+);
 CREATE TABLE IF NOT EXISTS creations (
     project TEXT NOT NULL, nonce TEXT NOT NULL, name TEXT NOT NULL, engine_id TEXT,
     at REAL NOT NULL, PRIMARY KEY (project, nonce)
@@ -315,9 +324,11 @@ class State:
         message: str = "",
         keep: int = DEFAULT_HISTORY_LIMIT,
         files: Mapping[str, bytes] | None = None,
+        digests: Mapping[str, str] | None = None,
     ) -> int:
         """Record a revision (numbered from 1 per project); keep only the newest ``keep``.
-        ``files``: the env and secret files its containers read (kept sealed)."""
+        ``files``: the env and secret files its containers read (kept sealed); ``digests``:
+        image ref -> ``repository@sha256:...`` of what ran (for a rollback by digest)."""
         with self._write():
             row = self._conn.execute(
                 "SELECT COALESCE(MAX(number), 0) FROM revisions WHERE project = ?", (project,)
@@ -345,6 +356,15 @@ class State:
                 "DELETE FROM revision_files WHERE project = ? AND number <= ?",
                 (project, number - max(1, keep)),
             )
+            self._conn.execute(
+                "DELETE FROM revision_digests WHERE project = ? AND number <= ?",
+                (project, number - max(1, keep)),
+            )
+            if digests:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO revision_digests VALUES (?, ?, ?)",
+                    (project, number, json.dumps(dict(digests), sort_keys=True)),
+                )
             if files:
                 body = json.dumps({p: base64.b64encode(b).decode() for p, b in files.items()})
                 self._conn.execute(
@@ -374,20 +394,54 @@ class State:
 
     def revisions(self, project: str) -> list[Revision]:
         """Every kept revision of ``project``, newest first."""
-        rows = self._rows("SELECT * FROM revisions WHERE project = ? ORDER BY number DESC", project)
+        rows = self._rows(f"{_REVISIONS} WHERE project = ? ORDER BY number DESC", project)
         return [_revision(r, self._sealer) for r in rows]
 
     def latest_revision(self, project: str) -> Revision | None:
         """The newest kept revision of ``project`` (one row read: every apply asks for it)."""
-        row = self._row(
-            "SELECT * FROM revisions WHERE project = ? ORDER BY number DESC LIMIT 1", project
-        )
+        row = self._row(f"{_REVISIONS} WHERE project = ? ORDER BY number DESC LIMIT 1", project)
         return None if row is None else _revision(row, self._sealer)
 
     def revision(self, project: str, number: int) -> Revision | None:
         """One revision, or None when it does not exist (or was dropped by retention)."""
-        row = self._row("SELECT * FROM revisions WHERE project = ? AND number = ?", project, number)
+        row = self._row(f"{_REVISIONS} WHERE project = ? AND number = ?", project, number)
         return None if row is None else _revision(row, self._sealer)
+
+    def image_digest_seen(self, project: str, ref: str, digest: str) -> tuple[float, str]:
+        """Note that ``ref``'s tag points at ``digest`` in its registry; return when that was
+        first seen and what became of it (``seen``, ``applied`` or ``rejected``)."""
+        now = time.time()
+        with self._write():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO image_updates VALUES (?, ?, ?, ?, 'seen', ?, '')",
+                (project, ref, digest, now, now),
+            )
+            row = self._conn.execute(
+                "SELECT first_seen, outcome FROM image_updates "
+                "WHERE project = ? AND ref = ? AND digest = ?",
+                (project, ref, digest),
+            ).fetchone()
+            # Older digests of the ref are of no more use than to say what was rejected.
+            self._conn.execute(
+                "DELETE FROM image_updates WHERE project = ? AND ref = ? AND outcome = 'seen' "
+                "AND digest != ?",
+                (project, ref, digest),
+            )
+        return float(row[0]), str(row[1])
+
+    def image_digest_outcome(
+        self, project: str, ref: str, digest: str, outcome: str, message: str = ""
+    ) -> None:
+        """Record that ``digest`` of ``ref`` was ``applied`` or ``rejected`` (it failed its
+        probation: never applied again automatically)."""
+        now = time.time()
+        with self._write():
+            self._conn.execute(
+                "INSERT INTO image_updates VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (project, ref, digest) DO UPDATE SET outcome = excluded.outcome, "
+                "at = excluded.at, message = excluded.message",
+                (project, ref, digest, now, outcome, now, message),
+            )
 
     def pin(self, project: str) -> Pin | None:
         """The rollback pin of ``project``, if any."""
@@ -432,6 +486,13 @@ class State:
         return [Event(*row) for row in reversed(rows)]
 
 
+# A revision with the image digests it ran (kept apart: older states have no such column).
+_REVISIONS = (
+    "SELECT * FROM (SELECT r.*, d.digests FROM revisions r "
+    "LEFT JOIN revision_digests d USING (project, number))"
+)
+
+
 def _projects(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT DISTINCT project FROM inventory")}
 
@@ -447,4 +508,5 @@ def _revision(row: Any, sealer: sealing.Sealer) -> Revision:
         images=json.loads(row[6]),
         outcome=row[7],
         message=row[8],
+        digests=json.loads(row[9]) if row[9] else {},
     )

@@ -69,20 +69,33 @@ def record(
     message: str = "",
     keep: int = DEFAULT_HISTORY_LIMIT,
     files: Mapping[str, bytes] | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> int:
     """Record a revision unless the set (and the content of ``files``, the env and secret
-    files its containers read) equals the newest one, whose outcome is then updated.
-    Returns the revision number that now describes what runs."""
+    files its containers read) and the images it runs equal the newest one's, whose
+    outcome is then updated. Returns the revision number that now describes what runs.
+    ``digests``: image ref -> ``repository@sha256:...`` of what runs, where known.
+
+    A new image under the same tag (an update, a rebuild) is a new revision with the same
+    digest: what runs changed, not what is declared (so a rollback pin, which follows the
+    declared set, holds)."""
     documents = documents_of(manifests)
     digest = digest_of(documents, files, state.hash_key)
     newest = latest(state, project)
-    if newest is not None and newest.digest == digest:
+    same_images = newest is not None and _same_images(newest.images, images)
+    if newest is not None and newest.digest == digest and same_images:
         if newest.outcome != outcome or newest.message != message:
             state.set_outcome(project, newest.number, outcome, message)
         return newest.number
     return state.add_revision(
-        project, source, digest, documents, dict(images), outcome, message, keep, files
+        project, source, digest, documents, dict(images), outcome, message, keep, files, digests
     )
+
+
+def _same_images(recorded: Mapping[str, str], now: Mapping[str, str]) -> bool:
+    """Whether every reference recorded before still resolves to the same image (one that
+    is not present now, in a pass that failed to get it, does not count as a change)."""
+    return all(recorded.get(ref, image) == image for ref, image in now.items())
 
 
 def latest(state: State, project: str) -> Revision | None:

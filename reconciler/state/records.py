@@ -3,7 +3,7 @@ journal events (``database`` stores them)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,6 +21,8 @@ class Revision:
     images: dict[str, str]
     outcome: str  # ok | failed
     message: str = ""
+    # image ref -> "repository@sha256:..." of what ran (images pulled from a registry)
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,23 @@ class Ownership:
         return self.project is not None
 
 
+def repository_of(ref: str) -> str:
+    """A reference's repository: without its tag or digest (a colon before the last slash
+    is a registry's port)."""
+    name = ref.partition("@")[0]
+    repository, colon, rest = name.rpartition(":")
+    return repository if colon and "/" not in rest else name
+
+
+def _canonical_repository(ref: str) -> str:
+    """A reference's repository, Docker Hub's prefixes left out."""
+    name = repository_of(ref)
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name.removeprefix("library/")
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """A local image and the defaults it gives containers created from it."""
@@ -72,6 +89,16 @@ class ImageInfo:
     volumes: tuple[str, ...] = ()
     platform: str = ""  # os/architecture[/variant], "" when the Engine does not say
     repo_digests: tuple[str, ...] = ()  # "repo@sha256:..." of each registry it came from
+
+    def digest_in(self, ref: str) -> str:
+        """The digest this image has in ``ref``'s repository (``sha256:...``), "" when it
+        has none there (built here, loaded, or pulled under another name)."""
+        wanted = _canonical_repository(ref)
+        for entry in self.repo_digests:
+            name, at, digest = entry.partition("@")
+            if at and _canonical_repository(name) == wanted:
+                return digest
+        return ""
 
 
 @dataclass(frozen=True)

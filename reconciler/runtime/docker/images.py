@@ -93,34 +93,6 @@ def _split_tag(ref: str) -> tuple[str, str, str]:
     return repository, ":", name
 
 
-def repository_of(ref: str) -> str:
-    """The repository part of a reference (no tag, no digest)."""
-    name = ref.partition("@")[0]
-    repository, colon, rest = name.rpartition(":")
-    return repository if colon and "/" not in rest else name
-
-
-def local_digest(repo_digests: tuple[str, ...], ref: str) -> str:
-    """The digest the local image has in ``ref``'s repository ("" when it has none: built
-    here, loaded, or pulled by another name)."""
-    repository = repository_of(ref)
-    for entry in repo_digests:
-        name, at, digest = entry.partition("@")
-        if at and _same_repository(name, repository):
-            return digest
-    return ""
-
-
-def _same_repository(a: str, b: str) -> bool:
-    def canonical(name: str) -> str:
-        for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/"):
-            if name.startswith(prefix):
-                name = name[len(prefix) :]
-        return name.removeprefix("library/")
-
-    return canonical(a) == canonical(b)
-
-
 def insecure_registries(info: Mapping[str, Any]) -> tuple[frozenset[str], tuple[str, ...]]:
     """The registries the Engine speaks plain HTTP to (``insecure-registries``): names, and
     CIDRs, from ``/info``'s ``RegistryConfig``."""

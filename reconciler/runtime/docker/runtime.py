@@ -46,6 +46,7 @@ from reconciler.values.observed import (
     ImageInfo,
     ObservedContainer,
     ObservedState,
+    repository_of,
 )
 
 # A stop without a timeout waits for the container's own StopTimeout; allow that much on the wire.
@@ -270,7 +271,7 @@ class DockerRuntime(NetworkAndVolumeOps):
     def pull_digest(self, ref: str, digest: str) -> ImageInfo:
         """Pull exactly ``digest`` of ``ref``'s repository and point the tag ``ref`` at it (a
         tag moved again meanwhile does not matter: the digest is what was asked for)."""
-        pinned = f"{images.repository_of(ref)}@{digest}"
+        pinned = f"{repository_of(ref)}@{digest}"
         info = self.pull_image(pinned)
         images.tag(self._engine, info.id, ref)
         return info
