@@ -63,6 +63,7 @@ def history(ctx: click.Context, project: str, state_dir: Path | None, output: st
                         "message": r.message,
                         "resources": len(r.documents),
                         "images": r.images,
+                        "digests": r.digests,
                         "pinned": pin is not None and pin.revision == r.number,
                     }
                     for r in revisions
@@ -112,6 +113,7 @@ def show(obj: tuple[str, Path | None, str], number: int) -> None:
                 "outcome": revision.outcome,
                 "message": revision.message,
                 "images": revision.images,
+                "digests": revision.digests,
                 "documents": _masked(revision.documents),
             },
             indent=2,

@@ -53,6 +53,21 @@ class Metrics:
             registry=registry,
         )
 
+        self.image_updates = prom.Gauge(
+            "reconcile_image_update_available",
+            "1 when a followed image tag has a digest in its registry that is not running "
+            "(available, waiting for minAge, or rejected after a failed probation).",
+            ["project", "image", "state"],
+            registry=registry,
+        )
+
+    def record_updates(self, statuses: Iterable[Any]) -> None:
+        """The image-update findings (``loop.updates.UpdateStatus``), one series per tag."""
+        self.image_updates.clear()
+        for status in statuses:
+            pending = status.state in ("available", "waiting", "rejected")
+            self.image_updates.labels(self.project, status.ref, status.state).set(int(pending))
+
     def serve(self, address: str) -> Any:
         """Serve /metrics on ``host:port``; returns the server (for shutdown)."""
         import prometheus_client as prom

@@ -37,6 +37,7 @@ from reconciler.loop.outage import Outage
 from reconciler.loop.report import PassReport, resource_statuses, status_document
 from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
+from reconciler.loop.updates import ImageUpdates
 from reconciler.loop.watching import DirectoryWatcher, InputWatcher
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
@@ -132,6 +133,8 @@ class Loop:
             window=settings.rollback_window,
             clock=clock,
         )
+        # Tags of containers with an updatePolicy, followed by a thread of their own.
+        self.updates = ImageUpdates(runtime, state, settings.project, self.trigger, clock=clock)
         self._refresh_wanted = True
         self.log = logging.getLogger(LOGGER_NAME)
         self.notices = Notices(self.log, settings.settle)
@@ -194,6 +197,10 @@ class Loop:
         )
         events = threading.Thread(target=follower.run, name="engine-events", daemon=True)
         events.start()
+        updates = threading.Thread(
+            target=self.updates.run, args=(self._stop,), name="image-updates", daemon=True
+        )
+        updates.start()
         next_resync = self.clock() + self.settings.resync
         try:
             while (reasons := self.scheduler.next_pass(next_resync)) is not None:
@@ -218,6 +225,7 @@ class Loop:
             self.inputs.stop()
             self.scheduler.stop()
             events.join(timeout=5)
+            updates.join(timeout=5)
 
     def _forward_stop(self, stop: threading.Event) -> None:
         stop.wait()
@@ -305,6 +313,7 @@ class Loop:
         """Remember the declared names: Engine events about them trigger a pass."""
         with self._names_lock:
             self._names = frozenset([*desired.containers, *desired.volumes, *desired.networks])
+        self.updates.want(desired)
 
     def _heal(
         self, waiting: dict[str, float], plan: Plan, desired: DesiredState, observed: ObservedState
@@ -372,11 +381,13 @@ class Loop:
         rolled_back = self.keeper.judge(statuses, effective.digest)
         if rolled_back:
             self.trigger("rollback")
+        update_rollbacks = self.updates.judge(statuses, result.observed)
         extra = {
             "origin": self.source.description,
             "revision": revision,
             "pinnedTo": effective.pinned,
-            "rollback": rolled_back,
+            "rollback": rolled_back or "; ".join(update_rollbacks) or None,
+            "imageUpdates": self.updates.document(),
         }
         document = status_document(
             self.settings.project, self.settings.directory, report, snapshot, statuses, plan
@@ -388,6 +399,7 @@ class Loop:
             self.metrics.record_pass(
                 report.seconds, report.outcome, self.wall(), outcome.done, failed, counts
             )
+            self.metrics.record_updates(self.updates.statuses())
         self.log.debug(
             "pass",
             extra={
