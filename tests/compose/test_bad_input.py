@@ -112,19 +112,20 @@ CASES = [
         ("compose.yaml:4:5: services.a.depends_on: dependency cycle detected: a -> b -> c -> a",),
     ),
     Bad(
-        "build-without-image",
+        "build-option-not-passed-on",
         """\
         services:
           db:
             image: ${IMAGE}
           web:
-            build: .
+            build:
+              context: .
+              cache_from: [web:cache]
             depends_on: [db]
         """,
         (
-            "compose.yaml:5:5: services.web.build: build: reconcile does not build images yet: "
-            "give the service an `image` (with both, the image is used as it is and `build` is "
-            "ignored)",
+            "compose.yaml:7:7: services.web.build.cache_from: build.cache_from: not supported "
+            "(reconcile passes on context, dockerfile, args, target, labels)",
         ),
     ),
     Bad(

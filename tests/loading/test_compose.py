@@ -100,7 +100,7 @@ def test_refused_keys_are_named_with_the_reason() -> None:
         "name": "p",
         "services": {
             "a": {"image": "x", "links": ["b"], "ports": [{"target": 80}], "x-mine": 1},
-            "b": {"build": {"context": "."}},
+            "b": {"build": {"context": "/src", "ssh": ["default"]}},
         },
     }
     assert sorted(convert(model).problems) == [
@@ -114,11 +114,36 @@ def test_refused_keys_are_named_with_the_reason() -> None:
             "on a random one (write HOST:CONTAINER, or use expose to only expose it)",
         ),
         (
-            ("services", "b", "build"),
-            "build: reconcile does not build images yet: give the service an `image` (with "
-            "both, the image is used as it is and `build` is ignored)",
+            ("services", "b", "build", "ssh"),
+            "build.ssh: not supported (reconcile passes on context, dockerfile, args, target, "
+            "labels)",
         ),
     ]
+
+
+def test_build_tags_the_image_as_compose_names_it() -> None:
+    model = {
+        "name": "Shop",
+        "services": {
+            "web": {"build": {"context": "/src/web", "dockerfile": "Dockerfile", "args": {"A": 1}}},
+            "api": {"image": "api:2", "build": {"context": "/src/api", "target": "run"}},
+        },
+    }
+    found = convert(model)
+    assert not found.problems
+    specs = {d.document["metadata"]["name"]: d.document["spec"] for d in found.documents}
+    assert specs["Shop-web-1"]["image"] == "shop-web"
+    assert specs["Shop-web-1"]["build"] == {
+        "context": "/src/web",
+        "dockerfile": "Dockerfile",
+        "args": {"A": "1"},
+    }
+    assert specs["Shop-api-1"]["image"] == "api:2"
+    assert specs["Shop-api-1"]["build"] == {
+        "context": "/src/api",
+        "dockerfile": "Dockerfile",
+        "target": "run",
+    }
 
 
 def test_network_mode_of_another_service_joins_its_first_container() -> None:

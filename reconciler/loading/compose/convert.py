@@ -95,6 +95,7 @@ def convert(
             secrets=model.get("secrets") or {},
             configs=model.get("configs") or {},
             containers=lambda s: names.get(s, []),
+            project=project,
         )
         mapped = map_service(service, ctx)
         out.problems += mapped.problems

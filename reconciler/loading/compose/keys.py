@@ -16,9 +16,10 @@ SERVICE: dict[str, tuple[Status, str]] = {
     "attach": ("ignored", "about `docker compose up` attaching to logs; reconcile never attaches"),
     "blkio_config": ("refused", "block I/O weights and limits are not supported yet"),
     "build": (
-        "refused",
-        "reconcile does not build images yet: give the service an `image` (with both, the "
-        "image is used as it is and `build` is ignored)",
+        "mapped",
+        "`build` (`context`, `dockerfile`, `args`, `target`, `labels`); the image is tagged "
+        "`image`, else `PROJECT-SERVICE`, and rebuilt when the context changes; other build "
+        "options are refused",
     ),
     "cap_add": ("mapped", "`capabilities.add`"),
     "cap_drop": ("mapped", "`capabilities.drop`"),
@@ -167,7 +168,10 @@ SERVICE: dict[str, tuple[Status, str]] = {
     ),
     "volumes_from": ("refused", "mount the volumes by name instead"),
     "working_dir": ("mapped", "`workingDir`"),
-    "x-reconcile": ("mapped", "what only reconcile has: `restartOnUnhealthy`, `oneShot`"),
+    "x-reconcile": (
+        "mapped",
+        "what only reconcile has: `restartOnUnhealthy`, `oneShot`, `updatePolicy`",
+    ),
 }
 
 VOLUME: dict[str, tuple[Status, str]] = {

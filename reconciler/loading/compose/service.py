@@ -8,7 +8,7 @@ spelling; the models validate them afterwards, like any manifest.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.loading.compose import keys
@@ -41,15 +41,12 @@ def map_service(service: Mapping[str, Any], ctx: Context) -> Mapped:
 
     for key in service:
         status = keys.SERVICE.get(key, ("refused", "not a compose key reconcile knows"))
-        if status[0] == "refused" and not (key == "build" and service.get("image")):
+        if status[0] == "refused":
             if key.startswith("x-") and key != "x-reconcile":
                 continue  # extensions are the user's own
             out.problems.append(((*at, key), f"{key}: {status[1]}"))
-    if not service.get("image") and "build" not in service:  # build: refused above
-        out.problems.append(
-            (at, f"service {ctx.name!r} has no image: reconcile does not build images yet")
-        )
     put("image", service.get("image"), "image")
+    _build(service, ctx, out, at, put)
     put("platform", service.get("platform"), "platform")
     policy = service.get("pull_policy")
     if policy is not None:
@@ -119,16 +116,54 @@ def map_service(service: Mapping[str, Any], ctx: Context) -> Mapped:
     out.labels = dict(service.get("labels") or {})
     extension = service.get("x-reconcile") or {}
     for key, value in extension.items():
-        if key in ("restartOnUnhealthy", "oneShot"):
+        if key in ("restartOnUnhealthy", "oneShot", "updatePolicy"):
             put(key, value, "x-reconcile", key)
         else:
             out.problems.append(
                 (
                     (*at, "x-reconcile", key),
-                    f"x-reconcile: unknown key {key!r}; known: oneShot, restartOnUnhealthy",
+                    f"x-reconcile: unknown key {key!r}; known: oneShot, restartOnUnhealthy, "
+                    "updatePolicy",
                 )
             )
     return out
+
+
+_BUILD_KEYS = ("context", "dockerfile", "args", "target", "labels")
+
+
+def _build(
+    service: Mapping[str, Any],
+    ctx: Context,
+    out: Mapped,
+    at: ComposePath,
+    put: Callable[..., None],
+) -> None:
+    """``build``: the image built from its context, tagged ``image`` or compose's default
+    ``PROJECT-SERVICE``. Build options reconcile does not pass on are refused by name."""
+    build = service.get("build")
+    if build is None:
+        if not service.get("image"):
+            out.problems.append((at, f"service {ctx.name!r} has neither image nor build"))
+        return
+    for key in build:
+        if key not in _BUILD_KEYS:
+            out.problems.append(
+                (
+                    (*at, "build", key),
+                    f"build.{key}: not supported (reconcile passes on {', '.join(_BUILD_KEYS)})",
+                )
+            )
+    spec = {
+        "context": build.get("context"),
+        "dockerfile": build.get("dockerfile") or "Dockerfile",
+        "args": {k: str(v) for k, v in (build.get("args") or {}).items() if v is not None},
+        "target": build.get("target"),
+        "labels": dict(build.get("labels") or {}),
+    }
+    put("build", {k: v for k, v in spec.items() if v not in (None, {}, "")}, "build")
+    if not service.get("image"):
+        put("image", f"{ctx.project}-{ctx.name}".lower(), "build")
 
 
 def _bytes(value: Any) -> Any:

@@ -29,3 +29,4 @@ class Context:
     secrets: Mapping[str, Mapping[str, Any]]  # top-level secrets
     configs: Mapping[str, Mapping[str, Any]]  # top-level configs
     containers: Callable[[str], list[str]]  # service -> its container names
+    project: str = ""  # the compose project's name (a built image's default name)
