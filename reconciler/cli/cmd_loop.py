@@ -205,6 +205,14 @@ def status(
         click.echo(f"waiting for {file} to be quiet (it may be half written): nothing is pruned")
     if doc.get("pruneRefused"):
         click.echo(click.style(doc["pruneRefused"], fg="red"))
+    for update in doc.get("imageUpdates") or ():
+        if update.get("state") not in ("current", "unknown"):
+            latest = str(update.get("latest") or "")[:19]
+            click.echo(
+                f"image {update.get('ref')}: {update.get('state')}"
+                + (f" ({latest})" if latest else "")
+                + (f": {update['detail']}" if update.get("detail") else "")
+            )
     rows = [("KIND", "NAME", "STATUS", "DETAIL")] + [
         (r["kind"], r["name"], r["status"], r["detail"]) for r in doc.get("resources", [])
     ]
