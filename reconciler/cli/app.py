@@ -17,6 +17,7 @@ from reconciler import __version__
 from reconciler.cli.cmd_apply import apply, delete, diff, get
 from reconciler.cli.cmd_compose import convert
 from reconciler.cli.cmd_history import history, rollback
+from reconciler.cli.cmd_images import images
 from reconciler.cli.cmd_loop import events, run, status
 from reconciler.cli.cmd_sync import sync
 from reconciler.cli.options import EXIT_FAILURE, compose_options, policy_option, reports_errors
@@ -237,6 +238,7 @@ for _command in (
     events,
     history,
     rollback,
+    images,
     convert,
 ):
     cli.add_command(_command)

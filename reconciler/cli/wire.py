@@ -29,7 +29,18 @@ PROTOCOL = 1
 # Commands a server runs. The long-running ones (`run`, `sync`) gain nothing from a warm
 # start and are better owned by a process (and supervisor) of their own.
 FORWARDED = frozenset(
-    {"apply", "diff", "get", "delete", "validate", "history", "rollback", "status", "events"}
+    {
+        "apply",
+        "diff",
+        "get",
+        "delete",
+        "validate",
+        "history",
+        "rollback",
+        "status",
+        "events",
+        "images",
+    }
 )
 OPT_OUT = "RECONCILE_NO_SERVER"
 _HEADER = struct.Struct("!I")

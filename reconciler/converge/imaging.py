@@ -29,6 +29,7 @@ class Images:
         self.runtime = runtime
         self.on_built = on_built
         self._known: dict[str, ImageInfo] = {}
+        self._fetched: dict[str, tuple[str, str]] = {}  # ref -> (image ID, pulled|built)
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
 
@@ -36,6 +37,11 @@ class Images:
         """The image got for ``ref`` in this pass, if any."""
         with self._lock:
             return self._known.get(ref)
+
+    def fetched(self) -> list[tuple[str, str, str]]:
+        """(image ID, reference, pulled|built) of what this pass pulled or built."""
+        with self._lock:
+            return [(ident, ref, how) for ref, (ident, how) in sorted(self._fetched.items())]
 
     def got(self) -> dict[str, ImageInfo]:
         """Every image got in this pass, by reference."""
@@ -80,6 +86,8 @@ class Images:
             if policy == "Never":
                 raise ImageNotFound(f'image "{ref}" is not present and pullPolicy is Never')
             info = self.runtime.pull_image(ref, platform)
+            with self._lock:
+                self._fetched[ref] = (info.id, "pulled")
         return info
 
     def _build_if_needed(self, ref: str, build: ImageBuild, where: str) -> ImageInfo:
@@ -98,6 +106,8 @@ class Images:
         except BuildFailed as exc:
             first, _, log = str(exc).partition("\n")
             raise BuildFailed(first + _at(where) + (f"\n{log}" if log else "")) from None
+        with self._lock:
+            self._fetched[ref] = (info.id, "built")
         if self.on_built is not None:
             self.on_built(ref)
         return info

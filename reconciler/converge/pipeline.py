@@ -239,6 +239,7 @@ def run_pass(
         got = applier.images.got()
         result.images.update({ref: info.id for ref, info in got.items()})
         result.digests.update(image_digests(got))
+        state.record_fetched(project, applier.images.fetched())
         if result.outcome.ok:
             inputs.prune_store(store, project, None if request.delete else desired)
     finally:

@@ -268,7 +268,8 @@ class ImageUpdates:
 
     def _apply(self, ref: str, digest: str, previous: str, followed: Followed) -> None:
         self.log.info(f"applying update of {ref}: pulling {digest}")
-        self.runtime.pull_digest(ref, digest)
+        info = self.runtime.pull_digest(ref, digest)
+        self.state.record_fetched(self.project, [(info.id, ref, "pulled")])
         self.state.image_digest_outcome(self.project, ref, digest, "applied")
         with self._lock:
             self._probation[ref] = _Probation(

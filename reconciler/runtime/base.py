@@ -166,6 +166,11 @@ class Runtime(Protocol):
         Raises ``BuildFailed`` with the tail of the build log."""
         ...
 
+    def remove_image_if_unused(self, ident: str, refs: frozenset[str]) -> str:
+        """Remove the image ``ident`` unless a container (anyone's) uses it, it has tags other
+        than ``refs``, or images are built on it: ``removed``, ``gone``, or why it was kept."""
+        ...
+
     def registry_digest(self, ref: str) -> str:
         """The digest ``ref``'s tag has in its registry now (asked without pulling)."""
         ...

@@ -69,6 +69,10 @@ CREATE TABLE IF NOT EXISTS image_updates (
     outcome TEXT NOT NULL DEFAULT 'seen', at REAL NOT NULL, message TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (project, ref, digest)
 );
+CREATE TABLE IF NOT EXISTS fetched_images (
+    project TEXT NOT NULL, image_id TEXT NOT NULL, ref TEXT NOT NULL, how TEXT NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (project, image_id, ref)
+);
 CREATE TABLE IF NOT EXISTS creations (
     project TEXT NOT NULL, nonce TEXT NOT NULL, name TEXT NOT NULL, engine_id TEXT,
     at REAL NOT NULL, PRIMARY KEY (project, nonce)
@@ -441,6 +445,32 @@ class State:
                 "ON CONFLICT (project, ref, digest) DO UPDATE SET outcome = excluded.outcome, "
                 "at = excluded.at, message = excluded.message",
                 (project, ref, digest, now, outcome, now, message),
+            )
+
+    def record_fetched(self, project: str, entries: Iterable[tuple[str, str, str]]) -> None:
+        """Remember images reconcile pulled or built: (image ID, reference, pulled|built)."""
+        rows = [(project, ident, ref, how, time.time()) for ident, ref, how in entries]
+        if not rows:
+            return
+        with self._write():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO fetched_images VALUES (?, ?, ?, ?, ?)", rows
+            )
+
+    def fetched_images(self, project: str | None = None) -> list[tuple[str, str, str, str, float]]:
+        """(project, image ID, reference, how, when) of images reconcile pulled or built."""
+        if project is None:
+            rows = self._rows("SELECT * FROM fetched_images ORDER BY at")
+        else:
+            rows = self._rows("SELECT * FROM fetched_images WHERE project = ? ORDER BY at", project)
+        return [(r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
+
+    def forget_fetched(self, project: str, image_ids: Iterable[str]) -> None:
+        """Forget images that were removed."""
+        with self._write():
+            self._conn.executemany(
+                "DELETE FROM fetched_images WHERE project = ? AND image_id = ?",
+                [(project, i) for i in image_ids],
             )
 
     def pin(self, project: str) -> Pin | None:

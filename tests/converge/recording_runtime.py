@@ -223,6 +223,10 @@ class RecordingRuntime:
         self.images[ref] = info
         return info
 
+    def remove_image_if_unused(self, ident: str, refs: frozenset[str]) -> str:
+        self._record("remove_image_if_unused", ident)
+        return "removed"
+
     def registry_digest(self, ref: str) -> str:
         self._record("registry_digest", ref)
         raise PermanentBackendError("this recording runtime has no registry")

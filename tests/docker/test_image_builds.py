@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker.errors
 import pytest
 from docker import DockerClient
 
+from reconciler.converge.imagecleanup import image_cleanup
 from reconciler.errors import ManifestError, PolicyRefusal
 from reconciler.policy import Policy
 from tests import registry_helpers as reg
+from tests.conftest import remove_prefixed_resources
 from tests.docker.scenario import Scenario
 
 pytestmark = pytest.mark.docker
@@ -60,8 +63,11 @@ def contexts(
         ctx.mkdir()
         (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=test_image))
         (ctx / "page.txt").write_text(f"{ctx.name} 1\n")
+        # Unique to the test: the builder's cache never hands it another test's image.
+        (ctx / "test.txt").write_text(sc.project)
         (ctx / ".dockerignore").write_text("*.log\n")
     yield a, b
+    remove_prefixed_resources(docker_client, sc.project)  # its containers hold the images
     reg.remove_images(docker_client, sc.project)
 
 
@@ -152,3 +158,31 @@ def test_the_policy_judges_a_context_as_a_read_only_bind(sc: Scenario) -> None:
         sc.apply(policy=Policy(profile="baseline"))
     assert "build context /etc" in str(caught.value)
     assert sc.container_names() == []
+
+
+def test_image_cleanup_removes_only_what_nothing_uses(
+    sc: Scenario, contexts: tuple[Path, Path], docker_client: DockerClient
+) -> None:
+    a, b = contexts
+    sc.write(SET, ctx_a=a, ctx_b=b)
+    sc.apply()
+    site_v1 = str(sc.container("web").attrs["Image"])
+    api_v1 = str(sc.container("api").attrs["Image"])
+    (a / "page.txt").write_text("ctx-a 2\n")
+    (b / "page.txt").write_text("ctx-b 2\n")
+    sc.apply()
+    # Someone else's container runs the old api image; the old site image is unused.
+    docker_client.containers.create(api_v1, ["true"], name=f"{sc.project}-theirs")
+    with sc.state() as state:
+        dry = image_cleanup(sc.runtime, state, sc.project, dry_run=True)
+        assert {f.image_id for f in dry} >= {site_v1, api_v1}
+        assert docker_client.images.get(site_v1)  # a dry run removes nothing
+        removed = image_cleanup(sc.runtime, state, sc.project, dry_run=False)
+    found = {f.image_id: f.outcome for f in removed}
+    assert found[site_v1] == "removed"
+    assert found[api_v1].startswith("kept: used by") and f"{sc.project}-theirs" in found[api_v1]
+    in_use = str(sc.container("web").attrs["Image"])
+    assert found[in_use].startswith("kept: used by")
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(site_v1)
+    assert sc.container("web").attrs["State"]["Running"]

@@ -17,6 +17,7 @@ import pytest
 from docker import DockerClient
 
 from tests import registry_helpers as reg
+from tests.conftest import remove_prefixed_resources
 from tests.e2e.loop_helpers import LoopRig, eventually
 
 pytestmark = pytest.mark.docker
@@ -51,10 +52,13 @@ def images(
     found = {"path": path}
     for v, text in (("v1", VERSION), ("v2", VERSION), ("v3", UNHEALTHY)):
         ref = f"{reg.OPEN}/{path}:{v}"
-        found[v] = reg.build(docker_client, ref, text.format(base=test_image, v=v), tmp_path / v)
+        # The prefix in each image: the builder's cache never hands it another test's image.
+        dockerfile = text.format(base=test_image, v=f"{v}-{unique_prefix}")
+        found[v] = reg.build(docker_client, ref, dockerfile, tmp_path / v)
         reg.push(docker_client, ref)
     reg.retag(reg.OPEN, path, "v1", "live")
     yield found
+    remove_prefixed_resources(docker_client, unique_prefix)  # its containers hold the images
     reg.remove_images(docker_client, unique_prefix)
 
 

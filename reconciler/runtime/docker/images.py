@@ -7,9 +7,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.errors import BuildFailed, ImageNotFound
+from reconciler.errors import BuildFailed, ImageNotFound, PermanentBackendError
 from reconciler.runtime.docker import client
-from reconciler.runtime.docker.engine import Engine
+from reconciler.runtime.docker.engine import Engine, NotFoundError
 
 LOG_TAIL = 20  # lines of a failed build's log that its error shows
 
@@ -104,3 +104,44 @@ def insecure_registries(info: Mapping[str, Any]) -> tuple[frozenset[str], tuple[
     )
     cidrs = tuple(str(c) for c in (config.get("InsecureRegistryCIDRs") or ()))
     return names, cidrs
+
+
+def remove_if_unused(engine: Engine, ident: str, refs: frozenset[str]) -> str:
+    """Remove the image ``ident`` unless something else may use it: a container (of anyone,
+    running or not) made from it, a tag other than ``refs`` (someone else named it), or a
+    child image (the Engine refuses). Returns ``removed``, ``gone`` or why it was kept."""
+    try:
+        raw = engine.call(
+            f"inspect image {ident!r}",
+            "image.inspect",
+            lambda api: api.get(client.path("/images/{}/json", ident)),
+        )
+    except ImageNotFound:
+        return "gone"
+    except NotFoundError:
+        return "gone"
+    other_tags = sorted(set(raw.get("RepoTags") or ()) - refs)
+    if other_tags:
+        return f"kept: also tagged {', '.join(other_tags)}"
+    containers = engine.call(
+        "list containers", "container.list", lambda api: api.get("/containers/json", {"all": 1})
+    )
+    users = sorted(
+        str((c.get("Names") or ["?"])[0]).lstrip("/")
+        for c in containers
+        if c.get("ImageID") == raw.get("Id")
+    )
+    if users:
+        return f"kept: used by {', '.join(users)}"
+    try:
+        engine.call(
+            f"remove image {ident!r}",
+            "image.remove",
+            lambda api: api.delete(client.path("/images/{}", ident), {"force": False}),
+            retry=False,
+        )
+    except (ImageNotFound, NotFoundError):
+        return "gone"
+    except PermanentBackendError as exc:
+        return f"kept: {exc}"
+    return "removed"

@@ -297,6 +297,11 @@ class DockerRuntime(NetworkAndVolumeOps):
             raise ImageNotFound(f"image {ref!r} is not present after its build")
         return info
 
+    def remove_image_if_unused(self, ident: str, refs: frozenset[str]) -> str:
+        """Remove an image reconcile fetched unless anything else may use it (see
+        ``images.remove_if_unused``); ``removed``, ``gone``, or why it was kept."""
+        return images.remove_if_unused(self._engine, ident, refs)
+
     def registry_digest(self, ref: str) -> str:
         """The digest ``ref``'s tag has in its registry now (a manifest HEAD; raises
         ``registry.RegistryError``). Registries the Engine treats as insecure are spoken to
