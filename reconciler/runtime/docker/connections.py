@@ -14,9 +14,10 @@ from reconciler.runtime.docker import addresses
 
 # Requests one client has in flight at once over ssh, each on a connection of its own (so at
 # most this many ssh processes). sshd drops new connections at random beyond ten
-# unauthenticated ones (its default MaxStartups 10:30:100), and the applier runs 16 steps at
-# once: more would turn into "connection reset" failures, not speed.
-SSH_CONNECTIONS = 8
+# unauthenticated ones (its default MaxStartups 10:30:100), and every connection costs an ssh
+# handshake and a remote `docker` start (~0.4 s here): a no-op diff of 20 containers took
+# 3.4 s with 8, 1.9 s with 4 and 2.1 s with 2 (benchmarks/README.md, remote Engines).
+SSH_CONNECTIONS = 4
 
 # Not imported at run time unless an ssh address is used: sshdial loads subprocess.
 TYPE_CHECKING = False
