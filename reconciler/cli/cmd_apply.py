@@ -188,7 +188,10 @@ def apply(
 
         one_shots = frozenset(n for n, c in result.desired.containers.items() if c.one_shot)
         late = pipeline.wait_ready(
-            runtime.connect(), _containers(result.plan), wait_timeout, one_shots
+            runtime.connect(context=engine_context()),
+            _containers(result.plan),
+            wait_timeout,
+            one_shots,
         )
     finish_report(result, started, late)
 
