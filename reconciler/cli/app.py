@@ -20,13 +20,21 @@ from reconciler.cli.cmd_history import history, rollback
 from reconciler.cli.cmd_images import images
 from reconciler.cli.cmd_loop import events, run, status
 from reconciler.cli.cmd_sync import sync
-from reconciler.cli.options import EXIT_FAILURE, compose_options, policy_option, reports_errors
+from reconciler.cli.options import (
+    EXIT_FAILURE,
+    compose_options,
+    context_option,
+    policy_option,
+    reports_errors,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="reconcile")
-def cli() -> None:
-    """Declarative reconciler for a single Docker host."""
+@context_option
+def cli(context: str | None) -> None:
+    """Declarative reconciler for Docker Engines: the local one, or the one DOCKER_HOST
+    (unix://, tcp://, ssh://) or a docker context names."""
 
 
 compose_option_list = compose_options()

@@ -17,6 +17,7 @@ from reconciler.cli.options import (
     EXIT_FAILURE,
     GracefulStop,
     ManifestArgs,
+    engine_context,
     manifest_options,
     reports_errors,
 )
@@ -76,7 +77,10 @@ def _pass(
 
     files = Files(args.filenames, args.recursive, compose_options(args))
     project = args.project or project_name(list(args.filenames))
-    with pipeline.session(args.state_dir, project, purpose) as (runtime, state):
+    with pipeline.session(args.state_dir, project, purpose, engine_context()) as (
+        runtime,
+        state,
+    ):
         policy = load_policy(args.policy)
         cache_dir = state.path.parent
 
@@ -184,7 +188,10 @@ def apply(
 
         one_shots = frozenset(n for n, c in result.desired.containers.items() if c.one_shot)
         late = pipeline.wait_ready(
-            runtime.connect(), _containers(result.plan), wait_timeout, one_shots
+            runtime.connect(context=engine_context()),
+            _containers(result.plan),
+            wait_timeout,
+            one_shots,
         )
     finish_report(result, started, late)
 
@@ -254,7 +261,7 @@ def get(args: ManifestArgs, output: str) -> None:
         raise click.UsageError("give --project, or the manifests with -f")
     files = Files(args.filenames, args.recursive, compose_options(args))
     project = args.project or project_name(list(args.filenames))
-    with pipeline.session(args.state_dir, None, "get") as (runtime, state):
+    with pipeline.session(args.state_dir, None, "get", engine_context()) as (runtime, state):
         policy = load_policy(args.policy)
 
         def read() -> pipeline.Declared:

@@ -13,7 +13,9 @@ import click
 from reconciler.cli.options import (
     EXIT_FAILURE,
     GracefulStop,
+    engine_context,
     policy_option,
+    read_state,
     reports_errors,
     state_dir_option,
 )
@@ -25,10 +27,7 @@ if TYPE_CHECKING:
 
 
 def _open_state(state_dir: Path | None) -> State:
-    from reconciler.state.database import State
-    from reconciler.state.statedir import default_state_dir
-
-    return State.open(state_dir or default_state_dir())
+    return read_state(state_dir)
 
 
 @click.group(invoke_without_command=True)
@@ -174,7 +173,13 @@ def rollback(
 
     started = time.monotonic()
     stop = GracefulStop()
-    with stop, pipeline.session(state_dir, project, "rollback") as (runtime, state):
+    with (
+        stop,
+        pipeline.session(state_dir, project, "rollback", engine_context()) as (
+            runtime,
+            state,
+        ),
+    ):
         if unpin:
             click.echo("pin lifted" if state.clear_pin(project) else "no pin to lift")
             return

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors, seconds
+from reconciler.cli.options import (
+    EXIT_FAILURE,
+    engine_context,
+    policy_option,
+    read_state,
+    reports_errors,
+    seconds,
+)
 from reconciler.errors import PolicyRefusal
 
 if TYPE_CHECKING:
@@ -86,14 +93,13 @@ def run(
     import logging
 
     from reconciler import runtime
+    from reconciler.converge import enginestate
     from reconciler.loop import logs
     from reconciler.loop.metrics import Metrics
     from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.loop.signals import run_until_signalled
     from reconciler.policy import check_manifest_dir, load_policy
-    from reconciler.state.database import State
     from reconciler.state.locking import project_lock
-    from reconciler.state.statedir import default_state_dir
 
     rules = load_policy(policy)
     for violation in check_manifest_dir(directory, rules):
@@ -111,13 +117,14 @@ def run(
         health_timeout=seconds(health_timeout, "--health-timeout"),
     )
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
-    state = State.open(state_dir or default_state_dir())
+    engine = runtime.connect(context=engine_context())
+    state = enginestate.open_state_of_loop(state_dir, engine)
     for warning in state.warnings:
         log.warning(warning)
     metrics = Metrics(settings.project) if metrics_addr else None
     try:
         with project_lock(state.path.parent, settings.project, "run"):
-            loop = Loop(settings, runtime.connect(), state, metrics=metrics)
+            loop = Loop(settings, engine, state, metrics=metrics)
             servers = [metrics.serve(metrics_addr)] if metrics and metrics_addr else []
             log.info(
                 f'watching {settings.directory} for project "{settings.project}"',
@@ -161,11 +168,8 @@ def status(
     directory: Path | None, project: str | None, state_dir: Path | None, output: str
 ) -> None:
     """What the running loop last reported: each resource's status and the last pass."""
-    from reconciler.state.database import State
-    from reconciler.state.statedir import default_state_dir
-
     name = _project_of(directory, project)
-    state = State.open(state_dir or default_state_dir())
+    state = read_state(state_dir)
     try:
         found = state.load_status(name)
     finally:
@@ -239,11 +243,8 @@ def events(
     """The events journal: what changed, why, when, and how it went."""
     from dataclasses import asdict
 
-    from reconciler.state.database import State
-    from reconciler.state.statedir import default_state_dir
-
     name = _project_of(directory, project)
-    state = State.open(state_dir or default_state_dir())
+    state = read_state(state_dir)
     try:
         found = state.events(name, limit)
     finally:

@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from reconciler.cli.options import EXIT_FAILURE, policy_option, reports_errors, seconds
+from reconciler.cli.options import (
+    EXIT_FAILURE,
+    engine_context,
+    policy_option,
+    reports_errors,
+    seconds,
+)
 
 
 @click.command()
@@ -105,6 +111,7 @@ def sync(
     last applied commit running (and never prune); the error is reported with the SHA.
     """
     from reconciler import runtime
+    from reconciler.converge import enginestate
     from reconciler.loop import logs
     from reconciler.loop.metrics import Metrics
     from reconciler.loop.runner import Loop, LoopSettings
@@ -112,9 +119,7 @@ def sync(
     from reconciler.policy import load_policy
     from reconciler.sources.git import GitSource, redact
     from reconciler.sources.naming import repository_project
-    from reconciler.state.database import State
     from reconciler.state.locking import project_lock
-    from reconciler.state.statedir import default_state_dir
 
     if webhook_addr and not webhook_secret_env:
         raise click.UsageError("--webhook-addr needs --webhook-secret-env")
@@ -123,7 +128,8 @@ def sync(
         raise click.UsageError(f"environment variable {webhook_secret_env} is empty or unset")
     name = project or repository_project(url)
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
-    state = State.open(state_dir or default_state_dir())
+    engine = runtime.connect(context=engine_context())
+    state = enginestate.open_state_of_loop(state_dir, engine)
     rules = load_policy(policy)
     source = GitSource(
         url,
@@ -151,7 +157,7 @@ def sync(
     metrics = Metrics(name) if metrics_addr else None
     try:
         with project_lock(state.path.parent, name, "sync"):
-            loop = Loop(settings, runtime.connect(), state, metrics=metrics, source=source)
+            loop = Loop(settings, engine, state, metrics=metrics, source=source)
             if once:
                 report = loop.run_pass(["once"])
                 problems = [] if report.error else list(source.read().problems)

@@ -65,7 +65,7 @@ def forwardable(argv: Sequence[str]) -> bool:
     no ``RECONCILE_NO_SERVER`` in the environment."""
     if os.environ.get(wire.OPT_OUT, "") not in ("", "0"):
         return False
-    return bool(argv) and argv[0] in wire.FORWARDED
+    return wire.command_of(argv) in wire.FORWARDED
 
 
 def request_for(argv: Sequence[str]) -> dict[str, Any]:

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler.errors import ReconcileError
+
+if TYPE_CHECKING:
+    from reconciler.state.database import State
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -59,6 +62,32 @@ state_dir_option = click.option(
     help="Where the state database lives (default: $RECONCILE_STATE_DIR or "
     "~/.local/state/reconcile).",
 )
+
+
+context_option = click.option(
+    "--context",
+    default=None,
+    metavar="NAME",
+    help="The docker context (Engine) to work on, as `docker --context`; overrides "
+    "DOCKER_HOST, DOCKER_CONTEXT and the docker config's current context.",
+)
+
+
+def engine_context() -> str | None:
+    """The ``--context`` given before the command (``reconcile --context NAME CMD``)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return None
+    value = ctx.find_root().params.get("context")
+    return value if isinstance(value, str) and value else None
+
+
+def read_state(state_dir: Path | None) -> State:
+    """The state of the Engine the command names, for a command that only reads it."""
+    from reconciler import runtime
+    from reconciler.converge import enginestate
+
+    return enginestate.open_state_to_read(state_dir, runtime.connect(context=engine_context()))
 
 
 @dataclass(frozen=True)

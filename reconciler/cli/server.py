@@ -197,7 +197,10 @@ class Server:
             return "another installation"
         if request.get("executable") != sys.executable:
             return "another interpreter"
-        if not isinstance(argv, list) or not argv or argv[0] not in wire.FORWARDED:
+        if (
+            not isinstance(argv, list)
+            or wire.command_of([str(a) for a in argv]) not in wire.FORWARDED
+        ):
             return "not a forwarded command"
         if len(fds) != wire.STREAMS:
             return "no standard streams"
@@ -307,7 +310,8 @@ def _exit_code(code: object) -> int:
 
 def _command(request: dict[str, Any]) -> str:
     argv = request.get("argv")
-    return str(argv[0]) if isinstance(argv, list) and argv else "?"
+    found = wire.command_of([str(a) for a in argv]) if isinstance(argv, list) else None
+    return found or "?"
 
 
 def _peer_uid(conn: socket.socket) -> int:

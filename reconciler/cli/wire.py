@@ -43,11 +43,28 @@ FORWARDED = frozenset(
     }
 )
 OPT_OUT = "RECONCILE_NO_SERVER"
+# Options taking a value that may come before the command (the group's own options).
+GLOBAL_OPTIONS = ("--context",)
 _HEADER = struct.Struct("!I")
 # struct ucred, what SO_PEERCRED gives on a connected socket: pid, uid, gid.
 PEERCRED = struct.Struct("iII")
 MAX_REQUEST = 4 << 20
 STREAMS = 3  # stdin, stdout, stderr
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command a command line runs: its first word after the global options
+    (``--context NAME`` or ``--context=NAME``)."""
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg in GLOBAL_OPTIONS:
+            index += 2
+        elif arg.split("=", 1)[0] in GLOBAL_OPTIONS:
+            index += 1
+        else:
+            return arg
+    return None
 
 
 def socket_path(state_dir: str) -> str:

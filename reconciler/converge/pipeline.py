@@ -150,9 +150,7 @@ def run_pass(
     )
     declared = source()
     admission = admitted(declared.manifests, request.policy)
-    read = inputs.resolve(
-        admission.manifests, inputs.decryptor(state.path.parent), declared.kept_files
-    )
+    read = inputs.resolve(admission.manifests, inputs.decryptor(state.home), declared.kept_files)
     store = inputs.store_for(state.path.parent)
     desired = desired_mod.build(
         project,
@@ -470,22 +468,24 @@ def _quiet(_: object) -> None:
 
 @contextmanager
 def session(
-    state_dir: Path | None, project: str | None, purpose: str
+    state_dir: Path | None, project: str | None, purpose: str, context: str | None = None
 ) -> Iterator[tuple[Runtime, State]]:
-    """What a one-shot command runs its pass in: the runtime from the one seat, the state
-    opened (``state_dir``, else the default), and ``project``'s lock held for the whole pass
-    (``project`` None: no lock, for commands that only read)."""
+    """What a one-shot command runs its pass in: the runtime from the one seat (the docker
+    context ``context``, else the one the environment names), the state of that Engine
+    (``enginestate``) and ``project``'s lock held for the whole pass (``project`` None: no
+    lock, for commands that only read)."""
     from reconciler import runtime as runtimes
+    from reconciler.converge import enginestate
     from reconciler.state.locking import project_lock
-    from reconciler.state.statedir import default_state_dir
 
-    state = State.open(state_dir or default_state_dir())
+    runtime = runtimes.connect(context=context)
+    state = enginestate.open_state(state_dir, runtime)
     try:
         if project is None:
-            yield runtimes.connect(), state
+            yield runtime, state
             return
         with project_lock(state.path.parent, project, purpose):
-            yield runtimes.connect(), state
+            yield runtime, state
     finally:
         state.close()
 

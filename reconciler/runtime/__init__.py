@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 TIMEOUT_ENV = "RECONCILE_ENGINE_TIMEOUT"
 
 
-def connect(*, ping: bool = False) -> Runtime:
-    """The runtime for the Engine the environment names (``DOCKER_HOST`` and TLS variables,
-    else the default socket). ``ping`` checks now that it answers (``EngineUnavailable``).
+def connect(*, ping: bool = False, context: str | None = None) -> Runtime:
+    """The runtime for the Engine the docker CLI would use: the docker context ``context``
+    (the ``--context`` option), else the one the environment names (``DOCKER_HOST`` and the
+    TLS variables, ``DOCKER_CONTEXT``, the docker config's current context), else the default
+    socket. ``ping`` checks now that it answers (``EngineUnavailable``).
 
     ``RECONCILE_ENGINE_TIMEOUT`` (seconds, default 30) bounds how long one Engine call may
     take before the Engine counts as unavailable (long calls such as a stop add their own)."""
@@ -34,7 +36,7 @@ def connect(*, ping: bool = False) -> Runtime:
         timeout = 0
     if timeout <= 0:
         raise EngineUnavailable(f"{TIMEOUT_ENV}={value!r} is not a whole number of seconds")
-    runtime = DockerRuntime.from_env(timeout=timeout)
+    runtime = DockerRuntime.from_env(timeout=timeout, context=context)
     if ping:
         runtime.ping()
     return runtime

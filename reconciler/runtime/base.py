@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from reconciler.state.engines import EngineIdentity
 from reconciler.values.configs import (
     ContainerConfig,
     ImageBuild,
@@ -120,6 +121,16 @@ class Runtime(Protocol):
 
     def ping(self) -> str:
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
+        ...
+
+    def endpoint(self) -> tuple[str, bool]:
+        """Where the Engine is reached, and whether that is the machine's own usual socket;
+        no Engine call."""
+        ...
+
+    def identity(self) -> EngineIdentity:
+        """Which Engine this is (its ``/info``) and where it was reached; its state is kept
+        apart from every other Engine's. Raises EngineUnavailable."""
         ...
 
     def start_listing(self, prefetch: str | None = None, keep_dir: Path | None = None) -> Listing:

@@ -95,11 +95,19 @@ class State:
         self.warnings = warnings
         self._busy_timeout = busy_timeout
         self._sealer = sealing.Sealer(path.parent)  # env values in revisions
+        self.home = path.parent
 
     @classmethod
-    def open(cls, state_dir: Path, busy_timeout: float = sqlitefile.BUSY_TIMEOUT) -> State:
+    def open(
+        cls,
+        state_dir: Path,
+        busy_timeout: float = sqlitefile.BUSY_TIMEOUT,
+        home: Path | None = None,
+    ) -> State:
         """Open (creating if needed) ``state_dir/state.db``, waiting up to ``busy_timeout``
-        seconds for another process's writes; a corrupt one is moved aside."""
+        seconds for another process's writes; a corrupt one is moved aside. ``home`` is the
+        state directory the user named, when ``state_dir`` is one Engine's under it
+        (``engines``): the user's own files (the age key) are read there."""
         warnings = privatedir.state_directory(state_dir)
         path = state_dir / DATABASE_NAME
         try:
@@ -113,7 +121,9 @@ class State:
             )
             cls._private(path)
             conn = cls._connect(path, busy_timeout)
-        return cls(conn, path, warnings, busy_timeout)
+        state = cls(conn, path, warnings, busy_timeout)
+        state.home = home or state_dir
+        return state
 
     @staticmethod
     def _private(path: Path) -> list[str]:

@@ -179,3 +179,17 @@ def test_a_server_is_started_on_first_use_at_a_terminal_unless_turned_off(
     monkeypatch.setattr(sys.stdin, "isatty", lambda: tty)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     assert launch.autostart_wanted() is wanted
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["apply", "-f", "x"], "apply"),
+        (["--context", "lab", "diff", "-f", "x"], "diff"),
+        (["--context=lab", "get"], "get"),
+        (["--context"], None),
+        ([], None),
+    ],
+)
+def test_the_command_comes_after_the_global_options(argv: list[str], command: str | None) -> None:
+    assert wire.command_of(argv) == command

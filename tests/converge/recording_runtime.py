@@ -22,6 +22,7 @@ from typing import Any
 from reconciler.errors import ImageNotFound, PermanentBackendError
 from reconciler.manifests.constants import BUILD_LABEL
 from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
+from reconciler.state.engines import EngineIdentity
 from reconciler.values.configs import (
     ContainerConfig,
     ImageBuild,
@@ -142,6 +143,12 @@ class RecordingRuntime:
     def ping(self) -> str:
         self._record("ping", "")
         return "fake"
+
+    def endpoint(self) -> tuple[str, bool]:
+        return "fake://", True
+
+    def identity(self) -> EngineIdentity:
+        return EngineIdentity("FAKE", "fake", "/fake", "fake://", local_default=True)
 
     def start_listing(self, prefetch: str | None = None, keep_dir: Path | None = None) -> Listing:
         return Listing()

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.runtime.docker import addresses
+from reconciler.runtime.docker import addresses, connections
 
 DEFAULT_TIMEOUT = 30.0
 # The applier runs 16 steps at once; more idle connections than that would only sit there.
@@ -63,22 +63,6 @@ def encode_filters(filters: Mapping[str, Iterable[str]]) -> str:
     return json.dumps({key: list(values) for key, values in filters.items()})
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, socket_path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._socket_path = socket_path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._socket_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 @dataclass(frozen=True)
 class _Answer:
     status: int
@@ -97,9 +81,17 @@ class Client:
     """
 
     def __init__(
-        self, address: addresses.Address, timeout: float = DEFAULT_TIMEOUT, max_idle: int = MAX_IDLE
+        self,
+        address: addresses.Address,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_idle: int = MAX_IDLE,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self.address = address
+        self._environment = environment  # an ssh process's (its agent, HOME); None: ours
+        self._ssh_slots = (
+            threading.BoundedSemaphore(connections.SSH_CONNECTIONS) if address.ssh else None
+        )
         self.timeout = timeout
         self._max_idle = max_idle
         self._context = addresses.ssl_context(address.tls) if address.tls else None
@@ -176,16 +168,18 @@ class Client:
         The stream has a connection of its own and no read timeout: it may stay quiet for
         as long as nothing happens. ``JsonStream.close`` ends it from any thread."""
         url = self._url(path, params)
-        connection = self._connect(self.timeout)
-        connection.sock.settimeout(None)
-        try:
-            connection.request(
-                method, url, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})}
-            )
-            response = connection.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise ConnectionFailed(f"the connection to the Engine broke: {_describe(exc)}") from exc
+        with self._in_flight(self.timeout):  # the set-up only: a stream may last for hours
+            connection = self._connect(self.timeout)
+            connection.sock.settimeout(None)
+            try:
+                connection.request(
+                    method, url, body=body, headers={"User-Agent": USER_AGENT, **(headers or {})}
+                )
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                why = connections.failure(connection) or _describe(exc)
+                connection.close()
+                raise ConnectionFailed(f"the connection to the Engine broke: {why}") from exc
         if response.status >= 400:
             body = response.read()
             connection.close()
@@ -243,6 +237,17 @@ class Client:
         timeout: float,
     ) -> _Answer:
         headers = {"User-Agent": USER_AGENT, **headers}
+        with self._in_flight(timeout):
+            return self._attempts(method, url, payload, headers, timeout)
+
+    def _attempts(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> _Answer:
         for fresh in (False, True):
             connection, reused = self._acquire(timeout, fresh)
             try:
@@ -253,12 +258,12 @@ class Client:
                 connection.close()
                 raise ResponseTimeout(f"no answer within {timeout:g} s") from exc
             except (OSError, http.client.HTTPException) as exc:
-                connection.close()
                 if reused and not fresh and method in IDEMPOTENT:
+                    connection.close()
                     continue  # the Engine closed the kept-alive connection; once more on a new one
-                raise ConnectionFailed(
-                    f"the connection to the Engine broke: {_describe(exc)}"
-                ) from exc
+                why = connections.failure(connection) or _describe(exc)
+                connection.close()
+                raise ConnectionFailed(f"the connection to the Engine broke: {why}") from exc
             if response.will_close:
                 connection.close()
             else:
@@ -267,6 +272,22 @@ class Client:
                 response.status, response.reason, body, response.getheader("Content-Type") or ""
             )
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+    @contextlib.contextmanager
+    def _in_flight(self, timeout: float) -> Iterator[None]:
+        """Hold one of the ssh request slots (``connections.SSH_CONNECTIONS``) meanwhile."""
+        slots = self._ssh_slots
+        if slots is None:
+            yield
+            return
+        if not slots.acquire(timeout=timeout):
+            raise ConnectionFailed(
+                f"all {connections.SSH_CONNECTIONS} ssh connections stayed busy for {timeout:g} s"
+            )
+        try:
+            yield
+        finally:
+            slots.release()
 
     def _acquire(self, timeout: float, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
         while not fresh:
@@ -288,28 +309,23 @@ class Client:
         connection.close()
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        address = self.address
-        connection: http.client.HTTPConnection
-        if address.socket_path:
-            connection = _UnixConnection(address.socket_path, timeout)
-            where = address.socket_path
-        elif self._context is not None:
-            connection = http.client.HTTPSConnection(
-                address.host, address.port, timeout=timeout, context=self._context
-            )
-            where = f"{address.host}:{address.port}"
-        else:
-            connection = http.client.HTTPConnection(address.host, address.port, timeout=timeout)
-            where = f"{address.host}:{address.port}"
         try:
-            connection.connect()
+            connection = connections.open_connection(
+                self.address, self._context, timeout, self._environment
+            )
         except TimeoutError as exc:
-            connection.close()
-            raise ConnectionFailed(f"no connection to {where} within {timeout:g} s") from exc
+            raise ConnectionFailed(
+                f"no connection to {self._where()} within {timeout:g} s"
+            ) from exc
         except OSError as exc:
-            connection.close()
-            raise ConnectionFailed(f"cannot connect to {where}: {_describe(exc)}") from exc
+            raise ConnectionFailed(f"cannot connect to {self._where()}: {_describe(exc)}") from exc
         return connection
+
+    def _where(self) -> str:
+        address = self.address
+        if address.socket_path:
+            return address.socket_path
+        return address.url if address.ssh else f"{address.host}:{address.port}"
 
     def _decode(self, answer: _Answer) -> Any:
         if answer.status >= 400:  # 304 (already started, already stopped) is a success

@@ -159,9 +159,19 @@ class Engine:
         environment: Mapping[str, str] | None = None,
         timeout: int = DEFAULT_TIMEOUT,
         attempts: int = ATTEMPTS,
+        context: str | None = None,
     ) -> None:
         env = dict(os.environ if environment is None else environment)
-        self.host = env.get("DOCKER_HOST") or addresses.DEFAULT_HOST
+        # The address is read now (files of the docker config and context store), its
+        # problems reported on first use, as an unreachable Engine's are.
+        self.address: addresses.Address | None = None
+        self._address_error: addresses.AddressError | None = None
+        try:
+            self.address = addresses.from_env(env, context=context)
+            self.host = self.address.describe()
+        except addresses.AddressError as exc:
+            self._address_error = exc
+            self.host = env.get("DOCKER_HOST") or "the docker context's address"
         self.calls: Counter[str] = Counter()
         self._environment = env
         self._timeout = timeout
@@ -184,17 +194,21 @@ class Engine:
                 self.calls["version"] += 1
                 api: client.Client | None = None
                 try:
+                    if self._address_error is not None or self.address is None:
+                        raise self._address_error or addresses.AddressError("no address")
                     api = client.Client(
-                        addresses.from_env(self._environment), timeout=self._timeout
+                        self.address, timeout=self._timeout, environment=self._environment
                     )
                     api.negotiate()
                 except (addresses.AddressError, client.ClientError) as exc:
                     if api is not None:
                         api.close()
-                    # Whatever stops the negotiation (no socket, a bad DOCKER_HOST, an odd
-                    # answer), the Engine cannot be used.
+                    # Whatever stops the negotiation (no socket, a bad DOCKER_HOST or docker
+                    # context, an odd answer), the Engine cannot be used.
                     failure = EngineUnavailable(
-                        f"cannot reach the Docker Engine at {self.host}: {_short(exc)}"
+                        f"cannot use the Docker Engine: {_short(exc)}"
+                        if isinstance(exc, addresses.AddressError)
+                        else f"cannot reach the Docker Engine at {self.host}: {_short(exc)}"
                     )
                     self._failed = (time.monotonic(), failure)
                     raise failure from exc

@@ -35,6 +35,7 @@ from reconciler.runtime.docker.engine import (
 )
 from reconciler.runtime.docker.listing import INSPECT_WORKERS, Lists
 from reconciler.runtime.docker.resources import NetworkAndVolumeOps, after
+from reconciler.state.engines import EngineIdentity
 from reconciler.values.configs import (
     ContainerConfig,
     ImageBuild,
@@ -64,11 +65,15 @@ class DockerRuntime(NetworkAndVolumeOps):
 
     @classmethod
     def from_env(
-        cls, environment: Mapping[str, str] | None = None, timeout: int = DEFAULT_TIMEOUT
+        cls,
+        environment: Mapping[str, str] | None = None,
+        timeout: int = DEFAULT_TIMEOUT,
+        context: str | None = None,
     ) -> DockerRuntime:
-        """A runtime for the Engine named by DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH
-        (``environment`` defaults to the process's). No Engine call happens here."""
-        return cls(Engine(environment, timeout=timeout))
+        """A runtime for the Engine the docker context names (``context``: the --context
+        option, else DOCKER_HOST, DOCKER_CONTEXT, the docker config's current context;
+        ``environment`` defaults to the process's). No Engine call happens here."""
+        return cls(Engine(environment, timeout=timeout, context=context))
 
     @property
     def calls(self) -> Counter[str]:
@@ -89,6 +94,23 @@ class DockerRuntime(NetworkAndVolumeOps):
     def ping(self) -> str:
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""
         return str(self.read_info().get("ServerVersion") or "")
+
+    def endpoint(self) -> tuple[str, bool]:
+        """The Engine's URL and whether it is the machine's usual socket (no Engine call)."""
+        address = self._engine.address
+        return (address.url, address.local_default) if address else (self.host, False)
+
+    def identity(self) -> EngineIdentity:
+        """Which Engine this is: ``/info``'s ID, name and data root, and the address."""
+        info = self.read_info()
+        url, local_default = self.endpoint()
+        return EngineIdentity(
+            engine_id=str(info.get("ID") or ""),
+            name=str(info.get("Name") or ""),
+            root_dir=str(info.get("DockerRootDir") or ""),
+            address=url,
+            local_default=local_default,
+        )
 
     @property
     def knows_host_defaults(self) -> bool:
