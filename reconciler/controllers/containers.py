@@ -117,6 +117,8 @@ def engine_problems(want: DesiredContainer, engine: EngineFacts) -> list[str]:
                 f"{release_of(ENDPOINT_MAC_API)} or newer; this Engine speaks API {api} "
                 "(it gives a container one MAC address, on its first network)"
             )
+    if engine.elsewhere:
+        problems += _host_paths(want, engine.elsewhere)
     runtime = want.config.option("runtime")
     if runtime is not None and engine.runtimes and runtime not in engine.runtimes:
         problems.append(
@@ -124,6 +126,31 @@ def engine_problems(want: DesiredContainer, engine: EngineFacts) -> list[str]:
             f"{', '.join(engine.runtimes)})"
         )
     return problems
+
+
+def _host_paths(want: DesiredContainer, elsewhere: str) -> list[str]:
+    """What of ``want`` names files on the Engine's host, when that host may be another
+    machine: refused, as reconcile can neither judge them by its policy nor provide them."""
+    found = []
+    binds = [m.source for m in want.config.mounts if m.type == "bind"]
+    secrets = [m.target for m in want.config.mounts if m.target in want.secret_targets]
+    if secrets:
+        found.append(
+            f"secret files ({', '.join(sorted(secrets))}) are kept on the machine reconcile "
+            f"runs on, and this Engine's host may be another: {elsewhere}"
+        )
+    paths = sorted(set(binds) - {m.source for m in want.config.mounts if m.target in secrets})
+    if paths:
+        found.append(
+            f"bind mounts ({', '.join(paths)}) would name files of the Engine's host, which "
+            f"the host-access policy cannot judge from here ({elsewhere}); not supported yet"
+        )
+    if want.config.devices:
+        found.append(
+            f"devices name the Engine host's device files, which the policy cannot judge from "
+            f"here ({elsewhere}); not supported yet"
+        )
+    return found
 
 
 def _plan_built(

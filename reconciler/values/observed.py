@@ -178,6 +178,9 @@ class EngineFacts:
     api_version: str | None = None
     runtimes: tuple[str, ...] = ()
     defaults: Pairs = ()
+    # Why the Engine's host may be another machine ("" when it is this one): host paths in
+    # manifests would name that host's files, which reconcile cannot judge or provide.
+    elsewhere: str = ""
 
 
 @dataclass(frozen=True)

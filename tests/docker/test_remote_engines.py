@@ -409,3 +409,25 @@ def test_the_warm_server_runs_against_the_clients_engine(
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_host_paths_are_refused_on_an_engine_of_another_host(
+    ssh_env: dict[str, str], docker_client: DockerClient, unique_prefix: str, tmp_path: Path
+) -> None:
+    """Over ssh the Engine's host may be another machine: a bind mount or a device would
+    name its files, which the policy judges here. Refused as a conflict; nothing created."""
+    web = f"{unique_prefix}-web"
+    source = tmp_path / "m"
+    source.mkdir()
+    (tmp_path / "data").mkdir()
+    (source / "web.yaml").write_text(
+        CONTAINER.format(name=web)
+        + f"  mounts: [{{type: bind, source: {tmp_path / 'data'}, target: /data}}]\n"
+    )
+    done = reconcile(
+        "apply", "-f", source, "-p", unique_prefix, "--state-dir", tmp_path / "st", env=ssh_env
+    )
+    assert done.returncode != 0
+    shown = done.stdout + done.stderr
+    assert "bind mounts" in shown and "over ssh" in shown, shown
+    assert not exists(docker_client, web)

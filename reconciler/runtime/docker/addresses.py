@@ -81,6 +81,18 @@ class Address:
         """Whether this is the machine's own Engine at its usual socket."""
         return self.socket_path in LOCAL_SOCKETS
 
+    @property
+    def elsewhere(self) -> str:
+        """Why the Engine's host may not be this machine ("" when it is): reached over ssh,
+        or over tcp at an address that is not this machine's loopback. Paths in manifests
+        (bind sources, devices) would then name the Engine host's files, which reconcile
+        cannot see or judge. A unix socket is taken as this machine's."""
+        if self.ssh is not None:
+            return f"it is reached over ssh ({self.url})"
+        if self.host and self.host not in ("127.0.0.1", "localhost", "::1"):
+            return f"it is reached over tcp at {self.host}"
+        return ""
+
     def describe(self) -> str:
         """The address for messages: the URL, and the context it came from."""
         return f"{self.url} (docker context {self.context})" if self.context else self.url

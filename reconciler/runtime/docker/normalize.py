@@ -113,7 +113,7 @@ def image_info(raw: Json) -> ImageInfo:
     )
 
 
-def engine_facts(info: Json, api_version: str | None) -> EngineFacts:
+def engine_facts(info: Json, api_version: str | None, elsewhere: str = "") -> EngineFacts:
     """What the planner judges by: the API version, the OCI runtimes and the defaults the
     Engine gives the table's fields (``info_default``), from ``/info``."""
     defaults = []
@@ -125,6 +125,7 @@ def engine_facts(info: Json, api_version: str | None) -> EngineFacts:
         api_version=api_version,
         runtimes=tuple(sorted(info.get("Runtimes") or {})),
         defaults=tuple(sorted(defaults)),
+        elsewhere=elsewhere,
     )
 
 

@@ -129,7 +129,10 @@ class DockerRuntime(NetworkAndVolumeOps):
         # The Engine's default cgroup namespace follows the host's cgroup version (v2: private);
         # an explicit mode equal to the default reads back as unset.
         self._cgroupns_default = "private" if str(info.get("CgroupVersion")) == "2" else "host"
-        self._facts = normalize.engine_facts(info, self._engine.api.api_version)
+        address = self._engine.address
+        self._facts = normalize.engine_facts(
+            info, self._engine.api.api_version, address.elsewhere if address else ""
+        )
 
     def _cgroupns(self) -> str:
         if self._cgroupns_default is None:
