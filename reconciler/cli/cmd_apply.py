@@ -24,10 +24,12 @@ from reconciler.cli.options import (
 from reconciler.cli.output import echo_plan, finish_report, print_progress, show_plan, warn
 
 if TYPE_CHECKING:
+    from reconciler.cli.transfers import TerminalTransfers
     from reconciler.controllers.plan import Plan
     from reconciler.converge import overview
     from reconciler.converge.pipeline import PassResult
     from reconciler.loading.compose.binary import Options as ComposeOptions
+    from reconciler.runtime.base import Runtime
 
 
 def compose_options(args: ManifestArgs) -> ComposeOptions:
@@ -116,7 +118,24 @@ def _pass(
             record=records.revision_recorder(state, files.description, unpinned),
             stop=stop.event,
         )
-        return pipeline.run_pass(runtime, state, request, read, hooks)
+        transfers = _transfers(runtime) if report and not dry_run else None
+        try:
+            return pipeline.run_pass(runtime, state, request, read, hooks)
+        finally:
+            if transfers is not None:
+                transfers.close()
+                runtime.set_progress(None)
+
+
+def _transfers(runtime: Runtime) -> TerminalTransfers | None:
+    """Bars for pulls and builds, on a terminal only (logs and pipes stay quiet)."""
+    if not sys.stderr.isatty():
+        return None
+    from reconciler.cli.transfers import TerminalTransfers
+
+    transfers = TerminalTransfers()
+    runtime.set_progress(transfers)
+    return transfers
 
 
 @click.command()

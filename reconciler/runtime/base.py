@@ -8,7 +8,7 @@ permanent) and raise with ``from``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,8 +116,16 @@ class Listing:
     Opaque to the core; each backend subclasses it."""
 
 
+# Where the progress of a pull or build goes: (image reference, the Engine's progress object).
+ProgressSink = Callable[[str, Mapping[str, Any]], None]
+
+
 class Runtime(Protocol):
     """A container engine as reconcile needs it. Names are the resources' Engine names."""
+
+    def set_progress(self, sink: ProgressSink | None) -> None:
+        """Send each progress object of later pulls and builds to ``sink`` (None: none)."""
+        ...
 
     def ping(self) -> str:
         """Check the Engine is reachable; return its version. Raises EngineUnavailable."""

@@ -21,7 +21,13 @@ from typing import Any
 
 from reconciler.errors import ImageNotFound, PermanentBackendError
 from reconciler.manifests.constants import BUILD_LABEL
-from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
+from reconciler.runtime.base import (
+    EngineEvent,
+    InspectCache,
+    Listing,
+    ObserveRequest,
+    ProgressSink,
+)
 from reconciler.state.engines import EngineIdentity
 from reconciler.values.configs import (
     ContainerConfig,
@@ -214,6 +220,9 @@ class RecordingRuntime:
             raise ImageNotFound(f"pull access denied for {ref}")
         self.images[ref] = self.registry[ref]
         return self.registry[ref]
+
+    def set_progress(self, sink: ProgressSink | None) -> None:
+        self._record("set_progress", "")
 
     def pull_digest(self, ref: str, digest: str) -> ImageInfo:
         self._record("pull_digest", ref)

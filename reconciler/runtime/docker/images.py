@@ -4,7 +4,7 @@ registry says a tag's digest is now. ``DockerRuntime`` delegates here."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.errors import BuildFailed, ImageNotFound, PermanentBackendError
@@ -24,6 +24,7 @@ def build(
     target: str | None,
     labels: Mapping[str, str],
     platform: str | None = None,
+    progress: Callable[[str, Mapping[str, Any]], None] | None = None,
 ) -> str:
     """Build ``context_tar`` with the Engine's builder and tag the image ``ref``; return its
     ID. A failed build raises ``BuildFailed`` with the tail of the log."""
@@ -53,6 +54,8 @@ def build(
         for item in stream:
             if not isinstance(item, dict):
                 continue
+            if progress is not None:
+                progress(ref, item)
             text = item.get("stream")
             if isinstance(text, str):
                 log.extend(line for line in text.splitlines() if line.strip())

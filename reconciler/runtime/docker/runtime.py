@@ -18,7 +18,13 @@ from reconciler.errors import (
     PermanentBackendError,
     TransientBackendError,
 )
-from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
+from reconciler.runtime.base import (
+    EngineEvent,
+    InspectCache,
+    Listing,
+    ObserveRequest,
+    ProgressSink,
+)
 from reconciler.runtime.docker import (
     client,
     enginelog,
@@ -62,6 +68,7 @@ class DockerRuntime(NetworkAndVolumeOps):
         self._cgroupns_default: str | None = None
         self._facts = EngineFacts()
         self._insecure: tuple[frozenset[str], tuple[str, ...]] | None = None
+        self._progress: ProgressSink | None = None
 
     @classmethod
     def from_env(
@@ -277,7 +284,11 @@ class DockerRuntime(NetworkAndVolumeOps):
 
         def pull(api: client.Client) -> str:
             stream = api.pull(repository, tag, platform)
-            failures = [observing.pull_failure(item) for item in stream]
+            failures = []
+            for item in stream:
+                failures.append(observing.pull_failure(item))
+                if self._progress is not None and isinstance(item, dict):
+                    self._progress(ref, item)
             return "; ".join(f for f in failures if f)
 
         try:
@@ -292,6 +303,10 @@ class DockerRuntime(NetworkAndVolumeOps):
         if info is None:
             raise ImageNotFound(f"image {ref!r} is not present locally after a pull")
         return info
+
+    def set_progress(self, sink: ProgressSink | None) -> None:
+        """Send each progress object of later pulls and builds to ``sink``."""
+        self._progress = sink
 
     def pull_digest(self, ref: str, digest: str) -> ImageInfo:
         """Pull exactly ``digest`` of ``ref``'s repository and point the tag ``ref`` at it (a
@@ -316,6 +331,7 @@ class DockerRuntime(NetworkAndVolumeOps):
             target=build.target,
             labels=dict(build.labels),
             platform=build.platform,
+            progress=self._progress,
         )
         info = self.inspect_image(ident)
         if info is None:
