@@ -125,6 +125,7 @@ def resolve(
     manifests: Sequence[LoadedManifest],
     keys: Decryptor,
     kept: Mapping[str, bytes] | None = None,
+    remembered: buildcontext.Remembered | None = None,
 ) -> dict[str, Inputs]:
     """Every container's inputs, by name; raises ``ManifestError`` (every problem, at its
     manifest line, naming the file, never its content) when any cannot be read. ``kept``:
@@ -138,6 +139,7 @@ def resolve(
         return raw, keys.decrypt_bytes(Path(path), raw)
 
     problems: list[Problem] = []
+    contexts: list[str] = []
     for loaded in manifests:
         manifest = loaded.manifest
         if not isinstance(manifest, ContainerManifest):
@@ -185,7 +187,8 @@ def resolve(
             try:
                 build = image_build(spec)
                 assert build is not None
-                build_digest = buildcontext.digest(build)
+                build_digest = buildcontext.digest(build, remembered)
+                contexts.append(build.context)
             except (OSError, buildcontext.ContextError) as exc:
                 where = loaded.locate("spec", "build", "context")
                 problems.append(Problem(where, "spec.build.context", str(exc)))
@@ -202,6 +205,8 @@ def resolve(
         )
     if problems:
         raise ManifestError(problems)
+    if remembered is not None:
+        remembered.save(contexts)
     return found
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from reconciler.controllers import planner
 from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
-from reconciler.converge import adopting, inputs, records, waiting
+from reconciler.converge import adopting, buildcontext, inputs, records, waiting
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
@@ -45,6 +45,9 @@ from reconciler.values.observed import ImageInfo, ObservedContainer, ObservedSta
 # A guard sees the plan before it runs and may hold steps back or add some (the loop's
 # crash-loop backoff, its removal of containers whose live mounts the policy refuses).
 Guard = Callable[[Plan, DesiredState, ObservedState], Plan]
+
+# Build contexts' file lists and hashes, kept between commands (converge.buildcontext).
+BUILD_CONTEXTS_CACHE = "build-contexts.cache"
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,12 @@ def run_pass(
     )
     declared = source()
     admission = admitted(declared.manifests, request.policy)
-    read = inputs.resolve(admission.manifests, inputs.decryptor(state.home), declared.kept_files)
+    read = inputs.resolve(
+        admission.manifests,
+        inputs.decryptor(state.home),
+        declared.kept_files,
+        buildcontext.Remembered(state.path.parent / BUILD_CONTEXTS_CACHE),
+    )
     store = inputs.store_for(state.path.parent)
     desired = desired_mod.build(
         project,
