@@ -13,6 +13,7 @@ import pytest
 
 from reconciler.errors import Location, StateError
 from reconciler.loading import LoadedManifest, load, load_text
+from reconciler.manifests.container import ContainerSpec
 from reconciler.sources import revision as revision_source
 from reconciler.state import history
 from reconciler.state.database import DEFAULT_HISTORY_LIMIT, State
@@ -188,6 +189,41 @@ def test_pin_images_runs_the_recorded_image_id_when_the_tag_moved() -> None:
     # The old image is gone: the tag is the best there is.
     gone = revision_source.pin_images(loaded, recorded, current, set())
     assert [m.manifest for m in gone] == [m.manifest for m in loaded]
+
+
+def test_a_rollback_pulls_the_recorded_digest_when_the_old_image_is_gone(
+    state: State,
+) -> None:
+    ref = "127.0.0.1:5055/shop/api:live"
+    text = container("a", image=ref) + "  updatePolicy: {mode: apply, interval: 1h}\n"
+    history.record(
+        state,
+        "p",
+        "s1",
+        manifests(text),
+        {ref: "sha256:old"},
+        "ok",
+        digests={ref: "127.0.0.1:5055/shop/api@sha256:d1"},
+    )
+    # The same manifests with another image under the tag: a revision of its own.
+    second = history.record(state, "p", "s1", manifests(text), {ref: "sha256:new"}, "ok")
+    assert second == 2
+    revision = state.revision("p", 1)
+    assert revision is not None
+    assert revision.digests == {ref: "127.0.0.1:5055/shop/api@sha256:d1"}
+    here = {ref: "sha256:new", "sha256:new": "sha256:new"}
+
+    [pinned] = revision_source.rollback_manifests(revision, here.get)
+    spec = pinned.manifest.spec
+    assert isinstance(spec, ContainerSpec)
+    assert spec.image == "127.0.0.1:5055/shop/api@sha256:d1"
+    assert spec.update_policy.mode == "off"  # pinned: it follows no tag
+
+    # With the old image still here, its ID is used (no pull).
+    here["sha256:old"] = "sha256:old"
+    [by_id] = revision_source.rollback_manifests(revision, here.get)
+    assert isinstance(by_id.manifest.spec, ContainerSpec)
+    assert by_id.manifest.spec.image == "sha256:old"
 
 
 def _revision(documents: list[dict[str, Any]]) -> Revision:
