@@ -22,6 +22,7 @@ import pytest
 from docker import DockerClient
 from docker.models.containers import Container
 
+from reconciler.state import engines
 from reconciler.state.database import State
 from tests.docker.scenario import LOOP, render
 
@@ -213,9 +214,19 @@ class LoopRig:
             cwd=self.work,
         )
 
+    def engine_state_dir(self) -> Path:
+        """Where the loop keeps the state of its Engine: the state directory itself for the
+        machine's own Engine, ``engines/<key>`` under it for another (a private dockerd)."""
+        host = self.env.get("DOCKER_HOST") or os.environ.get("DOCKER_HOST") or ""
+        if host:
+            known = engines.known_state_dir(self.state_dir, host, False)
+            if known is not None:
+                return known
+        return self.state_dir
+
     def status(self) -> dict[str, Any]:
         """The loop's last status document (``{}`` before the first pass)."""
-        state = State.open(self.state_dir)
+        state = State.open(self.engine_state_dir())
         try:
             found = state.load_status(self.project)
         finally:
@@ -232,7 +243,7 @@ class LoopRig:
 
     def events(self) -> list[dict[str, Any]]:
         """The events journal of the project, oldest first."""
-        state = State.open(self.state_dir)
+        state = State.open(self.engine_state_dir())
         try:
             return [e.__dict__ for e in state.events(self.project, 500)]
         finally:
