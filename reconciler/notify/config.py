@@ -82,7 +82,7 @@ class SinkSpec(Strict):
     name: Name
     webhook: WebhookSpec | None = None
     apprise: AppriseSpec | None = None
-    events: tuple[EventKind, ...] | None = None
+    events: list[EventKind] | None = None
     min_severity: Literal["info", "warning", "error"] = "info"
     resolved: bool = True
     rate_limit: RateLimitSpec | None = None
@@ -109,7 +109,7 @@ class NotificationsFile(Strict):
     """The whole file."""
 
     defaults: DefaultsSpec = DefaultsSpec()
-    sinks: tuple[SinkSpec, ...] = Field(min_length=1)
+    sinks: list[SinkSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _unique(self) -> NotificationsFile:

@@ -68,7 +68,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> NotifyC
     for index, spec in enumerate(model.sinks):
         sink, found = resolve(spec, model.defaults, env, private)
         for field, message in found:
-            dotted = ".".join(["sinks", str(index), *field])
+            dotted = ".".join([f"sinks[{index}]", *field])
             problems.append(Problem(doc.locate("sinks", index, *field), dotted, message))
         if sink is not None:
             sinks.append(sink)
