@@ -111,14 +111,6 @@ class NotificationsFile(Strict):
     defaults: DefaultsSpec = DefaultsSpec()
     sinks: list[SinkSpec] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique(self) -> NotificationsFile:
-        names = [s.name for s in self.sinks]
-        if len(names) != len(set(names)):
-            dupes = sorted({n for n in names if names.count(n) > 1})
-            raise PydanticCustomError("duplicate", "sink names must differ: {n}", {"n": dupes})
-        return self
-
 
 class Secret:
     """A secret value that does not show itself: ``repr`` and ``str`` name its origin."""

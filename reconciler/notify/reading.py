@@ -65,7 +65,13 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> NotifyC
         raise ManifestError(problems)
     private = unsafe_file(path, private=True) is None
     sinks = []
+    seen: set[str] = set()
     for index, spec in enumerate(model.sinks):
+        if spec.name in seen:
+            message = f"another sink is called {spec.name!r}; names must differ"
+            where = doc.locate("sinks", index, "name")
+            problems.append(Problem(where, f"sinks[{index}].name", message))
+        seen.add(spec.name)
         sink, found = resolve(spec, model.defaults, env, private)
         for field, message in found:
             dotted = ".".join([f"sinks[{index}]", *field])

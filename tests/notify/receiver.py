@@ -30,10 +30,11 @@ class Delivery:
 
 
 class Receiver:
-    """An HTTP server recording every POST; ``status`` is what it answers."""
+    """An HTTP server recording every POST; it answers with ``statuses`` in turn (the last
+    one for every request after)."""
 
-    def __init__(self, status: int = 204) -> None:
-        self.status = status
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses or (204,))
         self._lock = threading.Lock()
         self._deliveries: list[Delivery] = []
         receiver = self
@@ -46,7 +47,9 @@ class Receiver:
                     receiver._deliveries.append(
                         Delivery(self.path, dict(self.headers.items()), body, time.monotonic())
                     )
-                self.send_response(receiver.status)
+                    count = len(receiver._deliveries)
+                    status = receiver.statuses[min(count, len(receiver.statuses)) - 1]
+                self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"{}")
@@ -122,9 +125,9 @@ def closed_port() -> int:
 
 
 @contextmanager
-def receiver(status: int = 204) -> Iterator[Receiver]:
+def receiver(*statuses: int) -> Iterator[Receiver]:
     """A ``Receiver`` for the duration of a ``with``."""
-    found = Receiver(status)
+    found = Receiver(*statuses)
     try:
         yield found
     finally:
