@@ -154,12 +154,15 @@ class SinkConfig:
 
     def wants(self, event: Event) -> bool:
         """Whether ``event`` goes to this sink (a ``resolved`` event if what it resolves
-        does, unless ``resolved: false``; a ``summary`` always: it holds only wanted ones)."""
+        does, unless ``resolved: false``; a ``summary`` by its severity: it holds only
+        wanted ones)."""
         if event.kind == "resolved" and not self.resolved:
             return False
         if self.events is not None and event.kind != "summary" and event.topic not in self.events:
             return False
-        return event.level >= self.min_severity
+        # The end of a condition counts as severe as the condition: whoever got it hears it end.
+        level = KINDS.get(event.topic, event.level) if event.kind == "resolved" else event.level
+        return level >= self.min_severity
 
 
 @dataclass(frozen=True)

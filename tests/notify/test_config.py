@@ -67,7 +67,8 @@ sinks:
     crash = Event("crash-loop", "p", "x", "Container/a")
     drift = Event("drift-repaired", "p", "x", "Container/a")
     over = Event("resolved", "p", "x", "Container/a", {"resolves": "crash-loop"})
-    assert [oncall.wants(e) for e in (crash, drift, over)] == [True, False, False]
+    # The end of a crash loop reaches a warning-and-up sink: it got the crash loop.
+    assert [oncall.wants(e) for e in (crash, drift, over)] == [True, False, True]
     assert [phone.wants(e) for e in (crash, drift, over)] == [True, True, False]
 
 
