@@ -14,6 +14,7 @@ import click
 from reconciler.cli.options import (
     EXIT_FAILURE,
     engine_context,
+    notify_option,
     policy_option,
     read_state,
     reports_errors,
@@ -74,6 +75,7 @@ def _project_of(directory: Path | None, project: str | None) -> str:
 )
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @policy_option
+@notify_option
 @reports_errors
 def run(
     directory: Path,
@@ -88,6 +90,7 @@ def run(
     metrics_addr: str | None,
     state_dir: Path | None,
     policy: Path | None,
+    notify_config: Path | None,
 ) -> None:
     """Keep the host converged with a watched directory until SIGTERM or SIGINT."""
     import logging
@@ -95,6 +98,7 @@ def run(
     from reconciler import runtime
     from reconciler.converge import enginestate
     from reconciler.loop import logs
+    from reconciler.loop.alerting import open_notifier
     from reconciler.loop.metrics import Metrics
     from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.loop.signals import run_until_signalled
@@ -123,8 +127,13 @@ def run(
         log.warning(warning)
     metrics = Metrics(settings.project) if metrics_addr else None
     try:
+        notifier = open_notifier(notify_config, state.home, log, metrics)
+    except BaseException:
+        state.close()
+        raise
+    try:
         with project_lock(state.path.parent, settings.project, "run"):
-            loop = Loop(settings, engine, state, metrics=metrics)
+            loop = Loop(settings, engine, state, metrics=metrics, notifier=notifier)
             servers = [metrics.serve(metrics_addr)] if metrics and metrics_addr else []
             log.info(
                 f'watching {settings.directory} for project "{settings.project}"',
@@ -132,6 +141,7 @@ def run(
             )
             run_until_signalled(loop, log, servers)
     finally:
+        notifier.close()
         state.close()
 
 

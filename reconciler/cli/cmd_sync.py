@@ -13,6 +13,7 @@ import click
 from reconciler.cli.options import (
     EXIT_FAILURE,
     engine_context,
+    notify_option,
     policy_option,
     reports_errors,
     seconds,
@@ -82,6 +83,7 @@ from reconciler.cli.options import (
 @click.option("--metrics-addr", default=None, metavar="HOST:PORT")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @policy_option
+@notify_option
 @reports_errors
 def sync(
     url: str,
@@ -104,6 +106,7 @@ def sync(
     metrics_addr: str | None,
     state_dir: Path | None,
     policy: Path | None,
+    notify_config: Path | None,
 ) -> None:
     """Follow a git branch: fetch on an interval, apply each new commit's manifests.
 
@@ -113,6 +116,7 @@ def sync(
     from reconciler import runtime
     from reconciler.converge import enginestate
     from reconciler.loop import logs
+    from reconciler.loop.alerting import open_notifier
     from reconciler.loop.metrics import Metrics
     from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.loop.signals import run_until_signalled
@@ -156,8 +160,15 @@ def sync(
     )
     metrics = Metrics(name) if metrics_addr else None
     try:
+        notifier = open_notifier(notify_config, state.home, log, metrics)
+    except BaseException:
+        state.close()
+        raise
+    try:
         with project_lock(state.path.parent, name, "sync"):
-            loop = Loop(settings, engine, state, metrics=metrics, source=source)
+            loop = Loop(
+                settings, engine, state, metrics=metrics, source=source, notifier=notifier
+            )
             if once:
                 report = loop.run_pass(["once"])
                 problems = [] if report.error else list(source.read().problems)
@@ -181,4 +192,5 @@ def sync(
             )
             run_until_signalled(loop, log, servers)
     finally:
+        notifier.close()
         state.close()

@@ -55,6 +55,14 @@ policy_option = click.option(
     "if it exists, else the built-in baseline profile).",
 )
 
+notify_option = click.option(
+    "--notify-config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Notifications file: sinks and the events they get (default: "
+    "$RECONCILE_NOTIFY_CONFIG, else STATE_DIR/notifications.yaml if it exists, else none).",
+)
+
 state_dir_option = click.option(
     "--state-dir",
     type=click.Path(path_type=Path),

@@ -52,6 +52,13 @@ class Metrics:
             ["project", "outcome"],
             registry=registry,
         )
+        self.notifications = prom.Counter(
+            "reconcile_notifications_total",
+            "Notifications by sink and outcome: sent, failed (after its retries), dropped "
+            "(queue full), held (rate limit; sent later in a summary).",
+            ["project", "sink", "outcome"],
+            registry=registry,
+        )
 
         self.image_updates = prom.Gauge(
             "reconcile_image_update_available",
@@ -77,6 +84,10 @@ class Metrics:
             int(port), addr=host.strip("[]") or "127.0.0.1", registry=self._registry
         )
         return server
+
+    def notification(self, sink: str, outcome: str) -> None:
+        """Count one notification's outcome (called from the sink's sender thread)."""
+        self.notifications.labels(self.project, sink, outcome).inc()
 
     def record_pass(
         self,

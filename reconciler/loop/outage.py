@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.loop.backoff import Retry
 from reconciler.loop.metrics import Metrics
@@ -14,6 +15,9 @@ from reconciler.loop.report import PassReport, status_document
 from reconciler.loop.scheduling import Scheduler
 from reconciler.state.database import State
 from reconciler.state.records import Event
+
+if TYPE_CHECKING:
+    from reconciler.loop.alerting import Alerts
 
 
 class Outage:
@@ -38,6 +42,7 @@ class Outage:
         self.metrics = metrics
         self._retry = Retry()
         self._current: tuple[str, str] | None = None
+        self.alerts: Alerts | None = None  # notifications, once per kind of outage
 
     def give_up(
         self,
@@ -63,6 +68,8 @@ class Outage:
                 self.project, self.wall(), "Project", self.project, "wait", what, "failed", error
             )
             self.state.add_events([event])
+        if self.alerts is not None:
+            self.alerts.unavailable(what, error)
         self._current = (what, error)
         report = PassReport(
             started_wall=wall_start,
@@ -85,5 +92,7 @@ class Outage:
         if self._current is not None:
             self.log.info(f"{self._current[0]} resolved; converging")
             self._current = None
+            if self.alerts is not None:
+                self.alerts.available()
         self._retry.reset()
         self.scheduler.clear_deferral()

@@ -27,6 +27,7 @@ from reconciler.controllers.plan import Plan
 from reconciler.converge import pipeline
 from reconciler.converge.applying import DEFAULT_PARALLELISM, ApplyOutcome
 from reconciler.errors import BackendError, EngineUnavailable, PolicyRefusal, SourceUnavailable
+from reconciler.loop.alerting import Alerts
 from reconciler.loop.engine_events import meaning
 from reconciler.loop.following import Follower
 from reconciler.loop.healing import Healer, policy_removals
@@ -39,6 +40,7 @@ from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
 from reconciler.loop.updates import ImageUpdates
 from reconciler.loop.watching import DirectoryWatcher, InputWatcher
+from reconciler.notify.notifier import Notifier
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
 from reconciler.sources.directory import DirectorySource, ManifestSource, Snapshot
@@ -102,6 +104,7 @@ class Loop:
         metrics: Metrics | None = None,
         healer: Healer | None = None,
         source: ManifestSource | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.runtime = runtime
@@ -141,9 +144,13 @@ class Loop:
         self.passes = 0
         self.scheduler = Scheduler(clock)
         self.scheduler.trigger("start")
+        # Events for a person on call; the caller starts and closes the notifier.
+        self.notifier = notifier or Notifier.disabled()
+        self.alerts = Alerts(self.notifier.emit, settings.project)
         self.outage = Outage(
             settings.project, settings.directory, state, self.scheduler, self.log, wall, metrics
         )
+        self.outage.alerts = self.alerts
         self._names_lock = threading.Lock()
         self._directory_identity = _identity(settings.directory)
         self._names: frozenset[str] = frozenset()
@@ -379,7 +386,9 @@ class Loop:
             result.digests,
         )
         rolled_back = self.keeper.judge(statuses, effective.digest)
+        self.alerts.passed(effective.digest, outcome, statuses, self.healer.crash)
         if rolled_back:
+            self.alerts.rollback(rolled_back)
             self.trigger("rollback")
         update_rollbacks = self.updates.judge(statuses, result.observed)
         extra = {
