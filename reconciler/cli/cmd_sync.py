@@ -166,9 +166,7 @@ def sync(
         raise
     try:
         with project_lock(state.path.parent, name, "sync"):
-            loop = Loop(
-                settings, engine, state, metrics=metrics, source=source, notifier=notifier
-            )
+            loop = Loop(settings, engine, state, metrics=metrics, source=source, notifier=notifier)
             if once:
                 report = loop.run_pass(["once"])
                 problems = [] if report.error else list(source.read().problems)

@@ -38,7 +38,7 @@ from reconciler.loop.outage import Outage
 from reconciler.loop.report import PassReport, resource_statuses, status_document
 from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
-from reconciler.loop.updates import ImageUpdates
+from reconciler.loop.updates import ImageUpdates, image_event
 from reconciler.loop.watching import DirectoryWatcher, InputWatcher
 from reconciler.notify.notifier import Notifier
 from reconciler.policy import Policy
@@ -136,8 +136,6 @@ class Loop:
             window=settings.rollback_window,
             clock=clock,
         )
-        # Tags of containers with an updatePolicy, followed by a thread of their own.
-        self.updates = ImageUpdates(runtime, state, settings.project, self.trigger, clock=clock)
         self._refresh_wanted = True
         self.log = logging.getLogger(LOGGER_NAME)
         self.notices = Notices(self.log, settings.settle)
@@ -147,6 +145,15 @@ class Loop:
         # Events for a person on call; the caller starts and closes the notifier.
         self.notifier = notifier or Notifier.disabled()
         self.alerts = Alerts(self.notifier.emit, settings.project)
+        # Tags of containers with an updatePolicy, followed by a thread of their own.
+        self.updates = ImageUpdates(
+            runtime,
+            state,
+            settings.project,
+            self.trigger,
+            notify=partial(image_event, self.notifier, settings.project),
+            clock=clock,
+        )
         self.outage = Outage(
             settings.project, settings.directory, state, self.scheduler, self.log, wall, metrics
         )

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 from reconciler.errors import BackendError
 from reconciler.loop.logs import LOGGER_NAME
 from reconciler.loop.report import ResourceStatus
+from reconciler.notify.events import Event as Notification
+from reconciler.notify.notifier import Notifier
 from reconciler.runtime.base import Runtime
 from reconciler.state.database import State
 from reconciler.state.records import Event
@@ -346,3 +348,19 @@ class ImageUpdates:
     def _send(self, kind: str, summary: str, details: Mapping[str, str]) -> None:
         if self.notify is not None:
             self.notify(kind, summary, details)
+
+
+def image_event(
+    notifier: Notifier, project: str, kind: str, summary: str, details: Mapping[str, str]
+) -> None:
+    """Send an image update's news (``update-available``, ``update-applied``, ``rollback``)
+    to the people on call; never blocks the caller."""
+    notifier.emit(
+        Notification(
+            kind=kind,
+            project=project,
+            summary=summary,
+            resource=f"Image/{details.get('image', '')}",
+            details=details,
+        )
+    )

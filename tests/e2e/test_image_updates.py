@@ -19,6 +19,7 @@ from docker import DockerClient
 from tests import registry_helpers as reg
 from tests.conftest import remove_prefixed_resources
 from tests.e2e.loop_helpers import LoopRig, eventually
+from tests.notify.receiver import receiver
 
 pytestmark = pytest.mark.docker
 
@@ -76,12 +77,32 @@ def _image(rig: LoopRig) -> str:
     return "" if container is None else str(container.attrs["Image"])
 
 
+def _hook_config(rig: LoopRig, url: str) -> Path:
+    key = rig.work / "hook.key"
+    key.write_text("image-updates-hmac-key\n")
+    key.chmod(0o600)
+    path = rig.work / "notifications.yaml"
+    path.write_text(
+        f'sinks:\n  - name: oncall\n    webhook: {{url: "{url}/", secretFile: {key}}}\n'
+    )
+    return path
+
+
 def test_notify_reports_a_new_digest_and_changes_nothing(
     rig: LoopRig, images: dict[str, str]
 ) -> None:
     ref = f"{reg.OPEN}/{images['path']}:live"
     _declare(rig, ref, "{mode: notify, interval: 1s}")
-    rig.start()
+    with receiver() as hook:
+        rig.start("--notify-config", str(_hook_config(rig, hook.url)))
+        _notify_case(rig, images, ref)
+        sent = hook.wait_for(lambda d: d.json()["kind"] == "update-available")
+        assert sent is not None, "no update-available notification"
+        assert sent.json()["resource"] == f"Image/{ref}"
+        assert sent.json()["details"]["digest"] == _update(rig)["latest"]
+
+
+def _notify_case(rig: LoopRig, images: dict[str, str], ref: str) -> None:
     rig.eventually(lambda: _image(rig) == images["v1"], "the container runs v1")
     before = rig.started_at("app")
     v2 = reg.retag(reg.OPEN, images["path"], "v2", "live")
