@@ -14,11 +14,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from reconciler import timings
 from reconciler.controllers import planner
 from reconciler.controllers.plan import Kind, Plan
 from reconciler.converge import adopting, buildcontext, inputs, judging, records, waiting
@@ -146,20 +147,23 @@ def run_pass(
     listing = runtime.start_listing(
         prefetch=project if request.keep_dir is not None else None, keep_dir=request.keep_dir
     )
-    declared = source()
-    admission = admitted(declared.manifests, request.policy)
-    read = inputs.resolve(
-        admission.manifests,
-        inputs.decryptor(state.home),
-        declared.kept_files,
-        buildcontext.Remembered(state.path.parent / BUILD_CONTEXTS_CACHE),
-    )
-    store = inputs.store_for(state.path.parent)
-    desired = desired_mod.build(
-        project,
-        ((m.manifest, str(m.location)) for m in admission.manifests),
-        inputs.host_inputs(read, store, project, write=not request.dry_run),
-    )
+    with timings.phase("load"):
+        declared = source()
+    with timings.phase("admit"):
+        admission = admitted(declared.manifests, request.policy)
+    with timings.phase("inputs"):
+        read = inputs.resolve(
+            admission.manifests,
+            inputs.decryptor(state.home),
+            declared.kept_files,
+            buildcontext.Remembered(state.path.parent / BUILD_CONTEXTS_CACHE),
+        )
+        store = inputs.store_for(state.path.parent)
+        desired = desired_mod.build(
+            project,
+            ((m.manifest, str(m.location)) for m in admission.manifests),
+            inputs.host_inputs(read, store, project, write=not request.dry_run),
+        )
     if hooks.on_desired is not None:
         hooks.on_desired(desired)
     warnings = list(state.warnings)
@@ -175,41 +179,49 @@ def run_pass(
         post_start=judging.post_start_check(runtime, project, request.policy),
     )
     if not request.dry_run and not request.delete and request.pull_always:
-        for container in desired.containers.values():
-            if container.pull_policy == "Always":
-                applier.ensure_image(container.config.image, "Always", container.config.platform)
-    observed = _adopted(
-        state, request, desired, observe(runtime, desired, cache, listing), warnings
-    )
-    ledger = Ledger(state, project)
-    applier.ledger = ledger
-    proven = ledger.proven(observed)
-    inventory = state.inventory(project)
-    prune = request.prune and declared.complete
-    if inventory is None and prune:
-        warnings.append(
-            f'no inventory for project "{project}" in {state.path}; it is rebuilt from labels '
-            "and nothing is pruned in this pass"
+        with timings.phase("pull"):
+            for container in desired.containers.values():
+                if container.pull_policy == "Always":
+                    applier.ensure_image(
+                        container.config.image, "Always", container.config.platform
+                    )
+    with timings.phase("observe"):
+        observed = _adopted(
+            state, request, desired, observe(runtime, desired, cache, listing), warnings
         )
-    if request.delete:
-        plan = planner.plan_delete(desired, observed, proven)
-    else:
-        refused, allowed = judging.external_judgement(
-            request.policy, admission.manifests, desired, observed
-        )
-        warnings += allowed
-        plan = planner.plan(
-            desired,
-            observed,
-            prune=prune,
-            force_prune=request.force_prune,
-            inventory=inventory,
-            proven=proven,
-            refused=refused,
-        )
-    guards: list[Guard] = [partial(judging.live_mount_removals, request.policy), *hooks.guards]
-    for guard in guards:
-        plan = guard(plan, desired, observed)
+    with timings.phase("plan"):
+        ledger = Ledger(state, project)
+        applier.ledger = ledger
+        proven = ledger.proven(observed)
+        inventory = state.inventory(project)
+        prune = request.prune and declared.complete
+        if inventory is None and prune:
+            warnings.append(
+                f'no inventory for project "{project}" in {state.path}; it is rebuilt from '
+                "labels and nothing is pruned in this pass"
+            )
+        if request.delete:
+            plan = planner.plan_delete(desired, observed, proven)
+        else:
+            refused, allowed = judging.external_judgement(
+                request.policy, admission.manifests, desired, observed
+            )
+            warnings += allowed
+            plan = planner.plan(
+                desired,
+                observed,
+                prune=prune,
+                force_prune=request.force_prune,
+                inventory=inventory,
+                proven=proven,
+                refused=refused,
+            )
+        guards: list[Guard] = [
+            partial(judging.live_mount_removals, request.policy),
+            *hooks.guards,
+        ]
+        for guard in guards:
+            plan = guard(plan, desired, observed)
     if hooks.on_plan is not None:
         hooks.on_plan(plan, warnings)
     result = PassResult(
@@ -233,21 +245,31 @@ def run_pass(
     try:
         if request.dry_run:
             return result
-        result.outcome = records.execute(
-            applier, state, plan, observed, inventory, hooks.stop, external=external_keys(desired)
-        )
-        # What the steps pulled or built is what runs now.
-        got = applier.images.got()
-        result.images.update({ref: info.id for ref, info in got.items()})
-        result.digests.update(image_digests(got))
-        state.record_fetched(project, applier.images.fetched())
-        if result.outcome.ok:
-            inputs.prune_store(store, project, None if request.delete else desired)
+        with timings.phase("execute"):
+            result.outcome = records.execute(
+                applier,
+                state,
+                plan,
+                observed,
+                inventory,
+                hooks.stop,
+                external=external_keys(desired),
+            )
+        with timings.phase("record"):
+            # What the steps pulled or built is what runs now.
+            got = applier.images.got()
+            result.images.update({ref: info.id for ref, info in got.items()})
+            result.digests.update(image_digests(got))
+            state.record_fetched(project, applier.images.fetched())
+            if result.outcome.ok:
+                inputs.prune_store(store, project, None if request.delete else desired)
     finally:
         if keeper is not None:
-            keeper.join()
+            with timings.phase("record"):
+                keeper.join()
     if hooks.record is not None and not request.delete:
-        hooks.record(result)
+        with timings.phase("record"):
+            hooks.record(result)
     return result
 
 
@@ -350,13 +372,16 @@ def session(
     from reconciler.converge import enginestate
     from reconciler.state.locking import project_lock
 
-    runtime = runtimes.connect(context=context)
-    state = enginestate.open_state(state_dir, runtime)
+    timings.mark("imports")
+    with timings.phase("state"):
+        runtime = runtimes.connect(context=context)
+        timings.count_calls(getattr(runtime, "calls", None))
+        state = enginestate.open_state(state_dir, runtime)
     try:
-        if project is None:
-            yield runtime, state
-            return
-        with project_lock(state.path.parent, project, purpose):
+        with ExitStack() as held:
+            if project is not None:
+                with timings.phase("state"):
+                    held.enter_context(project_lock(state.path.parent, project, purpose))
             yield runtime, state
     finally:
         state.close()
