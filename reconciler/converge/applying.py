@@ -371,25 +371,19 @@ class Applier:
                 )
                 continue
             try:
-                self._wait_for(want.name, dep, condition)
-            except StepFailed as exc:
-                if not optional:
-                    raise
-                self._warn(step, f"{exc}; {want.name} goes on without it (required: false)")
-
-    def _wait_for(self, name: str, dep: str, condition: str) -> None:
-        deadline = self.clock() + self.health_timeout
-        while True:
-            status = self.runtime.container_status(dep)
-            if status is not None and _satisfied(name, dep, condition, status):
-                return
-            if self.clock() >= deadline:
-                state = "missing" if status is None else (status.health or status.state)
-                raise StepFailed(
-                    f'{name} waited {self.health_timeout:g}s for "{dep}" to be '
-                    f"{condition}; it is {state}"
+                waiting.wait_for(
+                    self.runtime,
+                    want.name,
+                    dep,
+                    condition,
+                    self.health_timeout,
+                    self.sleep,
+                    self.clock,
                 )
-            self.sleep(0.25)
+            except waiting.DependencyNotMet as exc:
+                if not optional:
+                    raise StepFailed(str(exc)) from exc
+                self._warn(step, f"{exc}; {want.name} goes on without it (required: false)")
 
     def _warn(self, step: Step, message: str) -> None:
         with self._lock:
@@ -441,28 +435,3 @@ def _tolerated(step: Step) -> frozenset[str]:
     if not isinstance(want, DesiredContainer) or not want.optional:
         return frozenset()
     return frozenset(f"{Kind.CONTAINER}/{d}" for d in want.optional)
-
-
-def _satisfied(name: str, dep: str, condition: str, status: ContainerStatus) -> bool:
-    """Whether dependency ``dep`` meets ``condition``; raises ``StepFailed`` when it never
-    will: ``completed`` and it exited with another code, ``healthy`` and it has no
-    healthcheck."""
-    if condition == "completed":
-        if status.succeeded:
-            return True
-        if status.state in ("exited", "dead"):
-            dead = " (the Engine marks it dead)" if status.state == "dead" else ""
-            raise StepFailed(
-                f'{name} depends on "{dep}" completing successfully, but {dep} exited with '
-                f"code {status.exit_code}{dead}"
-            )
-        return False
-    if condition == "started" and status.completed:
-        return True  # a one-shot that ran to completion was started
-    if status.running and (condition == "started" or status.health in (None, "healthy")):
-        if condition == "healthy" and status.health is None:
-            raise StepFailed(
-                f'{name} depends on "{dep}" being healthy, but {dep} has no healthcheck'
-            )
-        return True
-    return False
