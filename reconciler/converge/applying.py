@@ -20,7 +20,7 @@ from reconciler.controllers.plan import Action, Kind, Plan, Step
 from reconciler.converge import waiting
 from reconciler.converge.imaging import Images
 from reconciler.converge.ledger import Ledger
-from reconciler.errors import ReconcileError
+from reconciler.errors import NameTaken, ReconcileError
 from reconciler.manifests import constants
 from reconciler.runtime.base import ObserveRequest, Runtime
 from reconciler.values.desired import (
@@ -222,11 +222,22 @@ class Applier:
         # a started replacement takes the name. A kill at any point leaves the old container
         # plus at most one replacement, which the next plan resolves (it removes the
         # replacement and recreates if needed); see docs/decisions/crash-safe-recreate.md.
+        # The replacement is created first: a leftover of an interrupted recreate (planned
+        # away before, so rare) shows as a name conflict, and only then is it cleared. The
+        # old container's status is read while the replacement is created, unless its
+        # anonymous volumes are to be kept (the create names them).
         temp = want.name + constants.REPLACEMENT_SUFFIX
         labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
-        self._clear_leftover(temp)
-        old = self.runtime.container_status(want.name)
-        self._create(temp, want, labels, self._kept_volumes(want, old))
+        if self._anonymous_targets(want):
+            old = self.runtime.container_status(want.name)
+            self._create_replacement(temp, want, labels, self._kept_volumes(want, old))
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="inspect") as one:
+                status = one.submit(self.runtime.container_status, want.name)
+                try:
+                    self._create_replacement(temp, want, labels, {})
+                finally:
+                    old = status.result()
         self._verify(temp, want)
         if old is not None and old.running:
             self.runtime.stop_container(want.name)
@@ -245,15 +256,28 @@ class Applier:
             self.runtime.remove_container(want.name)
         self.runtime.rename_container(temp, want.name)
 
-    def _kept_volumes(self, want: DesiredContainer, old: ContainerStatus | None) -> dict[str, str]:
-        """The old container's anonymous volumes the replacement mounts again: where it has an
-        anonymous volume too (its own, or its image's VOLUME), as compose does."""
-        if old is None:
-            return {}
+    def _create_replacement(
+        self, temp: str, want: DesiredContainer, labels: dict[str, str], keep: dict[str, str]
+    ) -> None:
+        try:
+            self._create(temp, want, labels, keep)
+        except NameTaken:
+            self._clear_leftover(temp)
+            self._create(temp, want, labels, keep)
+
+    def _anonymous_targets(self, want: DesiredContainer) -> set[str]:
+        """Where the replacement has an anonymous volume (its own, or its image's VOLUME)."""
         image = self.images.known(want.config.image)
         anonymous = {m.target for m in want.config.mounts if m.type == "volume" and not m.source}
         anonymous |= set(image.volumes if image is not None else ())
-        anonymous -= {m.target for m in want.config.mounts if m.source or m.type != "volume"}
+        return anonymous - {m.target for m in want.config.mounts if m.source or m.type != "volume"}
+
+    def _kept_volumes(self, want: DesiredContainer, old: ContainerStatus | None) -> dict[str, str]:
+        """The old container's anonymous volumes the replacement mounts again: where it has an
+        anonymous volume too, as compose does."""
+        if old is None:
+            return {}
+        anonymous = self._anonymous_targets(want)
         return {target: name for target, name in old.anonymous_volumes if target in anonymous}
 
     def _create(
