@@ -1307,14 +1307,14 @@ def chart(r: Results, path: Path) -> bool:
     except ImportError:
         return False
     sizes = [int(s) for s in r.meta["sizes"]]
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.5))
+    fig, axes = plt.subplots(1, 5, figsize=(22, 4.5))
     styles = {
         "floor": ("Engine floor (SDK)", "k", "s"),
         "reconcile": ("reconcile apply", "tab:blue", "o"),
         "compose-v2": ("docker compose v2", "tab:orange", "^"),
         "compose-v1": ("docker-compose v1", "tab:green", "v"),
     }
-    for ax, (key, label) in zip(axes, WORKLOADS, strict=True):
+    for ax, (key, label) in zip(axes[:4], WORKLOADS, strict=True):
         for tool, (name, colour, marker) in styles.items():
             xs = [n for n in sizes if r.get(tool, key, n) is not None]
             if xs:
@@ -1346,6 +1346,18 @@ def chart(r: Results, path: Path) -> bool:
         ax.set_ylabel("seconds")
         ax.set_xticks(sizes)
         ax.grid(alpha=0.3)
+    # The cost of one more container: a flat line scales linearly, a rising one worse.
+    per = axes[4]
+    for tool, (name, colour, marker) in styles.items():
+        xs = [n for n in sizes if r.get(tool, "cold", n) is not None]
+        if xs:
+            costs = [float(r.get(tool, "cold", n) or 0.0) / n for n in xs]
+            per.plot(xs, costs, marker=marker, color=colour, label=name)
+    per.set_title("cold apply: seconds per container")
+    per.set_xlabel("containers (N)")
+    per.set_ylabel("seconds / N")
+    per.set_xticks(sizes)
+    per.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
     fig.suptitle(
@@ -1383,7 +1395,9 @@ def save(r: Results, table: str, with_chart: bool, stamp: str | None = None) -> 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--sizes", default="10,50,100", help="numbers of containers (default 10,50,100)")
+    p.add_argument(
+        "--sizes", default="10,50,100,250", help="numbers of containers (default 10,50,100,250)"
+    )
     p.add_argument(
         "--quick", action="store_true", help="smoke run: N=10, short idle, 5 latency samples"
     )

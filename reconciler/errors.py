@@ -76,6 +76,10 @@ class PermanentBackendError(BackendError):
     """A backend error that the same call will hit again: bad request, not found."""
 
 
+class NameTaken(PermanentBackendError):
+    """A create was refused because a container of that name already exists."""
+
+
 class EngineUnavailable(TransientBackendError):
     """The Engine cannot be reached (socket missing, daemon stopped)."""
 

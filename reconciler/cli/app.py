@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from reconciler import __version__
+from reconciler import __version__, timings
 from reconciler.cli.cmd_apply import apply, delete, diff, get
 from reconciler.cli.cmd_compose import convert
 from reconciler.cli.cmd_history import history, rollback
@@ -32,9 +32,18 @@ from reconciler.cli.options import (
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", "-V", prog_name="reconcile")
 @context_option
-def cli(context: str | None) -> None:
+@click.option(
+    "--timings",
+    "show_timings",
+    is_flag=True,
+    help="Print how long each phase of the command took and its Engine calls to stderr "
+    "(also RECONCILE_TIMINGS=1; may be given after the command too).",
+)
+def cli(context: str | None, show_timings: bool) -> None:
     """Declarative reconciler for Docker Engines: the local one, or the one DOCKER_HOST
     (unix://, tcp://, ssh://) or a docker context names."""
+    if show_timings:
+        timings.enable()
 
 
 compose_option_list = compose_options()
@@ -254,4 +263,9 @@ for _command in (
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``reconcile`` console script."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="reconcile")
+    args = list(sys.argv[1:] if argv is None else argv)
+    timings.begin(args)
+    try:
+        cli.main(args=timings.hoisted(args), prog_name="reconcile")
+    finally:
+        timings.report()

@@ -26,6 +26,7 @@ import socket
 import stat
 import sys
 
+from reconciler import timings
 from reconciler.cli import wire
 from reconciler.state.statedir import default_state_dir_name, not_private
 
@@ -205,6 +206,8 @@ def autostart(state_dir: str) -> bool:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``reconcile`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if timings.wanted(args):
+        timings.launched()
     if forwardable(args):
         state_dir = state_dir_of(args)
         status = forward(args, state_dir)

@@ -43,8 +43,10 @@ FORWARDED = frozenset(
     }
 )
 OPT_OUT = "RECONCILE_NO_SERVER"
-# Options taking a value that may come before the command (the group's own options).
+# Options taking a value that may come before the command (the group's own options), and
+# the group's flags.
 GLOBAL_OPTIONS = ("--context",)
+GLOBAL_FLAGS = ("--timings",)
 _HEADER = struct.Struct("!I")
 # struct ucred, what SO_PEERCRED gives on a connected socket: pid, uid, gid.
 PEERCRED = struct.Struct("iII")
@@ -60,7 +62,7 @@ def command_of(argv: Sequence[str]) -> str | None:
         arg = argv[index]
         if arg in GLOBAL_OPTIONS:
             index += 2
-        elif arg.split("=", 1)[0] in GLOBAL_OPTIONS:
+        elif arg in GLOBAL_FLAGS or arg.split("=", 1)[0] in GLOBAL_OPTIONS:
             index += 1
         else:
             return arg

@@ -20,7 +20,7 @@ from reconciler.controllers.plan import Action, Kind, Plan, Step
 from reconciler.converge import waiting
 from reconciler.converge.imaging import Images
 from reconciler.converge.ledger import Ledger
-from reconciler.errors import ReconcileError
+from reconciler.errors import NameTaken, ReconcileError
 from reconciler.manifests import constants
 from reconciler.runtime.base import ObserveRequest, Runtime
 from reconciler.values.desired import (
@@ -222,11 +222,22 @@ class Applier:
         # a started replacement takes the name. A kill at any point leaves the old container
         # plus at most one replacement, which the next plan resolves (it removes the
         # replacement and recreates if needed); see docs/decisions/crash-safe-recreate.md.
+        # The replacement is created first: a leftover of an interrupted recreate (planned
+        # away before, so rare) shows as a name conflict, and only then is it cleared. The
+        # old container's status is read while the replacement is created, unless its
+        # anonymous volumes are to be kept (the create names them).
         temp = want.name + constants.REPLACEMENT_SUFFIX
         labels = self._labels(want) | {constants.LABEL_REPLACES: want.name}
-        self._clear_leftover(temp)
-        old = self.runtime.container_status(want.name)
-        self._create(temp, want, labels, self._kept_volumes(want, old))
+        if self._anonymous_targets(want):
+            old = self.runtime.container_status(want.name)
+            self._create_replacement(temp, want, labels, self._kept_volumes(want, old))
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="inspect") as one:
+                status = one.submit(self.runtime.container_status, want.name)
+                try:
+                    self._create_replacement(temp, want, labels, {})
+                finally:
+                    old = status.result()
         self._verify(temp, want)
         if old is not None and old.running:
             self.runtime.stop_container(want.name)
@@ -245,15 +256,28 @@ class Applier:
             self.runtime.remove_container(want.name)
         self.runtime.rename_container(temp, want.name)
 
-    def _kept_volumes(self, want: DesiredContainer, old: ContainerStatus | None) -> dict[str, str]:
-        """The old container's anonymous volumes the replacement mounts again: where it has an
-        anonymous volume too (its own, or its image's VOLUME), as compose does."""
-        if old is None:
-            return {}
+    def _create_replacement(
+        self, temp: str, want: DesiredContainer, labels: dict[str, str], keep: dict[str, str]
+    ) -> None:
+        try:
+            self._create(temp, want, labels, keep)
+        except NameTaken:
+            self._clear_leftover(temp)
+            self._create(temp, want, labels, keep)
+
+    def _anonymous_targets(self, want: DesiredContainer) -> set[str]:
+        """Where the replacement has an anonymous volume (its own, or its image's VOLUME)."""
         image = self.images.known(want.config.image)
         anonymous = {m.target for m in want.config.mounts if m.type == "volume" and not m.source}
         anonymous |= set(image.volumes if image is not None else ())
-        anonymous -= {m.target for m in want.config.mounts if m.source or m.type != "volume"}
+        return anonymous - {m.target for m in want.config.mounts if m.source or m.type != "volume"}
+
+    def _kept_volumes(self, want: DesiredContainer, old: ContainerStatus | None) -> dict[str, str]:
+        """The old container's anonymous volumes the replacement mounts again: where it has an
+        anonymous volume too, as compose does."""
+        if old is None:
+            return {}
+        anonymous = self._anonymous_targets(want)
         return {target: name for target, name in old.anonymous_volumes if target in anonymous}
 
     def _create(
@@ -371,25 +395,19 @@ class Applier:
                 )
                 continue
             try:
-                self._wait_for(want.name, dep, condition)
-            except StepFailed as exc:
-                if not optional:
-                    raise
-                self._warn(step, f"{exc}; {want.name} goes on without it (required: false)")
-
-    def _wait_for(self, name: str, dep: str, condition: str) -> None:
-        deadline = self.clock() + self.health_timeout
-        while True:
-            status = self.runtime.container_status(dep)
-            if status is not None and _satisfied(name, dep, condition, status):
-                return
-            if self.clock() >= deadline:
-                state = "missing" if status is None else (status.health or status.state)
-                raise StepFailed(
-                    f'{name} waited {self.health_timeout:g}s for "{dep}" to be '
-                    f"{condition}; it is {state}"
+                waiting.wait_for(
+                    self.runtime,
+                    want.name,
+                    dep,
+                    condition,
+                    self.health_timeout,
+                    self.sleep,
+                    self.clock,
                 )
-            self.sleep(0.25)
+            except waiting.DependencyNotMet as exc:
+                if not optional:
+                    raise StepFailed(str(exc)) from exc
+                self._warn(step, f"{exc}; {want.name} goes on without it (required: false)")
 
     def _warn(self, step: Step, message: str) -> None:
         with self._lock:
@@ -441,28 +459,3 @@ def _tolerated(step: Step) -> frozenset[str]:
     if not isinstance(want, DesiredContainer) or not want.optional:
         return frozenset()
     return frozenset(f"{Kind.CONTAINER}/{d}" for d in want.optional)
-
-
-def _satisfied(name: str, dep: str, condition: str, status: ContainerStatus) -> bool:
-    """Whether dependency ``dep`` meets ``condition``; raises ``StepFailed`` when it never
-    will: ``completed`` and it exited with another code, ``healthy`` and it has no
-    healthcheck."""
-    if condition == "completed":
-        if status.succeeded:
-            return True
-        if status.state in ("exited", "dead"):
-            dead = " (the Engine marks it dead)" if status.state == "dead" else ""
-            raise StepFailed(
-                f'{name} depends on "{dep}" completing successfully, but {dep} exited with '
-                f"code {status.exit_code}{dead}"
-            )
-        return False
-    if condition == "started" and status.completed:
-        return True  # a one-shot that ran to completion was started
-    if status.running and (condition == "started" or status.health in (None, "healthy")):
-        if condition == "healthy" and status.health is None:
-            raise StepFailed(
-                f'{name} depends on "{dep}" being healthy, but {dep} has no healthcheck'
-            )
-        return True
-    return False

@@ -11,18 +11,18 @@ hooks, and owns every timing decision itself. See docs/architecture.md for a wal
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from reconciler import timings
 from reconciler.controllers import planner
-from reconciler.controllers.plan import Action, FieldDiff, Kind, Plan, Reason, Step
-from reconciler.converge import adopting, buildcontext, inputs, records, waiting
+from reconciler.controllers.plan import Kind, Plan
+from reconciler.converge import adopting, buildcontext, inputs, judging, records, waiting
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import PolicyRefusal
@@ -30,17 +30,13 @@ from reconciler.loading.results import LoadedManifest
 from reconciler.policy import (
     Admission,
     Policy,
-    Violation,
     admit,
-    check_created,
-    judge_external,
-    mounted,
 )
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
 from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
-from reconciler.values.desired import DesiredContainer, DesiredState
-from reconciler.values.observed import ImageInfo, ObservedContainer, ObservedState, repository_of
+from reconciler.values.desired import DesiredState
+from reconciler.values.observed import ImageInfo, ObservedState, repository_of
 
 # A guard sees the plan before it runs and may hold steps back or add some (the loop's
 # crash-loop backoff, its removal of containers whose live mounts the policy refuses).
@@ -151,20 +147,23 @@ def run_pass(
     listing = runtime.start_listing(
         prefetch=project if request.keep_dir is not None else None, keep_dir=request.keep_dir
     )
-    declared = source()
-    admission = admitted(declared.manifests, request.policy)
-    read = inputs.resolve(
-        admission.manifests,
-        inputs.decryptor(state.home),
-        declared.kept_files,
-        buildcontext.Remembered(state.path.parent / BUILD_CONTEXTS_CACHE),
-    )
-    store = inputs.store_for(state.path.parent)
-    desired = desired_mod.build(
-        project,
-        ((m.manifest, str(m.location)) for m in admission.manifests),
-        inputs.host_inputs(read, store, project, write=not request.dry_run),
-    )
+    with timings.phase("load"):
+        declared = source()
+    with timings.phase("admit"):
+        admission = admitted(declared.manifests, request.policy)
+    with timings.phase("inputs"):
+        read = inputs.resolve(
+            admission.manifests,
+            inputs.decryptor(state.home),
+            declared.kept_files,
+            buildcontext.Remembered(state.path.parent / BUILD_CONTEXTS_CACHE),
+        )
+        store = inputs.store_for(state.path.parent)
+        desired = desired_mod.build(
+            project,
+            ((m.manifest, str(m.location)) for m in admission.manifests),
+            inputs.host_inputs(read, store, project, write=not request.dry_run),
+        )
     if hooks.on_desired is not None:
         hooks.on_desired(desired)
     warnings = list(state.warnings)
@@ -176,45 +175,53 @@ def run_pass(
         parallelism=request.parallelism,
         health_timeout=request.health_timeout,
         report=hooks.report or _quiet,
-        post_create=post_create_check(runtime, project, request.policy),
-        post_start=post_start_check(runtime, project, request.policy),
+        post_create=judging.post_create_check(runtime, project, request.policy),
+        post_start=judging.post_start_check(runtime, project, request.policy),
     )
     if not request.dry_run and not request.delete and request.pull_always:
-        for container in desired.containers.values():
-            if container.pull_policy == "Always":
-                applier.ensure_image(container.config.image, "Always", container.config.platform)
-    observed = _adopted(
-        state, request, desired, observe(runtime, desired, cache, listing), warnings
-    )
-    ledger = Ledger(state, project)
-    applier.ledger = ledger
-    proven = ledger.proven(observed)
-    inventory = state.inventory(project)
-    prune = request.prune and declared.complete
-    if inventory is None and prune:
-        warnings.append(
-            f'no inventory for project "{project}" in {state.path}; it is rebuilt from labels '
-            "and nothing is pruned in this pass"
+        with timings.phase("pull"):
+            for container in desired.containers.values():
+                if container.pull_policy == "Always":
+                    applier.ensure_image(
+                        container.config.image, "Always", container.config.platform
+                    )
+    with timings.phase("observe"):
+        observed = _adopted(
+            state, request, desired, observe(runtime, desired, cache, listing), warnings
         )
-    if request.delete:
-        plan = planner.plan_delete(desired, observed, proven)
-    else:
-        refused, allowed = external_judgement(
-            request.policy, admission.manifests, desired, observed
-        )
-        warnings += allowed
-        plan = planner.plan(
-            desired,
-            observed,
-            prune=prune,
-            force_prune=request.force_prune,
-            inventory=inventory,
-            proven=proven,
-            refused=refused,
-        )
-    guards: list[Guard] = [partial(live_mount_removals, request.policy), *hooks.guards]
-    for guard in guards:
-        plan = guard(plan, desired, observed)
+    with timings.phase("plan"):
+        ledger = Ledger(state, project)
+        applier.ledger = ledger
+        proven = ledger.proven(observed)
+        inventory = state.inventory(project)
+        prune = request.prune and declared.complete
+        if inventory is None and prune:
+            warnings.append(
+                f'no inventory for project "{project}" in {state.path}; it is rebuilt from '
+                "labels and nothing is pruned in this pass"
+            )
+        if request.delete:
+            plan = planner.plan_delete(desired, observed, proven)
+        else:
+            refused, allowed = judging.external_judgement(
+                request.policy, admission.manifests, desired, observed
+            )
+            warnings += allowed
+            plan = planner.plan(
+                desired,
+                observed,
+                prune=prune,
+                force_prune=request.force_prune,
+                inventory=inventory,
+                proven=proven,
+                refused=refused,
+            )
+        guards: list[Guard] = [
+            partial(judging.live_mount_removals, request.policy),
+            *hooks.guards,
+        ]
+        for guard in guards:
+            plan = guard(plan, desired, observed)
     if hooks.on_plan is not None:
         hooks.on_plan(plan, warnings)
     result = PassResult(
@@ -238,21 +245,31 @@ def run_pass(
     try:
         if request.dry_run:
             return result
-        result.outcome = records.execute(
-            applier, state, plan, observed, inventory, hooks.stop, external=external_keys(desired)
-        )
-        # What the steps pulled or built is what runs now.
-        got = applier.images.got()
-        result.images.update({ref: info.id for ref, info in got.items()})
-        result.digests.update(image_digests(got))
-        state.record_fetched(project, applier.images.fetched())
-        if result.outcome.ok:
-            inputs.prune_store(store, project, None if request.delete else desired)
+        with timings.phase("execute"):
+            result.outcome = records.execute(
+                applier,
+                state,
+                plan,
+                observed,
+                inventory,
+                hooks.stop,
+                external=external_keys(desired),
+            )
+        with timings.phase("record"):
+            # What the steps pulled or built is what runs now.
+            got = applier.images.got()
+            result.images.update({ref: info.id for ref, info in got.items()})
+            result.digests.update(image_digests(got))
+            state.record_fetched(project, applier.images.fetched())
+            if result.outcome.ok:
+                inputs.prune_store(store, project, None if request.delete else desired)
     finally:
         if keeper is not None:
-            keeper.join()
+            with timings.phase("record"):
+                keeper.join()
     if hooks.record is not None and not request.delete:
-        hooks.record(result)
+        with timings.phase("record"):
+            hooks.record(result)
     return result
 
 
@@ -299,81 +316,6 @@ def external_keys(desired: DesiredState) -> frozenset[tuple[str, str]]:
     )
 
 
-def external_judgement(
-    policy: Policy,
-    manifests: Sequence[LoadedManifest],
-    desired: DesiredState,
-    observed: ObservedState,
-) -> tuple[dict[tuple[str, str], str], list[str]]:
-    """The policy's judgement of the set's external volumes and networks, by their live
-    driver and options (admission could not see them): what it refuses, as (kind, name) ->
-    the refusal (the planner makes each a conflict and holds what needs it), and the warn
-    and audit findings as warnings. Costs no Engine call: the lists were read by observe."""
-    volumes = {
-        n: (v.config.driver, dict(v.config.driver_opts))
-        for n, v in observed.volumes.items()
-        if n in desired.volumes and desired.volumes[n].external
-    }
-    networks = {
-        n: (w.config.driver, dict(w.config.driver_opts))
-        for n, w in observed.networks.items()
-        if n in desired.networks and desired.networks[n].external
-    }
-    if not volumes and not networks:
-        return {}, []
-    refusals: dict[tuple[str, str], list[str]] = {}
-    warnings: list[str] = []
-    for kind, name, violation in judge_external(manifests, volumes, networks, policy):
-        if violation.mode == "enforce":
-            refusals.setdefault((kind, name), []).append(str(violation))
-        else:
-            warnings.append(f"policy ({violation.mode}): {violation}")
-    refused = {
-        key: "refused by the host-access policy (an external resource, judged by what the "
-        "Engine has under its name): " + "; ".join(found)
-        for key, found in refusals.items()
-    }
-    return refused, warnings
-
-
-def post_create_check(
-    runtime: Runtime, project: str, policy: Policy
-) -> Callable[[str, DesiredContainer], list[str]]:
-    """A check of a created container's bind mounts as the Engine reports them (the policy's
-    second look, after admission): the enforce-mode violations, as sentences. A container
-    without bind mounts costs nothing."""
-
-    def check(name: str, want: DesiredContainer) -> list[str]:
-        live = _live(runtime, project, name) if _binds(want) else None
-        if live is None or live.config is None:
-            return []
-        pairs = [
-            (m.source, m.target)
-            for m in live.config.mounts
-            if m.type == "bind" and m.target not in want.secret_targets
-        ]
-        return _enforced(check_created(name, pairs, policy))
-
-    return check
-
-
-def post_start_check(
-    runtime: Runtime, project: str, policy: Policy
-) -> Callable[[str, DesiredContainer], list[str]]:
-    """A check of what a started container really mounted (``policy.mounted``): the
-    enforce-mode violations, as sentences. A container without bind mounts costs nothing."""
-
-    def check(name: str, want: DesiredContainer) -> list[str]:
-        live = _live(runtime, project, name) if _binds(want) else None
-        if live is None:
-            return []
-        return _enforced(
-            mounted.check_mounted(name, live.id, live.status.pid, _binds(want), policy)
-        )
-
-    return check
-
-
 def _adopted(
     state: State,
     request: Request,
@@ -397,62 +339,6 @@ def _adopted(
             state.adopt(request.project, sorted(entries))
         adoptions |= entries
     return adopting.owned(observed, request.project, adoptions)
-
-
-def live_mount_removals(
-    policy: Policy, plan: Plan, desired: DesiredState, observed: ObservedState
-) -> Plan:
-    """Every pass judges what the project's running containers really mount: one whose bind
-    mount is not what the policy admitted (a source swapped while the Engine started it) is
-    recreated from its admitted manifest, instead of whatever else was planned for it (the
-    replacement's own mounts are judged again once it runs)."""
-    removals: list[Step] = []
-    proc = mounted.HostProc()  # one read of the host's mount table for the whole pass
-    for name, have in sorted(observed.containers.items()):
-        want = desired.containers.get(name)
-        if want is None or have.config is None or not have.status.running:
-            continue
-        # Only binds the container was created with as they are admitted now: one whose
-        # configured source differs is a plain config change, which the plan recreates.
-        configured = {(m.source, m.target) for m in have.config.mounts if m.type == "bind"}
-        binds = [bind for bind in _binds(want) if bind in configured]
-        refused = _enforced(
-            mounted.check_mounted(name, have.id, have.status.pid, binds, policy, proc=proc)
-        )
-        if refused:
-            removals.append(
-                Step(
-                    Kind.CONTAINER,
-                    name,
-                    Action.RECREATE,
-                    Reason.POLICY_VIOLATION,
-                    (FieldDiff("mounts", "; ".join(refused), "as admitted"),),
-                    desired=want,
-                )
-            )
-    if not removals:
-        return plan
-    names = {r.name for r in removals}
-    kept = [s for s in plan.steps if not (s.kind is Kind.CONTAINER and s.name in names)]
-    in_sync = tuple(k for k in plan.in_sync if k not in {r.key for r in removals})
-    return dataclasses.replace(plan, steps=(*removals, *kept), in_sync=in_sync)
-
-
-def _binds(want: DesiredContainer) -> list[tuple[str, str]]:
-    return [
-        (m.source, m.target)
-        for m in want.config.mounts
-        if m.type == "bind" and m.target not in want.secret_targets
-    ]
-
-
-def _live(runtime: Runtime, project: str, name: str) -> ObservedContainer | None:
-    found = runtime.observe(ObserveRequest(project, container_names=frozenset({name})))
-    return found.containers.get(name)
-
-
-def _enforced(violations: Sequence[Violation]) -> list[str]:
-    return [str(v) for v in violations if v.mode == "enforce"]
 
 
 def image_ids(observed: ObservedState) -> dict[str, str]:
@@ -486,13 +372,16 @@ def session(
     from reconciler.converge import enginestate
     from reconciler.state.locking import project_lock
 
-    runtime = runtimes.connect(context=context)
-    state = enginestate.open_state(state_dir, runtime)
+    timings.mark("imports")
+    with timings.phase("state"):
+        runtime = runtimes.connect(context=context)
+        timings.count_calls(getattr(runtime, "calls", None))
+        state = enginestate.open_state(state_dir, runtime)
     try:
-        if project is None:
-            yield runtime, state
-            return
-        with project_lock(state.path.parent, project, purpose):
+        with ExitStack() as held:
+            if project is not None:
+                with timings.phase("state"):
+                    held.enter_context(project_lock(state.path.parent, project, purpose))
             yield runtime, state
     finally:
         state.close()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reconciler.errors import ImageNotFound, PermanentBackendError
+from reconciler.errors import ImageNotFound, NameTaken, PermanentBackendError
 from reconciler.manifests.constants import BUILD_LABEL
 from reconciler.runtime.base import (
     EngineEvent,
@@ -257,7 +257,7 @@ class RecordingRuntime:
         self._record("create_container", name)
         with self._lock:
             if name in self.containers:
-                raise PermanentBackendError(f"Conflict. The container name {name} is in use")
+                raise NameTaken(f"Conflict. The container name {name} is in use")
             self.containers[name] = FakeContainer(config, dict(labels), ContainerStatus("created"))
         return f"id-{name}"
 

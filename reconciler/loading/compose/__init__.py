@@ -5,7 +5,6 @@ validated by our models like any manifest, with compose's file:line:col in every
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 
 from reconciler.errors import Location, Problem
 from reconciler.loading.cache import LoadCache
+from reconciler.loading.compose import dependencies
 from reconciler.loading.compose.binary import ComposeUnavailable, Options, canonical
 from reconciler.loading.compose.errors import compose_problems
 from reconciler.loading.compose.positions import read_positions
@@ -90,34 +90,15 @@ class GroupLoad:
     digest: str
 
 
-def _digest(files: Sequence[Path], options: Options) -> str:
-    """What the load depends on: the files, ``.env`` beside the first, the env files given,
-    the options, and the environment compose interpolates from (all of it: any variable may
-    be named). Equal digests load to equal manifests, so the load cache can keep them."""
-    h = hashlib.sha256()
-    for key, value in sorted(os.environ.items()):
-        h.update(f"{key}={value}\0".encode())
-    h.update(f"{options.project_name}\0".encode())
-    extra = [files[0].parent / ".env", *options.env_files]
-    for path in [*files, *extra]:
-        h.update(str(path).encode())
-        try:
-            h.update(path.read_bytes())
-        except OSError:
-            h.update(b"<none>")
-    h.update(repr(options.profiles).encode())
-    return h.hexdigest()
-
-
 def load_group(
     files: Sequence[Path], options: Options | None = None, cache: LoadCache | None = None
 ) -> GroupLoad:
     """Read, convert and validate one compose project (``files`` merged in order); with a
-    ``cache``, a project whose files, options and environment are unchanged is taken from
-    it (compose is not run again)."""
+    ``cache``, a project whose files, options and the environment they use are unchanged is
+    taken from it (compose is not run again; see ``dependencies``)."""
     options = options or Options()
     files = tuple(files)
-    digest = _digest(files, options)
+    digest = dependencies.digest(files, options)
     cached = cache.get(files[0], digest) if cache is not None else None
     if cached is not None:
         return GroupLoad(files, cached.manifests, (), cached.identities, digest)

@@ -15,6 +15,7 @@ from reconciler.errors import (
     BackendError,
     EngineUnavailable,
     ImageNotFound,
+    NameTaken,
     PermanentBackendError,
     TransientBackendError,
 )
@@ -390,7 +391,7 @@ class DockerRuntime(NetworkAndVolumeOps):
             )
         except NameInUse as exc:
             if attempts < 2:
-                raise PermanentBackendError(
+                raise NameTaken(
                     f"cannot create container {name!r}: a container of that name already exists"
                 ) from exc
             ident = self._adopt(name, labels, exc)
