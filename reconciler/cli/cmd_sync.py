@@ -13,6 +13,7 @@ import click
 from reconciler.cli.options import (
     EXIT_FAILURE,
     engine_context,
+    host_file_option,
     policy_option,
     reports_errors,
     seconds,
@@ -82,6 +83,7 @@ from reconciler.cli.options import (
 @click.option("--metrics-addr", default=None, metavar="HOST:PORT")
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @policy_option
+@host_file_option
 @reports_errors
 def sync(
     url: str,
@@ -104,6 +106,7 @@ def sync(
     metrics_addr: str | None,
     state_dir: Path | None,
     policy: Path | None,
+    host_file: Path | None,
 ) -> None:
     """Follow a git branch: fetch on an interval, apply each new commit's manifests.
 
@@ -117,6 +120,7 @@ def sync(
     from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.loop.signals import run_until_signalled
     from reconciler.policy import load_policy
+    from reconciler.sources import hosts
     from reconciler.sources.git import GitSource, redact
     from reconciler.sources.naming import repository_project
     from reconciler.state.locking import project_lock
@@ -127,6 +131,8 @@ def sync(
     if webhook_addr and not secret:
         raise click.UsageError(f"environment variable {webhook_secret_env} is empty or unset")
     name = project or repository_project(url)
+    # Read now, so that a bad host file stops the command before anything runs.
+    host = hosts.load_host(host_file)
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     engine = runtime.connect(context=engine_context())
     state = enginestate.open_state_of_loop(state_dir, engine)
@@ -140,6 +146,7 @@ def sync(
         allow_empty=allow_empty,
         allow_force_push=allow_force_push,
         policy=rules,
+        host=lambda: host,
     )
     settings = LoopSettings(
         directory=Path(subpath),
@@ -176,8 +183,9 @@ def sync(
                 servers.append(serve(webhook_addr, secret.encode(), loop.request_refresh))
 
             log.info(
-                f'following {redact(url)} branch {branch} path {subpath} as project "{name}"',
-                extra={"interval": interval, "prune": prune},
+                f'following {redact(url)} branch {branch} path {subpath} as project "{name}" '
+                f"on host {host}",
+                extra={"interval": interval, "prune": prune, "host": host.name},
             )
             run_until_signalled(loop, log, servers)
     finally:
