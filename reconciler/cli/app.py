@@ -7,9 +7,12 @@ Heavy modules are imported inside commands so that ``--help`` and no-op runs sta
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,9 +27,14 @@ from reconciler.cli.options import (
     EXIT_FAILURE,
     compose_options,
     context_option,
+    host_file_option,
     policy_option,
     reports_errors,
 )
+from reconciler.cli.output import describe_selection
+
+if TYPE_CHECKING:
+    from reconciler.sources.placing import Placed, Selection
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,6 +77,7 @@ compose_option_list = compose_options()
     help="text: problems on stderr as file:line:col; json: one report on stdout.",
 )
 @policy_option
+@host_file_option
 @click.option("--project", "-p", default=None, help="Compose files: the project name.")
 @compose_option_list[0]
 @compose_option_list[1]
@@ -79,12 +88,14 @@ def validate(
     recursive: bool,
     output: str,
     policy: Path | None,
+    host_file: Path | None,
     project: str | None,
     profiles: tuple[str, ...],
     env_files: tuple[Path, ...],
 ) -> None:
     """Check manifests without touching the Engine: syntax, fields, references, cycles, and
-    the host-access policy (each refusal explained).
+    the host-access policy (each refusal explained). With ``--host-file`` (or
+    $RECONCILE_HOST_FILE), also which resources that host runs, judged as that host would.
 
     Exits 0 when everything is valid, 1 when anything is wrong (every problem is listed).
     """
@@ -95,6 +106,7 @@ def validate(
     from reconciler.loading import load
     from reconciler.loading.discovery import display_name
     from reconciler.policy import admit, check_manifest_dir, explain, load_policy
+    from reconciler.sources import hosts, placing
 
     sources = [*filenames, *paths]
     if not sources:
@@ -108,6 +120,13 @@ def validate(
         )
     rules = load_policy(policy)
     violations = []
+    selection = None
+    if result.ok and (host_file is not None or os.environ.get(hosts.HOST_FILE_ENV)):
+        roots = [Path(s) for s in sources if Path(s).is_dir()]
+        selection = placing.select(result.manifests, hosts.loader(host_file), roots)
+        result = dataclasses.replace(
+            result, manifests=selection.manifests, problems=selection.problems
+        )
     if result.ok:
         admission = admit(result.manifests, rules)
         violations = list(admission.violations)
@@ -133,6 +152,7 @@ def validate(
                         }
                         for p in result.problems
                     ],
+                    "placement": _selection_json(selection),
                     "policy": {
                         "source": rules.source,
                         "profile": rules.profile,
@@ -156,6 +176,8 @@ def validate(
         if not result.ok or refused:
             sys.exit(EXIT_FAILURE)
         return
+    if selection is not None and selection.placed:
+        click.echo(describe_selection(selection))
     for violation in violations:
         click.echo(explain(violation) + "\n", err=True)
     if result.problems:
@@ -175,6 +197,27 @@ def validate(
     summary = ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
     files = len(result.files)
     click.echo(f"OK: {files} file{'s' if files != 1 else ''}, {summary or 'no resources'}")
+
+
+def _selection_json(selection: Selection | None) -> dict[str, Any] | None:
+    if selection is None or selection.host is None:
+        return None
+
+    def entry(placed: Placed) -> dict[str, Any]:
+        return {
+            "kind": placed.item.kind,
+            "name": placed.item.name,
+            "placement": str(placed.placement) if placed.placement is not None else None,
+            "from": placed.origin or None,
+        }
+
+    return {
+        "host": selection.host.name,
+        "labels": selection.host.labels,
+        "hostFile": selection.host.source,
+        "here": [entry(p) for p in selection.here],
+        "elsewhere": [entry(p) for p in selection.elsewhere],
+    }
 
 
 @cli.command()

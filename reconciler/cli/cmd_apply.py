@@ -21,7 +21,14 @@ from reconciler.cli.options import (
     manifest_options,
     reports_errors,
 )
-from reconciler.cli.output import echo_plan, finish_report, print_progress, show_plan, warn
+from reconciler.cli.output import (
+    describe_selection,
+    echo_plan,
+    finish_report,
+    print_progress,
+    show_plan,
+    warn,
+)
 
 if TYPE_CHECKING:
     from reconciler.cli.transfers import TerminalTransfers
@@ -74,10 +81,13 @@ def _pass(
     """Run the pass for the manifests of ``args``, holding the project's lock."""
     from reconciler.converge import pipeline, records
     from reconciler.policy import load_policy
+    from reconciler.sources import hosts
     from reconciler.sources.files import Files
     from reconciler.sources.naming import project_name
 
-    files = Files(args.filenames, args.recursive, compose_options(args))
+    files = Files(
+        args.filenames, args.recursive, compose_options(args), hosts.loader(args.host_file)
+    )
     project = args.project or project_name(list(args.filenames))
     with pipeline.session(args.state_dir, project, purpose, engine_context()) as (
         runtime,
@@ -87,7 +97,9 @@ def _pass(
         cache_dir = state.path.parent
 
         def read() -> pipeline.Declared:
-            loaded = files.read(cache_dir)
+            loaded, selection = files.read_placed(cache_dir)
+            if selection is not None and selection.placed:
+                click.echo(describe_selection(selection), err=True)
             notes = files.directory_findings(policy)
             warn([f"policy ({v.mode}): {v}" for v in notes])
             return pipeline.Declared(loaded.manifests)
@@ -273,12 +285,15 @@ def get(args: ManifestArgs, output: str) -> None:
     they match them (synced, drifted, missing, conflict, not-declared, external)."""
     from reconciler.converge import overview, pipeline
     from reconciler.policy import load_policy
+    from reconciler.sources import hosts
     from reconciler.sources.files import Files
     from reconciler.sources.naming import project_name
 
     if not args.filenames and not args.project:
         raise click.UsageError("give --project, or the manifests with -f")
-    files = Files(args.filenames, args.recursive, compose_options(args))
+    files = Files(
+        args.filenames, args.recursive, compose_options(args), hosts.loader(args.host_file)
+    )
     project = args.project or project_name(list(args.filenames))
     with pipeline.session(args.state_dir, None, "get", engine_context()) as (runtime, state):
         policy = load_policy(args.policy)

@@ -14,6 +14,7 @@ import click
 from reconciler.cli.options import (
     EXIT_FAILURE,
     engine_context,
+    host_file_option,
     notify_option,
     policy_option,
     read_state,
@@ -76,6 +77,7 @@ def _project_of(directory: Path | None, project: str | None) -> str:
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @policy_option
 @notify_option
+@host_file_option
 @reports_errors
 def run(
     directory: Path,
@@ -91,6 +93,7 @@ def run(
     state_dir: Path | None,
     policy: Path | None,
     notify_config: Path | None,
+    host_file: Path | None,
 ) -> None:
     """Keep the host converged with a watched directory until SIGTERM or SIGINT."""
     import logging
@@ -103,9 +106,12 @@ def run(
     from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.loop.signals import run_until_signalled
     from reconciler.policy import check_manifest_dir, load_policy
+    from reconciler.sources import hosts
     from reconciler.state.locking import project_lock
 
     rules = load_policy(policy)
+    host = hosts.loader(host_file)
+    host()  # a bad host file stops the command before anything runs
     for violation in check_manifest_dir(directory, rules):
         if violation.mode == "enforce":
             raise PolicyRefusal(str(violation))
@@ -119,6 +125,7 @@ def run(
         resync=seconds(resync, "--resync"),
         debounce=seconds(debounce, "--debounce"),
         health_timeout=seconds(health_timeout, "--health-timeout"),
+        host=host,
     )
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     engine = runtime.connect(context=engine_context())

@@ -13,6 +13,7 @@ import click
 from reconciler.cli.options import (
     EXIT_FAILURE,
     engine_context,
+    host_file_option,
     notify_option,
     policy_option,
     reports_errors,
@@ -84,6 +85,7 @@ from reconciler.cli.options import (
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None)
 @policy_option
 @notify_option
+@host_file_option
 @reports_errors
 def sync(
     url: str,
@@ -107,6 +109,7 @@ def sync(
     state_dir: Path | None,
     policy: Path | None,
     notify_config: Path | None,
+    host_file: Path | None,
 ) -> None:
     """Follow a git branch: fetch on an interval, apply each new commit's manifests.
 
@@ -121,6 +124,7 @@ def sync(
     from reconciler.loop.runner import Loop, LoopSettings
     from reconciler.loop.signals import run_until_signalled
     from reconciler.policy import load_policy
+    from reconciler.sources import hosts
     from reconciler.sources.git import GitSource, redact
     from reconciler.sources.naming import repository_project
     from reconciler.state.locking import project_lock
@@ -131,6 +135,8 @@ def sync(
     if webhook_addr and not secret:
         raise click.UsageError(f"environment variable {webhook_secret_env} is empty or unset")
     name = project or repository_project(url)
+    # Read now, so that a bad host file stops the command before anything runs.
+    host = hosts.load_host(host_file)
     log = logs.setup(log_format, logging.DEBUG if verbose else logging.INFO)
     engine = runtime.connect(context=engine_context())
     state = enginestate.open_state_of_loop(state_dir, engine)
@@ -144,6 +150,7 @@ def sync(
         allow_empty=allow_empty,
         allow_force_push=allow_force_push,
         policy=rules,
+        host=lambda: host,
     )
     settings = LoopSettings(
         directory=Path(subpath),
@@ -185,8 +192,9 @@ def sync(
                 servers.append(serve(webhook_addr, secret.encode(), loop.request_refresh))
 
             log.info(
-                f'following {redact(url)} branch {branch} path {subpath} as project "{name}"',
-                extra={"interval": interval, "prune": prune},
+                f'following {redact(url)} branch {branch} path {subpath} as project "{name}" '
+                f"on host {host}",
+                extra={"interval": interval, "prune": prune, "host": host.name},
             )
             run_until_signalled(loop, log, servers)
     finally:

@@ -110,6 +110,16 @@ class ManifestArgs:
     policy: Path | None = None
     env_files: tuple[Path, ...] = ()
     profiles: tuple[str, ...] = ()
+    host_file: Path | None = None
+
+
+host_file_option = click.option(
+    "--host-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="This host's name and labels in a fleet, for placements (default: "
+    "$RECONCILE_HOST_FILE, else /etc/reconcile/host.yaml if it exists, else the hostname).",
+)
 
 
 def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -126,15 +136,17 @@ def manifest_options(required: bool = True) -> Callable[[Callable[..., Any]], Ca
             policy: Path | None,
             env_files: tuple[Path, ...],
             profiles: tuple[str, ...],
+            host_file: Path | None,
             **kwargs: Any,
         ) -> Any:
             args = ManifestArgs(
-                filenames, recursive, project, state_dir, policy, env_files, profiles
+                filenames, recursive, project, state_dir, policy, env_files, profiles, host_file
             )
             return func(args=args, **kwargs)
 
         for option in (
             *compose_options(),
+            host_file_option,
             policy_option,
             state_dir_option,
             click.option(

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reconciler.controllers.plan import Plan
     from reconciler.converge.applying import Progress
     from reconciler.converge.pipeline import PassResult
+    from reconciler.sources.placing import Selection
 
 
 def echo_plan(plan: Plan, output: str) -> None:
@@ -101,3 +102,12 @@ def finish_report(
         click.echo(click.style(f"error: {line}", fg="red"), err=True)
     if exit_code or incomplete:
         sys.exit(exit_code or EXIT_FAILURE)
+
+
+def describe_selection(selection: Selection) -> str:
+    """Which resources of a placed set this host runs, and which it leaves to others."""
+    here = len(selection.here)
+    lines = [f"host {selection.host}: {here} resource{'s' if here != 1 else ''} placed here"]
+    lines += [f"  here       {p.describe()}" for p in selection.here if p.placement is not None]
+    lines += [f"  elsewhere  {p.describe()}" for p in selection.elsewhere]
+    return "\n".join(lines)

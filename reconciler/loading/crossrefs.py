@@ -38,7 +38,7 @@ def check(
         names.setdefault(kind, set()).add(name)
     containers = [m for m in manifests if isinstance(m.manifest, ContainerManifest)]
     for item in containers:
-        for kind, name, path in _references(item):
+        for kind, name, path in references(item):
             if kind == "Container" and name == item.name:
                 problems.append(_at(item, path, "a container cannot depend on itself"))
             elif name not in names.get(kind, set()) and not _optional(item, path):
@@ -78,7 +78,7 @@ def _duplicates(manifests: Sequence[LoadedManifest]) -> list[Problem]:
     return problems
 
 
-def _references(item: LoadedManifest) -> Iterator[tuple[str, str, FieldPath]]:
+def references(item: LoadedManifest) -> Iterator[tuple[str, str, FieldPath]]:
     """(kind, name, field path) of every resource a container refers to."""
     spec = item.manifest.spec
     assert isinstance(item.manifest, ContainerManifest)
@@ -112,7 +112,7 @@ def _cycles(containers: Sequence[LoadedManifest]) -> list[Problem]:
     for item in containers:
         edges[item.name] = sorted(
             (name, path)
-            for kind, name, path in _references(item)
+            for kind, name, path in references(item)
             if kind == "Container" and name in by_name and name != item.name
         )
     problems: list[Problem] = []

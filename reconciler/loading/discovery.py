@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.errors import Location, Problem, SourceUnavailable
-from reconciler.manifests.constants import MAX_FILE_BYTES
+from reconciler.manifests.constants import MAX_FILE_BYTES, PLACEMENT_FILES
 
 SUFFIXES = (".yaml", ".yml")
 # Files editors and tools leave next to the real ones; reading them would load a half-written
@@ -40,7 +40,8 @@ def discover(paths: Sequence[str | Path], *, recursive: bool = False) -> list[Pa
     of that file: ``read_limited`` says what it is). A directory is read at its top level
     only, like the kubelet's static-pod directory and ``kubectl apply -f DIR``; with
     ``recursive`` it is walked (``-R``), skipping hidden directories. Only regular
-    ``.yaml``/``.yml`` files that are not hidden or editor leftovers count.
+    ``.yaml``/``.yml`` files that are not hidden or editor leftovers count, and not a
+    directory's ``placement.yaml`` (which places the manifests beside it in a fleet).
     A path that does not exist raises ``SourceUnavailable``: a missing source is never empty.
     """
     found: dict[str, Path] = {}
@@ -63,7 +64,12 @@ def _walk(root: Path, recursive: bool) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if recursive and not d.startswith("."))
         for name in filenames:
             path = Path(dirpath) / name
-            if name.endswith(SUFFIXES) and not is_ignored(name) and not _special(path):
+            if (
+                name.endswith(SUFFIXES)
+                and not is_ignored(name)
+                and name not in PLACEMENT_FILES
+                and not _special(path)
+            ):
                 files.append(path)
     return files
 

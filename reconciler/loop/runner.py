@@ -40,6 +40,7 @@ from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
 from reconciler.loop.updates import ImageUpdates, image_event
 from reconciler.loop.watching import DirectoryWatcher, InputWatcher
+from reconciler.manifests.placement import Host
 from reconciler.notify.notifier import Notifier
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
@@ -83,6 +84,8 @@ class LoopSettings:
     rollback_on_failure: bool = False
     rollback_window: float = 120.0
     force_prune: bool = False
+    # This host in a fleet (read once): only what is placed on it is declared here.
+    host: Callable[[], Host] | None = None
 
     @property
     def settle(self) -> float:
@@ -120,6 +123,7 @@ class Loop:
             policy=settings.policy,
             settle=settings.settle,
             wall=wall,
+            host=settings.host,
         )
         # Only a local directory is watched; a git source is refreshed on resync and webhooks.
         self.watcher = (

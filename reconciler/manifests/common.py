@@ -220,10 +220,3 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
 
 
 Labels = Annotated[dict[str, StrOrInt], AfterValidator(_check_labels)]
-
-
-class Metadata(Strict):
-    """Identity of a resource: its name (unique per kind in a set) and its labels."""
-
-    name: Name
-    labels: Labels = Field(default_factory=dict)

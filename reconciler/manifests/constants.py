@@ -52,3 +52,6 @@ SECRET_NAME_MARKERS = (
 MASK = "***"
 # Remembered on volumes so that a prune knows whether a volume no longer declared may go.
 LABEL_DELETION_POLICY = "io.reconcile.deletion-policy"
+# A file of these names in a manifest directory places the directory's manifests in a fleet
+# (docs/decisions/fleet.md); it is never read as a manifest itself.
+PLACEMENT_FILES = ("placement.yaml", "placement.yml")

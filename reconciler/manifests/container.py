@@ -13,7 +13,6 @@ from reconciler.manifests import hints
 from reconciler.manifests.common import (
     AbsPath,
     Duration,
-    Metadata,
     Name,
     NanoCpus,
     Size,
@@ -34,6 +33,7 @@ from reconciler.manifests.fields import (
     cpu_list,
 )
 from reconciler.manifests.images import Build, UpdatePolicy, build_ref, update_ref
+from reconciler.manifests.metadata import Metadata
 
 CAPABILITIES = frozenset(
     {

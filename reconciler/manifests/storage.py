@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from reconciler.manifests.common import Metadata, Strict
+from reconciler.manifests.common import Strict
+from reconciler.manifests.metadata import Metadata
 
 _EXTERNAL = (
     "a reference to an existing {kind} made elsewhere (by its exact Engine name): reconcile "

@@ -35,7 +35,9 @@ from reconciler.loading import (
     load_file,
 )
 from reconciler.loading.discovery import display_name
+from reconciler.manifests.placement import Host
 from reconciler.policy import Admission, Policy, admit
+from reconciler.sources import placing
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Snapshot:
     # the wall-clock time the first of those periods ends (0 when there is none).
     settling_files: tuple[str, ...] = ()
     settle_until: float = 0.0
+    # In a fleet: this host, and the resources of the set placed on other hosts.
+    host: Host | None = None
+    elsewhere: tuple[str, ...] = ()
 
     @property
     def prune_safe(self) -> bool:
@@ -91,8 +96,12 @@ class DirectorySource:
         policy: Policy | None = None,
         settle: float = 0.0,
         wall: Callable[[], float] = time.time,
+        host: Callable[[], Host] | None = None,
     ) -> None:
         self.directory = directory
+        # This host in a fleet: the set is cut down to what is placed on it before the
+        # policy judges it (another host's devices are that host's policy's business).
+        self.host = host
         self.recursive = recursive
         self.policy = policy
         self.settle = settle
@@ -147,7 +156,7 @@ class DirectorySource:
             else:
                 effective[path] = self._settled(path, loaded, current, now, settling)
         self._hold_deleted(current, now, effective, settling)
-        result, notes = self._judge(list(effective.values()))
+        result, notes, selection = self._judge(list(effective.values()))
         # Cross-file problems (a dangling reference, a name declared twice) make the files they
         # point at fall back too; twice is enough, as a fallback only removes references.
         for _ in range(2):
@@ -162,7 +171,7 @@ class DirectorySource:
                     del effective[path]
                     stale.discard(path)
                     unknown.add(path)
-            result, notes = self._judge(list(effective.values()))
+            result, notes, selection = self._judge(list(effective.values()))
         for path, loaded in effective.items():
             if loaded is current.get(path):
                 self._last_good[path] = loaded
@@ -187,6 +196,12 @@ class DirectorySource:
             admission=admission,
             settling_files=tuple(sorted(display_name(p) for p in settling)),
             settle_until=min(settling.values(), default=0.0),
+            host=selection.host if selection else None,
+            elsewhere=tuple(
+                sorted(f"{p.item.kind}/{p.item.name}" for p in selection.elsewhere)
+                if selection
+                else ()
+            ),
         )
         self._previous = (key, snapshot)
         return snapshot
@@ -295,12 +310,23 @@ class DirectorySource:
             identities=tuple(i for i in good.identities if i not in elsewhere),
         )
 
-    def _judge(self, files: list[FileLoad]) -> tuple[LoadResult, tuple[str, ...]]:
-        """The files as one set, admitted by the policy: refused manifests become problems of
-        their files (which then keep their last good version), bind sources are resolved."""
+    def _judge(
+        self, files: list[FileLoad]
+    ) -> tuple[LoadResult, tuple[str, ...], placing.Selection | None]:
+        """The files as one set, cut down to this host's selection, admitted by the policy:
+        refused manifests and placement mistakes become problems of their files (which then
+        keep their last good version), bind sources are resolved."""
         result = combine(files)
+        selection = None
+        if self.host is not None:
+            selection = placing.select(result.manifests, self.host, [self.directory])
+            result = dataclasses.replace(
+                result,
+                manifests=selection.manifests,
+                problems=tuple(sorted({*result.problems, *selection.problems})),
+            )
         if self.policy is None:
-            return result, ()
+            return result, (), selection
         admission = admit(result.manifests, self.policy)
         notes = tuple(f"policy ({v.mode}): {v}" for v in (*admission.warned, *admission.audited))
         judged = dataclasses.replace(
@@ -308,7 +334,7 @@ class DirectorySource:
             manifests=admission.manifests,
             problems=tuple(sorted({*result.problems, *admission.problems()})),
         )
-        return judged, notes
+        return judged, notes, selection
 
     def _fall_back(
         self, path: Path, effective: dict[Path, FileLoad], stale: set[Path], unknown: set[Path]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import Location, Problem, SourceUnavailable
+from reconciler.manifests.placement import Host
 from reconciler.policy import Policy
 from reconciler.sources.directory import DirectorySource, Snapshot
 
@@ -60,6 +61,7 @@ class GitSource:
         allow_empty: bool = False,
         allow_force_push: bool = False,
         policy: Policy | None = None,
+        host: Callable[[], Host] | None = None,
         run: Runner = subprocess.run,
     ) -> None:
         self.url = url
@@ -71,6 +73,8 @@ class GitSource:
         self.allow_force_push = allow_force_push
         self._run = run
         self.policy = policy
+        # This host in a fleet: each commit is cut down to what is placed on it.
+        self.host = host
         self._repo = work_dir / "repo.git"
         self._applied_file = work_dir / "applied-commit"
         self._current: Commit | None = None
@@ -156,13 +160,23 @@ class GitSource:
             self._fail(sha, str(exc))
             return
         try:
-            snapshot = DirectorySource(tree, recursive=self.recursive, policy=self.policy).read()
+            snapshot = DirectorySource(
+                tree, recursive=self.recursive, policy=self.policy, host=self.host
+            ).read()
         except SourceUnavailable as exc:
             self._fail(sha, str(exc))
             return
         if snapshot.problems:
             first = "; ".join(str(p) for p in snapshot.problems[:3])
             self._fail(sha, f"its manifests do not validate: {first}")
+            return
+        if snapshot.elsewhere and not snapshot.manifests and not self.allow_empty:
+            self._fail(
+                sha,
+                f"it places nothing on host {snapshot.host} ({len(snapshot.elsewhere)} "
+                f"resources under {self.path}/ are all placed elsewhere); refusing to remove "
+                "everything here (check the host file, or pass --allow-empty to allow it)",
+            )
             return
         if not snapshot.manifests and not self.allow_empty:
             self._fail(

@@ -69,13 +69,16 @@ def test_drift_repaired_arrives_signed(rig: LoopRig) -> None:
             time.time(),
         )
         assert reason is None, reason
-        assert signing.verify(
-            b"another key",
-            found.headers[signing.TIMESTAMP_HEADER],
-            found.headers[signing.SIGNATURE_HEADER],
-            found.body,
-            time.time(),
-        ) == "signature does not match"
+        assert (
+            signing.verify(
+                b"another key",
+                found.headers[signing.TIMESTAMP_HEADER],
+                found.headers[signing.SIGNATURE_HEADER],
+                found.body,
+                time.time(),
+            )
+            == "signature does not match"
+        )
         payload = found.json()
         assert found.path == "/hook"
         assert found.headers["X-Reconcile-Event"] == "drift-repaired"
@@ -136,7 +139,13 @@ def test_bad_config_refuses_to_start(run_reconcile: RunReconcile, tmp_path: Path
         "    events: [drift-repaired, crashloop]\n"
     )
     result = run_reconcile(
-        "run", "-m", manifests, "--state-dir", tmp_path / "state", "--notify-config", config,
+        "run",
+        "-m",
+        manifests,
+        "--state-dir",
+        tmp_path / "state",
+        "--notify-config",
+        config,
         timeout=60,
     )
     assert result.returncode == 1, result.stderr

@@ -283,3 +283,37 @@ def test_env_files_compose_reads_are_named_for_the_policy(tmp_path: Path) -> Non
     assert [f.path for f in web.spec.env_files] == [str(tmp_path / "app.env"), "/etc/os-release"]
     refused = [str(v) for v in admit(result.manifests, Policy()).denied]
     assert len(refused) == 1 and "file /etc/os-release" in refused[0]
+
+
+def test_a_projects_placement_places_everything_and_a_services_own_wins() -> None:
+    model = {
+        "name": "edge",
+        "x-reconcile": {"placement": {"selector": {"matchLabels": {"site": "shop-3"}}}},
+        "services": {
+            "web": {"image": "nginx", "networks": {"default": None}},
+            "gpu": {
+                "image": "trainer",
+                "network_mode": "none",
+                "x-reconcile": {"placement": {"hosts": ["big-1"]}},
+            },
+        },
+        "networks": {"default": {"name": "edge_default"}},
+    }
+    done = convert(model)
+    assert done.problems == []
+    placed = {
+        d.document["metadata"]["name"]: d.document["metadata"].get("placement")
+        for d in done.documents
+    }
+    shop = {"selector": {"matchLabels": {"site": "shop-3"}}}
+    assert placed == {
+        "edge-web-1": shop,
+        "edge_default": shop,
+        "edge-gpu-1": {"hosts": ["big-1"]},
+    }
+    gpu = next(d for d in done.documents if d.document["metadata"]["name"] == "edge-gpu-1")
+    assert gpu.origins[("metadata", "placement")] == ("services", "gpu", "x-reconcile", "placement")
+    odd = convert({**model, "x-reconcile": {"placment": {}}})
+    assert odd.problems == [
+        (("x-reconcile", "placment"), "x-reconcile: unknown key 'placment'; known: placement")
+    ]

@@ -75,8 +75,7 @@ def test_a_crash_loop_is_announced_once_and_resolved_once() -> None:
     alerts.passed("d", ApplyOutcome(), _synced("web"), crash)
     alerts.passed("d", ApplyOutcome(), _synced("web"), crash)
     assert _lines(sent) == [
-        "crash-loop Container/web: Container/web is crash-looping: next retry in 20s "
-        "(3 failures)",
+        "crash-loop Container/web: Container/web is crash-looping: next retry in 20s (3 failures)",
         "resolved Container/web: Container/web is synced again",
     ]
     assert sent[1].details["resolves"] == "crash-loop"

@@ -161,8 +161,7 @@ def test_file_others_may_write_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_config(path, ENV)
     assert str(caught.value) == (
-        f"{path}: notifications file could be written by other users (mode 0666): "
-        f"chmod go-w {path}"
+        f"{path}: notifications file could be written by other users (mode 0666): chmod go-w {path}"
     )
 
 

@@ -93,10 +93,14 @@ def test_a_refusal_is_not_retried_and_failures_are_counted(
     assert refused.join(10)
     assert worker.counts["failed"] == refused.counts["failed"] == 1
     messages = [r.getMessage() for r in caplog.records]
-    assert "notification drift-repaired to sink hook (webhook http://127.0.0.1) failed after " \
+    assert (
+        "notification drift-repaired to sink hook (webhook http://127.0.0.1) failed after "
         "1 attempt(s): HTTP 400" in messages
-    assert "notification drift-repaired to sink hook (webhook http://127.0.0.1) failed after " \
+    )
+    assert (
+        "notification drift-repaired to sink hook (webhook http://127.0.0.1) failed after "
         "2 attempt(s): connection refused" in messages
+    )
 
 
 def test_a_full_queue_drops_the_oldest(caplog: pytest.LogCaptureFixture) -> None:
@@ -126,8 +130,10 @@ def test_a_hung_receiver_cannot_stretch_the_shutdown(caplog: pytest.LogCaptureFi
         took = time.monotonic() - began
     # The deadline plus the one second of grace close gives a thread to notice it.
     assert took < 2.5, f"close took {took:.1f}s"
-    assert "notification sink hook (webhook http://127.0.0.1) still sending at shutdown; " \
+    assert (
+        "notification sink hook (webhook http://127.0.0.1) still sending at shutdown; "
         "left behind" in [r.getMessage() for r in caplog.records]
+    )
 
 
 def test_emit_never_waits_for_a_hung_receiver() -> None:

@@ -87,6 +87,7 @@ def convert(
         for k, v in (model.get("networks") or {}).items()
     }
     used_networks: set[str] = set()
+    placement = _top_placement(model, out)
     for key, service in sorted(services.items()):
         ctx = Context(
             name=key,
@@ -113,8 +114,13 @@ def convert(
         }
         if "image" not in mapped.spec:
             continue  # said once, above: no document whose every other problem is this one
+        own = (service.get("x-reconcile") or {}).get("placement")
+        where = placement if own is None else (own, ("services", key, "x-reconcile", "placement"))
         for name in names[key]:
             metadata: dict[str, Any] = {"name": name}
+            if where is not None:
+                metadata["placement"] = where[0]
+                origins[("metadata", "placement")] = where[1]
             if mapped.labels:
                 metadata["labels"] = mapped.labels
                 origins[("metadata", "labels")] = ("services", key, "labels")
@@ -135,13 +141,40 @@ def convert(
             )
     for key, volume in sorted((model.get("volumes") or {}).items()):
         out.problems += _unknown(keys.VOLUME, volume or {}, ("volumes", key))
-        out.documents.append(_volume(key, volumes[key], volume or {}, out))
+        out.documents.append(_placed(_volume(key, volumes[key], volume or {}, out), placement))
     for key, network in sorted((model.get("networks") or {}).items()):
         if key not in used_networks:
             continue
         out.problems += _unknown(keys.NETWORK, network or {}, ("networks", key))
-        out.documents.append(_network(key, networks[key], network or {}, out))
+        out.documents.append(_placed(_network(key, networks[key], network or {}, out), placement))
     return out
+
+
+Placed = tuple[Any, ComposePath] | None
+
+
+def _top_placement(model: Mapping[str, Any], out: Conversion) -> Placed:
+    """The project's ``x-reconcile: {placement: ...}``, and where it was written: the
+    placement of every resource of the project, unless a service has its own."""
+    extension = model.get("x-reconcile") or {}
+    for option in extension:
+        if option != "placement":
+            out.problems.append(
+                (("x-reconcile", option), f"x-reconcile: unknown key {option!r}; known: placement")
+            )
+    if extension.get("placement") is None:
+        return None
+    return extension["placement"], ("x-reconcile", "placement")
+
+
+def _placed(converted: Converted, placement: Placed) -> Converted:
+    """A volume or network of the project, with the project's placement."""
+    if placement is None:
+        return converted
+    document = dict(converted.document)
+    document["metadata"] = {**document["metadata"], "placement": placement[0]}
+    origins = {**converted.origins, ("metadata", "placement"): placement[1]}
+    return Converted(document, converted.origin, origins)
 
 
 def _labels(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -170,7 +170,8 @@ SERVICE: dict[str, tuple[Status, str]] = {
     "working_dir": ("mapped", "`workingDir`"),
     "x-reconcile": (
         "mapped",
-        "what only reconcile has: `restartOnUnhealthy`, `oneShot`, `updatePolicy`",
+        "what only reconcile has: `restartOnUnhealthy`, `oneShot`, `updatePolicy`, "
+        "`placement` (which hosts of a fleet run the service)",
     ),
 }
 
@@ -209,6 +210,7 @@ TOP: dict[str, tuple[Status, str]] = {
     "include": ("resolved", "merged by compose"),
     "version": ("ignored", "obsolete, as compose says"),
     "models": ("refused", "AI models of Docker Model Runner are not supported"),
+    "x-reconcile": ("mapped", "`placement`: which hosts of a fleet run the project"),
 }
 
 

@@ -118,12 +118,14 @@ def map_service(service: Mapping[str, Any], ctx: Context) -> Mapped:
     for key, value in extension.items():
         if key in ("restartOnUnhealthy", "oneShot", "updatePolicy"):
             put(key, value, "x-reconcile", key)
+        elif key == "placement":
+            continue  # metadata, not spec: convert.py places the service's containers
         else:
             out.problems.append(
                 (
                     (*at, "x-reconcile", key),
-                    f"x-reconcile: unknown key {key!r}; known: oneShot, restartOnUnhealthy, "
-                    "updatePolicy",
+                    f"x-reconcile: unknown key {key!r}; known: oneShot, placement, "
+                    "restartOnUnhealthy, updatePolicy",
                 )
             )
     return out
