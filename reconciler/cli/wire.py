@@ -44,7 +44,7 @@ FORWARDED = frozenset(
 )
 OPT_OUT = "RECONCILE_NO_SERVER"
 # Options taking a value that may come before the command (the group's own options).
-GLOBAL_OPTIONS = ("--context",)
+GLOBAL_OPTIONS = ("--context", "--backend")
 _HEADER = struct.Struct("!I")
 # struct ucred, what SO_PEERCRED gives on a connected socket: pid, uid, gid.
 PEERCRED = struct.Struct("iII")
