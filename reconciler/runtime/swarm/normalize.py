@@ -4,6 +4,7 @@ vocabulary (``values.configs``), its task counts into a container status. The in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from reconciler.values.configs import (
     RolloutConfig,
     ServiceConfig,
 )
-from reconciler.values.observed import ContainerStatus, ObservedContainer
+from reconciler.values.observed import ContainerStatus, ObservedContainer, ObservedNetwork
 
 Json = Mapping[str, Any]
 NANOS = 1_000_000_000
@@ -176,3 +177,13 @@ def observed_service(raw: Json, network_names: Mapping[str, str]) -> ObservedCon
         config=config,
         labels=labels,
     )
+
+
+# Driver options the Engine adds to every overlay network it makes (the VXLAN ids it picked).
+ENGINE_OVERLAY_OPTIONS = frozenset({"com.docker.network.driver.overlay.vxlanid_list"})
+
+
+def overlay_network(found: ObservedNetwork) -> ObservedNetwork:
+    """A network as compared: without the driver options the Engine picks for an overlay."""
+    options = tuple(o for o in found.config.driver_opts if o[0] not in ENGINE_OVERLAY_OPTIONS)
+    return dataclasses.replace(found, config=dataclasses.replace(found.config, driver_opts=options))

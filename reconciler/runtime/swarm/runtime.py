@@ -145,7 +145,10 @@ class SwarmRuntime:
                 ):
                     services[name] = normalize.observed_service(raw, names)
             volumes = observing.select_volumes(volumes_f.result(), request)
-            selected = observing.select_networks(networks, [], request)
+            selected = {
+                name: normalize.overlay_network(found)
+                for name, found in observing.select_networks(networks, [], request).items()
+            }
             images = {ref: future.result() for ref, future in images_f.items()}
         facts = EngineFacts(
             api_version=self._engine.api.api_version,
