@@ -18,7 +18,13 @@ from typing import Any
 
 from reconciler.errors import EngineUnavailable, PermanentBackendError, TransientBackendError
 from reconciler.manifests import constants
-from reconciler.runtime.base import EngineEvent, InspectCache, Listing, ObserveRequest
+from reconciler.runtime.base import (
+    EngineEvent,
+    InspectCache,
+    Listing,
+    ObserveRequest,
+    ProgressSink,
+)
 from reconciler.runtime.docker import client, observing
 from reconciler.runtime.docker.engine import Engine, NotFoundError
 from reconciler.runtime.docker.runtime import DockerRuntime
@@ -176,6 +182,10 @@ class SwarmRuntime:
         return None
 
     # -- images: the manager's Engine ----------------------------------------------------
+
+    def set_progress(self, sink: ProgressSink | None) -> None:
+        """Send the progress of later pulls on the manager to ``sink``."""
+        self._docker.set_progress(sink)
 
     def inspect_image(self, ref: str) -> ImageInfo | None:
         """The manager's local image for ``ref``."""
