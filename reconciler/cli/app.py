@@ -47,11 +47,25 @@ if TYPE_CHECKING:
     help="Print how long each phase of the command took and its Engine calls to stderr "
     "(also RECONCILE_TIMINGS=1; may be given after the command too).",
 )
-def cli(context: str | None, show_timings: bool) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(["docker", "swarm"]),
+    default=None,
+    help="docker: containers (the default); swarm: each container a Swarm service, on a "
+    "manager's Engine. Overrides RECONCILE_BACKEND.",
+)
+def cli(context: str | None, show_timings: bool, backend: str | None) -> None:
     """Declarative reconciler for Docker Engines: the local one, or the one DOCKER_HOST
     (unix://, tcp://, ssh://) or a docker context names."""
     if show_timings:
         timings.enable()
+    if backend is not None:
+        import os
+
+        from reconciler.runtime import BACKEND_ENV
+
+        # The one place the backend is chosen (runtime.connect) reads it from there.
+        os.environ[BACKEND_ENV] = backend
 
 
 compose_option_list = compose_options()
@@ -103,9 +117,10 @@ def validate(
     from collections import Counter
 
     from reconciler.errors import Location, ManifestError, Problem
-    from reconciler.loading import load
+    from reconciler.loading import load, swarmcheck
     from reconciler.loading.discovery import display_name
     from reconciler.policy import admit, check_manifest_dir, explain, load_policy
+    from reconciler.runtime import backend_name
     from reconciler.sources import hosts, placing
 
     sources = [*filenames, *paths]
@@ -133,6 +148,12 @@ def validate(
     violations += [
         v for s in sources if Path(s).is_dir() for v in check_manifest_dir(Path(s), rules)
     ]
+    if result.ok and backend_name() == "swarm":
+        # What a Swarm service cannot hold is a problem of the manifest, located.
+        result = dataclasses.replace(
+            result,
+            problems=tuple(sorted((*result.problems, *swarmcheck.problems(result.manifests)))),
+        )
     refused = [v for v in violations if v.mode == "enforce"]
     kinds = Counter(m.kind for m in result.manifests)
     if output == "json":

@@ -45,7 +45,7 @@ FORWARDED = frozenset(
 OPT_OUT = "RECONCILE_NO_SERVER"
 # Options taking a value that may come before the command (the group's own options), and
 # the group's flags.
-GLOBAL_OPTIONS = ("--context",)
+GLOBAL_OPTIONS = ("--context", "--backend")
 GLOBAL_FLAGS = ("--timings",)
 _HEADER = struct.Struct("!I")
 # struct ucred, what SO_PEERCRED gives on a connected socket: pid, uid, gid.

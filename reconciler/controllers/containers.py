@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from reconciler.controllers import services
 from reconciler.controllers.common import ControllerResult, Inventory, clash, prunable
 from reconciler.controllers.container_fields import compare, effective
 from reconciler.controllers.plan import Action, Conflict, FieldDiff, Kind, Reason, Step
@@ -119,6 +120,12 @@ def engine_problems(want: DesiredContainer, engine: EngineFacts) -> list[str]:
             )
     if engine.elsewhere:
         problems += _host_paths(want, engine.elsewhere)
+    service = want.config.service
+    if engine.orchestrator != services.ORCHESTRATOR and service and service.replicas != 1:
+        problems.append(
+            f"swarm.replicas is {service.replicas}: the docker backend runs one container "
+            "(use --backend swarm for a service with replicas)"
+        )
     runtime = want.config.option("runtime")
     if runtime is not None and engine.runtimes and runtime not in engine.runtimes:
         problems.append(
@@ -198,6 +205,9 @@ def _plan_one(
     problems = engine_problems(want, observed.engine)
     if problems:
         result.conflicts.extend(Conflict(KIND, name, problem) for problem in problems)
+        return
+    if observed.engine.orchestrator == services.ORCHESTRATOR:
+        services.plan_service(want, have, result)
         return
     if want.build is not None:
         _plan_built(want, have, image, observed, replaced_networks, result)

@@ -9,6 +9,7 @@ from reconciler.controllers.plan import Action, Conflict, FieldDiff, Kind, Reaso
 from reconciler.values.configs import NetworkConfig, SubnetConfig, VolumeConfig
 from reconciler.values.desired import DesiredState
 from reconciler.values.observed import ObservedState
+from reconciler.values.swarm import network_view
 
 
 def _pairs(value: tuple[tuple[str, str], ...]) -> str:
@@ -155,7 +156,10 @@ def plan_networks(
         if conflict := clash(kind, name, have.ownership, project):
             result.conflicts.append(conflict)
             continue
-        diffs = network_diffs(want.config, have.config)
+        wanted = want.config
+        if observed.engine.orchestrator == "swarm":
+            wanted = network_view(wanted)
+        diffs = network_diffs(wanted, have.config)
         if diffs:
             result.steps.append(
                 Step(

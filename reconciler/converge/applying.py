@@ -204,6 +204,9 @@ class Applier:
         if step.action is Action.CREATE:
             self._create(want.name, want, self._labels(want))
             self._verify(want.name, want)
+        elif step.action is Action.UPDATE and self.runtime.orchestrator:
+            # A service is updated as a whole; Swarm rolls its tasks.
+            self.runtime.update_service(want.name, want.config, self._labels(want))
         elif step.action is Action.UPDATE:
             self._update(want, step)
         elif step.action is Action.RESTART:

@@ -25,7 +25,8 @@ from reconciler.controllers.plan import Kind, Plan
 from reconciler.converge import adopting, buildcontext, inputs, judging, records, waiting
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
 from reconciler.converge.ledger import Ledger
-from reconciler.errors import PolicyRefusal
+from reconciler.errors import ManifestError, PolicyRefusal
+from reconciler.loading import swarmcheck
 from reconciler.loading.results import LoadedManifest
 from reconciler.policy import (
     Admission,
@@ -151,6 +152,10 @@ def run_pass(
         declared = source()
     with timings.phase("admit"):
         admission = admitted(declared.manifests, request.policy)
+        if runtime.orchestrator == "swarm":
+            unsupported = swarmcheck.problems(admission.manifests)
+            if unsupported:
+                raise ManifestError(unsupported)
     with timings.phase("inputs"):
         read = inputs.resolve(
             admission.manifests,

@@ -628,6 +628,25 @@ def _stop_signal(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class RolloutSettings(Strict):
+    """How Swarm replaces a service's tasks on an update (or a rollback)."""
+
+    parallelism: int = Field(default=1, ge=0, le=1000)
+    delay: Duration | None = None
+    failure_action: Literal["pause", "continue", "rollback"] = "pause"
+    order: Literal["stop-first", "start-first"] = "stop-first"
+
+
+class SwarmSettings(Strict):
+    """What only a Swarm service has (``reconcile --backend swarm``): replicas, placement,
+    update and rollback settings. The docker backend runs one container."""
+
+    replicas: int = Field(default=1, ge=0, le=10000)
+    constraints: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    update: RolloutSettings = Field(default_factory=RolloutSettings)
+    rollback: RolloutSettings = Field(default_factory=RolloutSettings)
+
+
 class ContainerSpec(Strict):
     """Desired configuration of one container. ``command`` replaces the image's ENTRYPOINT and
     ``args`` its CMD, as in Kubernetes."""
@@ -816,6 +835,9 @@ class ContainerSpec(Strict):
     tty: Annotated[bool, Engine("Config.Tty")] = False
     stdin_open: Annotated[bool, Engine("Config.OpenStdin", shape=FLAG)] = Field(
         default=False, description="keep STDIN open (docker run -i)"
+    )
+    swarm: Annotated[SwarmSettings | None, Engine("")] = Field(
+        default=None, description="Swarm service settings (--backend swarm only)"
     )
 
     @model_validator(mode="after")

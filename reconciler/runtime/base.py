@@ -121,7 +121,12 @@ ProgressSink = Callable[[str, Mapping[str, Any]], None]
 
 
 class Runtime(Protocol):
-    """A container engine as reconcile needs it. Names are the resources' Engine names."""
+    """A container engine as reconcile needs it. Names are the resources' Engine names.
+
+    ``orchestrator`` is "" for plain containers, "swarm" when each container of a set is a
+    Swarm service (then ``update_service`` replaces its spec; nothing is recreated)."""
+
+    orchestrator: str
 
     def set_progress(self, sink: ProgressSink | None) -> None:
         """Send each progress object of later pulls and builds to ``sink`` (None: none)."""
@@ -234,6 +239,10 @@ class Runtime(Protocol):
     ) -> None:
         """Change limits, the restart policy and the in-place table-driven fields
         (``options``, by manifest path) in place (``docker update``)."""
+        ...
+
+    def update_service(self, name: str, config: ContainerConfig, labels: Mapping[str, str]) -> None:
+        """Swarm: replace a service's whole spec (the tasks roll by its update config)."""
         ...
 
     def connect_network(self, container: str, attachment: NetworkAttachmentConfig) -> None:

@@ -101,6 +101,27 @@ class ResourceConfig:
 
 
 @dataclass(frozen=True)
+class RolloutConfig:
+    """How Swarm replaces a service's tasks (update or rollback); ``delay`` in nanoseconds."""
+
+    parallelism: int = 1
+    delay: int = 0
+    failure_action: str = "pause"
+    order: str = "stop-first"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What only a Swarm service has; the docker backend reads ``replicas`` only (to refuse
+    more than one)."""
+
+    replicas: int = 1
+    constraints: tuple[str, ...] = ()
+    update: RolloutConfig = field(default_factory=RolloutConfig)
+    rollback: RolloutConfig = field(default_factory=RolloutConfig)
+
+
+@dataclass(frozen=True)
 class ContainerConfig:
     """Everything reconcile sets on a container, in comparable form."""
 
@@ -144,6 +165,8 @@ class ContainerConfig:
     # A digest of the content of its configuration binds (``configuration: true``), carried
     # by a label: a change of content is a change of the container.
     content: str | None = None
+    # Swarm service settings (``spec.swarm``); None when the manifest has none.
+    service: ServiceConfig | None = None
 
     def option(self, path: str) -> Any:
         """A table-driven field's comparable value, None when unset."""

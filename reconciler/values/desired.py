@@ -24,6 +24,7 @@ from reconciler.manifests.container import (
     BindMount,
     ContainerSpec,
     Port,
+    RolloutSettings,
     TmpfsMount,
     VolumeMount,
     port_range,
@@ -300,6 +301,23 @@ def container_config(name: str, spec: ContainerSpec, labels: Mapping[str, str]) 
         tty=spec.tty,
         labels=_pairs(labels),
         options=options(spec),
+        service=_service(spec),
+    )
+
+
+def _service(spec: ContainerSpec) -> configs.ServiceConfig | None:
+    """The Swarm settings of ``spec`` as compared (None when it has none)."""
+    if spec.swarm is None:
+        return None
+
+    def rollout(r: RolloutSettings) -> configs.RolloutConfig:
+        return configs.RolloutConfig(r.parallelism, r.delay or 0, r.failure_action, r.order)
+
+    return configs.ServiceConfig(
+        replicas=spec.swarm.replicas,
+        constraints=tuple(sorted(set(spec.swarm.constraints))),
+        update=rollout(spec.swarm.update),
+        rollback=rollout(spec.swarm.rollback),
     )
 
 
@@ -489,7 +507,10 @@ def config_hash(config: ContainerConfig | VolumeConfig | NetworkConfig, key: byt
     Keyed (HMAC) so that a secret env value cannot be recovered from a label by guessing.
     The planner compares live fields, not this hash; see docs/decisions/drift-detection.md.
     """
-    canonical = json.dumps(asdict(config), sort_keys=True, separators=(",", ":"))
+    fields = asdict(config)
+    if fields.get("service", ...) is None:
+        del fields["service"]  # hashes from before Swarm settings existed stay the same
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     digest = hmac.new(key, canonical.encode(), hashlib.sha256).hexdigest()[:32]
     return f"{HASH_SCHEME}:{digest}"
 

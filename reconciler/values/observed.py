@@ -181,6 +181,8 @@ class EngineFacts:
     # Why the Engine's host may be another machine ("" when it is this one): host paths in
     # manifests would name that host's files, which reconcile cannot judge or provide.
     elsewhere: str = ""
+    # "swarm" when the backend runs containers as Swarm services, "" for plain containers.
+    orchestrator: str = ""
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ class FakeClock:
 class RecordingRuntime:
     """Implements ``reconciler.runtime.base.Runtime`` in memory and records every call."""
 
+    orchestrator = ""  # plain containers
+
     def __init__(
         self,
         images: Mapping[str, ImageInfo] | None = None,
@@ -284,6 +286,9 @@ class RecordingRuntime:
         self._record("rename_container", name, new_name)
         with self._lock:
             self.containers[new_name] = self.containers.pop(name)
+
+    def update_service(self, name: str, config: ContainerConfig, labels: Mapping[str, str]) -> None:
+        raise AssertionError(f"update_service({name!r}) on a plain-container runtime")
 
     def update_container(
         self,

@@ -334,7 +334,7 @@ def test_service_extensions_come_through_the_compose_binary(tmp_path: Path) -> N
         "    image: 127.0.0.1:5055/shop/web:1\n"
         "    x-reconcile:\n"
         "      updatePolicy: {mode: notify, interval: 1h}\n"
-        "    labels: {when: \"2001-12-14\"}\n"
+        '    labels: {when: "2001-12-14"}\n'
     )
     result = load([path])
     assert not result.problems, result.problems

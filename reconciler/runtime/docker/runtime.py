@@ -64,6 +64,8 @@ MAX_STOP_WAIT = 600
 class DockerRuntime(NetworkAndVolumeOps):
     """The Docker Engine backend. Connects on first use; ``calls`` counts Engine round-trips."""
 
+    orchestrator = ""  # plain containers (the Swarm backend says "swarm")
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._cgroupns_default: str | None = None
@@ -491,6 +493,10 @@ class DockerRuntime(NetworkAndVolumeOps):
             "container.update",
             lambda api: api.post(client.path("/containers/{}/update", name), body),
         )
+
+    def update_service(self, name: str, config: ContainerConfig, labels: Mapping[str, str]) -> None:
+        """Refused: a plain Engine has containers, not services (the planner never asks)."""
+        raise PermanentBackendError(f"cannot update {name!r} as a service: not a Swarm backend")
 
     # -- events --------------------------------------------------------------------------
 
