@@ -160,9 +160,10 @@ def push_to_available(interval: int, rounds: int, work: Path, prefix: str) -> di
         if run(["docker", "push", ref]).returncode != 0:
             raise SystemExit(f"cannot push to {REGISTRY}: is scripts/registry running?")
     _retag(path, "a", "live")
+    ref = f"{REGISTRY}/{path}:live"
+    run(["docker", "pull", "-q", ref])  # the local tag where the registry's is (a rerun)
     manifests = work / f"follow-{interval}"
     manifests.mkdir()
-    ref = f"{REGISTRY}/{path}:live"
     (manifests / "app.yaml").write_text(
         CONTAINER.format(
             name=f"{prefix}-f{interval}",
