@@ -25,7 +25,7 @@ from reconciler.runtime.base import (
     ObserveRequest,
     ProgressSink,
 )
-from reconciler.runtime.docker import client, observing
+from reconciler.runtime.docker import client, enginelog, observing
 from reconciler.runtime.docker.engine import Engine, NotFoundError
 from reconciler.runtime.docker.runtime import DockerRuntime
 from reconciler.runtime.swarm import normalize, translate
@@ -51,6 +51,8 @@ ORCHESTRATOR = "swarm"
 # A service update names the spec version it read; someone else's update in between makes
 # the Engine refuse it ("update out of sequence"): read again and retry, this often.
 UPDATE_ATTEMPTS = 3
+# A manager also reports service create, update and remove (a replica count changed by hand).
+EVENT_TYPES = (*enginelog.EVENT_TYPES, "service")
 
 
 class SwarmRuntime:
@@ -358,6 +360,6 @@ class SwarmRuntime:
         self._docker.remove_network(name)
 
     def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
-        """The manager's container, network and volume events (service events are not
-        followed yet: the loop's periodic resync repairs service drift)."""
-        return self._docker.events(stop)
+        """The manager's service, container, network, volume and image events. A service
+        event names the service (``Actor.Attributes.name``), never its labels."""
+        return enginelog.follow(self._engine, stop, EVENT_TYPES)
