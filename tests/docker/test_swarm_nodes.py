@@ -24,12 +24,17 @@ WORKER_ADDR = "10.213.0.2"
 # busybox's sleep ignores SIGTERM as PID 1: a short grace period keeps drains quick.
 MANIFESTS = """\
 apiVersion: reconcile/v1
+kind: Network
+metadata: {{name: {p}-net}}
+---
+apiVersion: reconcile/v1
 kind: Container
 metadata: {{name: {p}-spread}}
 spec:
   image: {image}
   args: [sleep, "1000"]
   stopGracePeriod: 1s
+  networks: [{{name: {p}-net}}]
   swarm: {{replicas: 4}}
 ---
 apiVersion: reconcile/v1
@@ -139,7 +144,7 @@ def test_tasks_spread_then_drain_is_not_drift(
     assert swarm.task_nodes(edge) == [cluster.worker, cluster.worker]
     in_sync = swarm.reconcile("diff", "-f", str(manifests))
     assert in_sync.returncode == 0, in_sync.stdout + in_sync.stderr
-    assert "no changes; 2 in sync" in in_sync.stdout
+    assert "no changes; 3 in sync" in in_sync.stdout
 
     swarm.docker("node", "update", "--availability", "drain", cluster.worker)
     _wait(
@@ -152,7 +157,7 @@ def test_tasks_spread_then_drain_is_not_drift(
     versions = {name: swarm.spec_version(name) for name in (spread, edge)}
     drained = swarm.reconcile("diff", "-f", str(manifests))
     assert drained.returncode == 0, drained.stdout + drained.stderr
-    assert "no changes; 2 in sync" in drained.stdout
+    assert "no changes; 3 in sync" in drained.stdout
     again = swarm.reconcile("apply", "-f", str(manifests))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "no changes" in again.stdout, again.stdout
@@ -161,6 +166,13 @@ def test_tasks_spread_then_drain_is_not_drift(
     # The node back: Swarm puts the edge tasks back on it by itself.
     swarm.docker("node", "update", "--availability", "active", cluster.worker)
     _wait("the edge tasks back", lambda: swarm.task_nodes(edge) == [cluster.worker] * 2)
+    # The network goes too (Swarm removes it once the tasks that used it are gone).
     deleted = swarm.reconcile("delete", "-f", str(manifests))
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert swarm.docker("service", "ls", "-q").strip() == ""
+
+    def gone() -> bool:
+        listed = swarm.docker("network", "ls", "--format", "{{.Name}} {{.ID}}")
+        return f"{unique_prefix}-net " not in listed
+
+    _wait("the network gone", gone, 30)
