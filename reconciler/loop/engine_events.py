@@ -58,4 +58,7 @@ def meaning(event: EngineEvent, project: str, names: Set[str]) -> Meaning:
         )
     if event.type == "volume" and ours:
         return Meaning(trigger=f"volume {event.action}")
+    if event.type == "service" and ours:
+        # Swarm backend: services are listed in full each pass, so nothing is cached.
+        return Meaning(trigger=f"service {event.action}")
     return Meaning()

@@ -40,7 +40,7 @@ class ObserveRequest:
 class EngineEvent:
     """An Engine event about a resource: a hint that something may have changed."""
 
-    type: str  # container | network | volume | image
+    type: str  # container | network | volume | image | service (Swarm)
     action: str  # die, stop, destroy, rename, update, health_status: unhealthy, disconnect...
     name: str
     project: str | None = None

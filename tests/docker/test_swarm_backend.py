@@ -6,18 +6,13 @@ plan that must be empty."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PrivateEngine
-
-RECONCILE = Path(sys.executable).parent / "reconcile"
+from tests.docker.swarm_helpers import Swarm, load_image
 
 WEB = """\
 apiVersion: reconcile/v1
@@ -56,50 +51,6 @@ spec:
 """
 
 
-class Swarm:
-    """A single-node swarm on a private Engine, and the CLI pointed at it."""
-
-    def __init__(self, engine: PrivateEngine, state: Path) -> None:
-        self.engine = engine
-        self.env = {
-            **os.environ,
-            "DOCKER_HOST": engine.host,
-            "RECONCILE_STATE_DIR": str(state),
-            "RECONCILE_NO_SERVER": "1",
-        }
-        self.env.pop("DOCKER_CONTEXT", None)
-
-    def docker(self, *args: str) -> str:
-        done = subprocess.run(
-            ["docker", *args], env=self.env, capture_output=True, text=True, check=True
-        )
-        return done.stdout
-
-    def reconcile(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(RECONCILE), "--backend", "swarm", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-
-    def running_tasks(self, service: str) -> int:
-        out = self.docker(
-            "service", "ps", service, "--filter", "desired-state=running", "--format", "{{json .}}"
-        )
-        return sum(
-            1 for line in out.splitlines() if json.loads(line)["CurrentState"].startswith("Running")
-        )
-
-    def wait_tasks(self, service: str, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.running_tasks(service) != count:
-            assert time.monotonic() < deadline, self.docker("service", "ps", service)
-            time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory: pytest.TempPathFactory, test_image: str) -> Iterator[Swarm]:
     """A private dockerd, made a swarm manager, with the test image loaded; destroyed after
@@ -109,10 +60,7 @@ def swarm(tmp_path_factory: pytest.TempPathFactory, test_image: str) -> Iterator
         engine.start()
         found = Swarm(engine, tmp_path_factory.mktemp("swarm-state"))
         found.docker("swarm", "init", "--advertise-addr", "127.0.0.1")
-        saved = subprocess.run(["docker", "save", test_image], capture_output=True, check=True)
-        subprocess.run(
-            ["docker", "load"], input=saved.stdout, env=found.env, capture_output=True, check=True
-        )
+        load_image(test_image, engine)
         yield found
     finally:
         engine.destroy()

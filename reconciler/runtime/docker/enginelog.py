@@ -15,8 +15,10 @@ from reconciler.runtime.docker.engine import Engine, translate_error
 EVENT_TYPES = ("container", "network", "volume", "image")
 
 
-def follow(engine: Engine, stop: threading.Event) -> Iterator[EngineEvent]:
-    """Container, network, volume and image events until ``stop`` is set.
+def follow(
+    engine: Engine, stop: threading.Event, types: tuple[str, ...] = EVENT_TYPES
+) -> Iterator[EngineEvent]:
+    """Events of ``types`` (container, network, volume and image) until ``stop`` is set.
 
     One streaming call; a watcher thread closes the stream when ``stop`` is set (or the
     consumer goes away), which unblocks the reading thread within ~0.2 s.
@@ -25,7 +27,7 @@ def follow(engine: Engine, stop: threading.Event) -> Iterator[EngineEvent]:
         "follow Engine events",
         "events",
         lambda api: api.stream(
-            "GET", "/events", params={"filters": client.encode_filters({"type": EVENT_TYPES})}
+            "GET", "/events", params={"filters": client.encode_filters({"type": types})}
         ),
         retry=False,
     )

@@ -10,6 +10,7 @@ cluster's identity are its own.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from reconciler.runtime.base import (
     ObserveRequest,
     ProgressSink,
 )
-from reconciler.runtime.docker import client, observing
+from reconciler.runtime.docker import client, enginelog, observing
 from reconciler.runtime.docker.engine import Engine, NotFoundError
 from reconciler.runtime.docker.runtime import DockerRuntime
 from reconciler.runtime.swarm import normalize, translate
@@ -51,6 +52,12 @@ ORCHESTRATOR = "swarm"
 # A service update names the spec version it read; someone else's update in between makes
 # the Engine refuse it ("update out of sequence"): read again and retry, this often.
 UPDATE_ATTEMPTS = 3
+# A removed service's tasks hold its networks until they have stopped (each within its stop
+# grace period, 10 s by default): a network removed right after waits this long for them.
+TASKS_RELEASE_SECONDS = 60.0
+TASKS_RELEASE_POLL = 0.5
+# A manager also reports service create, update and remove (a replica count changed by hand).
+EVENT_TYPES = (*enginelog.EVENT_TYPES, "service")
 
 
 class SwarmRuntime:
@@ -354,10 +361,20 @@ class SwarmRuntime:
         self._docker.create_network(name, swarm.network_view(config), labels)
 
     def remove_network(self, name: str) -> None:
-        """Remove a network; a missing one is not an error."""
-        self._docker.remove_network(name)
+        """Remove a network; a missing one is not an error. Service removal is asynchronous:
+        while the removed services' tasks stop, the manager refuses ("in use by task"), so
+        that is waited out (``TASKS_RELEASE_SECONDS``)."""
+        deadline = time.monotonic() + TASKS_RELEASE_SECONDS
+        while True:
+            try:
+                self._docker.remove_network(name)
+                return
+            except PermanentBackendError as exc:
+                if "in use by task" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(TASKS_RELEASE_POLL)
 
     def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
-        """The manager's container, network and volume events (service events are not
-        followed yet: the loop's periodic resync repairs service drift)."""
-        return self._docker.events(stop)
+        """The manager's service, container, network, volume and image events. A service
+        event names the service (``Actor.Attributes.name``), never its labels."""
+        return enginelog.follow(self._engine, stop, EVENT_TYPES)
