@@ -154,3 +154,38 @@ def test_host_access_policy_judges_services(
     assert applied.returncode == 1
     assert "[baseline/" in applied.stderr
     assert swarm.docker("service", "ls", "-q").strip() == ""
+
+
+COMPOSE = """\
+services:
+  web:
+    image: {image}
+    command: [httpd, -f, -p, "8080"]
+    environment: {{GREETING: hello}}
+    ports: ["18091:8080"]
+    restart: unless-stopped
+  worker:
+    image: {image}
+    command: [sleep, "100000"]
+    restart: unless-stopped
+"""
+
+
+def test_a_compose_project_runs_as_services(
+    swarm: Swarm, tmp_path: Path, unique_prefix: str, test_image: str
+) -> None:
+    """The compose file people have, on the swarm backend: each service a Swarm service,
+    the default network an overlay; applied twice, the second changes nothing."""
+    directory = tmp_path / "stack"
+    directory.mkdir()
+    (directory / "compose.yaml").write_text(COMPOSE.format(image=test_image))
+    common = ("-f", str(directory / "compose.yaml"), "-p", unique_prefix)
+    done = swarm.reconcile("apply", *common)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in (f"{unique_prefix}-web-1", f"{unique_prefix}-worker-1"):
+        swarm.wait_tasks(name, 1)
+    network = json.loads(swarm.docker("network", "inspect", f"{unique_prefix}_default"))[0]
+    assert network["Driver"] == "overlay"
+    again = swarm.reconcile("diff", *common)
+    assert again.returncode == 0, again.stdout + again.stderr
+    swarm.reconcile("delete", *common)
