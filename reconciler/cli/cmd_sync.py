@@ -121,7 +121,8 @@ def sync(
     from reconciler.loop import logs
     from reconciler.loop.alerting import open_notifier
     from reconciler.loop.metrics import Metrics
-    from reconciler.loop.runner import Loop, LoopSettings
+    from reconciler.loop.runner import Loop
+    from reconciler.loop.settings import LoopSettings
     from reconciler.loop.signals import run_until_signalled
     from reconciler.policy import load_policy
     from reconciler.sources import hosts

@@ -19,13 +19,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from reconciler.controllers.plan import Plan
 from reconciler.converge import pipeline
-from reconciler.converge.applying import DEFAULT_PARALLELISM, ApplyOutcome
+from reconciler.converge.applying import ApplyOutcome
 from reconciler.errors import BackendError, EngineUnavailable, PolicyRefusal, SourceUnavailable
 from reconciler.loop.alerting import Alerts
 from reconciler.loop.engine_events import meaning
@@ -38,11 +37,10 @@ from reconciler.loop.outage import Outage
 from reconciler.loop.report import PassReport, resource_statuses, status_document
 from reconciler.loop.revisions import Effective, RevisionKeeper
 from reconciler.loop.scheduling import Scheduler
+from reconciler.loop.settings import LoopSettings
 from reconciler.loop.updates import ImageUpdates, image_event
 from reconciler.loop.watching import DirectoryWatcher, InputWatcher
-from reconciler.manifests.placement import Host
 from reconciler.notify.notifier import Notifier
-from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent, InspectCache, Runtime
 from reconciler.sources.directory import DirectorySource, ManifestSource, Snapshot
 from reconciler.state.database import State
@@ -53,9 +51,6 @@ from reconciler.values.observed import ObservedState
 ENGINE_SETTLE = 0.05
 # The passes that ask a registry about pullPolicy: Always images (not every Engine event).
 PULL_REASONS = frozenset({"start", "once", "resync", "refresh", "directory"})
-# The least quiet period before resources that vanished from a just-written file are pruned:
-# longer than a writer's pause between two documents is likely to be (see ``settle``).
-PRUNE_QUIET = 3.0
 # The pass after a quiet period comes this much after it ends, so that it has surely ended.
 SETTLE_MARGIN = 0.05
 
@@ -66,31 +61,6 @@ def _identity(directory: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino)
-
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """How ``reconcile run`` behaves."""
-
-    directory: Path
-    project: str
-    policy: Policy  # the host-access policy every pass is judged by
-    prune: bool = False
-    recursive: bool = False
-    resync: float = 300.0
-    debounce: float = 0.5
-    parallelism: int = DEFAULT_PARALLELISM
-    health_timeout: float = 120.0
-    rollback_on_failure: bool = False
-    rollback_window: float = 120.0
-    force_prune: bool = False
-    # This host in a fleet (read once): only what is placed on it is declared here.
-    host: Callable[[], Host] | None = None
-
-    @property
-    def settle(self) -> float:
-        """The quiet period of a file (seconds): ``PRUNE_QUIET`` or twice the debounce."""
-        return max(PRUNE_QUIET, 2 * self.debounce)
 
 
 class Loop:

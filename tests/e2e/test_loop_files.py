@@ -21,7 +21,7 @@ from tests.e2e.loop_helpers import CONTAINER, LoopProcess, LoopRig
 QUIET = 2.0
 # The rig's container, off the network (for the tests that do not need one).
 OFFLINE = CONTAINER.rstrip(" ") + "      networkMode: none\n"
-# The loop's quiet period for a file written moments ago (runner.PRUNE_QUIET).
+# The loop's quiet period for a file written moments ago (loop.settings.PRUNE_QUIET).
 PRUNE_QUIET = 3.0
 
 

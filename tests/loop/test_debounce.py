@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.loop.runner import ENGINE_SETTLE, Loop, LoopSettings
+from reconciler.loop.runner import ENGINE_SETTLE, Loop
+from reconciler.loop.settings import LoopSettings
 from reconciler.policy import Policy
 from reconciler.runtime.base import EngineEvent
 from reconciler.state.database import State

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.loop.runner import PRUNE_QUIET, Loop, LoopSettings
+from reconciler.loop.runner import Loop
+from reconciler.loop.settings import PRUNE_QUIET, LoopSettings
 from reconciler.policy import Policy
 from reconciler.sources.directory import DirectorySource, Snapshot
 from reconciler.state.database import State
