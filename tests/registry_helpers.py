@@ -86,9 +86,12 @@ def delete_manifest(registry: str, path: str, digest: str) -> None:
 
 
 def remove_images(client: DockerClient, prefix: str) -> None:
-    """Remove every local image with a tag containing ``prefix`` (the test's own)."""
-    for image in client.images.list():
-        if any(prefix in tag for tag in image.tags):
+    """Remove every local image with a tag containing ``prefix`` (the test's own). The plain
+    list: the SDK's ``images.list`` inspects each image, and a parallel test's removal in
+    between would fail it."""
+    for image in client.api.images():
+        tags = image.get("RepoTags") or []
+        if any(prefix in tag for tag in tags):
             # A parallel test's cleanup may race, or a container still use it: best effort.
             with contextlib.suppress(docker.errors.APIError):
-                client.images.remove(str(image.id), force=True)
+                client.images.remove(str(image["Id"]), force=True)

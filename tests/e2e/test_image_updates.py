@@ -44,7 +44,7 @@ UNHEALTHY = (
 
 @pytest.fixture
 def images(
-    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path
+    docker_client: DockerClient, test_image: str, unique_prefix: str, tmp_path: Path, rig: LoopRig
 ) -> Iterator[dict[str, str]]:
     """v1, v2 and v3 (unhealthy) of ``127.0.0.1:5055/<prefix>/app`` pushed, ``live`` = v1 in
     the registry only; maps each version to its image ID (and ``path`` to the repository path)."""
@@ -59,7 +59,10 @@ def images(
         reg.push(docker_client, ref)
     reg.retag(reg.OPEN, path, "v1", "live")
     yield found
-    remove_prefixed_resources(docker_client, unique_prefix)  # its containers hold the images
+    # The loop first (it would pull and recreate again), then its containers (they hold the
+    # images), then the images.
+    rig.stop_all()
+    remove_prefixed_resources(docker_client, unique_prefix)
     reg.remove_images(docker_client, unique_prefix)
 
 
