@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.errors import BuildFailed, ImageNotFound, PermanentBackendError
-from reconciler.runtime.docker import client
+from reconciler.runtime.docker import client, translate
 from reconciler.runtime.docker.engine import Engine, NotFoundError
 
 LOG_TAIL = 20  # lines of a failed build's log that its error shows
@@ -79,7 +79,7 @@ def build(
 
 def tag(engine: Engine, source: str, ref: str) -> None:
     """Point the tag ``ref`` at the image ``source`` (an ID or another reference)."""
-    repository, _, name = _split_tag(ref)
+    repository, name = translate.repository_and_tag(ref)
     engine.call(
         f"tag image {source!r} as {ref!r}",
         "image.tag",
@@ -87,13 +87,6 @@ def tag(engine: Engine, source: str, ref: str) -> None:
             client.path("/images/{}/tag", source), None, {"repo": repository, "tag": name}
         ),
     )
-
-
-def _split_tag(ref: str) -> tuple[str, str, str]:
-    repository, colon, name = ref.rpartition(":")
-    if not colon or "/" in name:
-        return ref, ":", "latest"
-    return repository, ":", name
 
 
 def insecure_registries(info: Mapping[str, Any]) -> tuple[frozenset[str], tuple[str, ...]]:
