@@ -60,12 +60,14 @@ def test_an_ssh_failure_says_what_ssh_said(tmp_path: Path) -> None:
 
 
 class FakeEngine(http.server.BaseHTTPRequestHandler):
-    """Answers /version, and per path: ok, flaky (answered once per connection, then hung up
-    on), close (answers, then closes without saying so), slow, error, stream, cut, and
-    /images/create (notes the X-Registry-Auth header)."""
+    """Answers /_ping (with the Api-Version header, as the Engine does; a handler class with
+    ``ping_header`` False leaves it out) and /version, and per path: ok, flaky (answered once
+    per connection, then hung up on), close (answers, then closes without saying so), slow,
+    error, stream, cut, and /images/create (notes the X-Registry-Auth header)."""
 
     protocol_version = "HTTP/1.1"
     requests_seen: list[str]
+    ping_header = True
 
     def setup(self) -> None:
         super().setup()
@@ -85,7 +87,14 @@ class FakeEngine(http.server.BaseHTTPRequestHandler):
     def answer(self) -> None:
         self.requests_seen.append(f"{self.command} {self.path}")
         route = self.path.split("?")[0].removeprefix("/v1.41")
-        if self.path == "/version":
+        if self.path == "/_ping":
+            self.send_response(200)
+            if self.ping_header:
+                self.send_header("Api-Version", "1.41")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+        elif self.path == "/version":
             self.json(200, {"ApiVersion": "1.41"})
         elif route == "/flaky" and self.flaky:
             self.close_connection = True  # hang up without an answer
@@ -157,7 +166,7 @@ def test_a_kept_alive_connection_the_engine_dropped_is_reopened_for_a_get_only(
     api, seen = fake
     assert api.get("/flaky") == {"ok": True}
     assert api.get("/flaky") == {"ok": True}  # hung up on the reused connection: sent again
-    assert seen == ["GET /version", "GET /v1.41/flaky", "GET /v1.41/flaky", "GET /v1.41/flaky"]
+    assert seen == ["GET /_ping", "GET /v1.41/flaky", "GET /v1.41/flaky", "GET /v1.41/flaky"]
     with pytest.raises(client.ConnectionFailed, match="the connection to the Engine broke"):
         api.post("/flaky")  # not idempotent: never sent twice
 
@@ -169,7 +178,34 @@ def test_a_connection_the_engine_closed_while_idle_is_not_reused(
     assert api.post("/close") == {"ok": True}
     time.sleep(0.1)
     assert api.post("/close") == {"ok": True}
-    assert seen == ["GET /version", "POST /v1.41/close", "POST /v1.41/close"]
+    assert seen == ["GET /_ping", "POST /v1.41/close", "POST /v1.41/close"]
+
+
+def test_the_api_version_comes_from_the_ping_header(
+    fake: tuple[client.Client, list[str]],
+) -> None:
+    api, seen = fake
+    assert api.negotiate() == "1.41"
+    assert api.negotiate() == "1.41"  # asked once
+    assert seen == ["GET /_ping"]
+
+
+def test_an_engine_whose_ping_has_no_version_header_is_asked_for_its_version(
+    tmp_path: Path,
+) -> None:
+    seen: list[str] = []
+    handler = type("Handler", (FakeEngine,), {"requests_seen": seen, "ping_header": False})
+    sock = str(tmp_path / "engine.sock")
+    server = FakeServer(sock, handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api = client.Client(Address(url=f"unix://{sock}", socket_path=sock), timeout=0.5)
+    try:
+        assert api.get("/ok") == {"ok": True}
+        assert seen == ["GET /_ping", "GET /version", "GET /v1.41/ok"]
+    finally:
+        api.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_queries_and_errors(fake: tuple[client.Client, list[str]]) -> None:

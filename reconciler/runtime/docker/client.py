@@ -69,6 +69,7 @@ class _Answer:
     reason: str
     body: bytes
     content_type: str
+    api_version: str = ""  # the Engine's ``Api-Version`` header (every answer carries it)
 
 
 class Client:
@@ -106,12 +107,18 @@ class Client:
         return self._version
 
     def negotiate(self) -> str:
-        """Ask the Engine for its API version (``GET /version``) unless known; return it."""
+        """The Engine's API version, asked once: the ``Api-Version`` header of ``GET /_ping``
+        (as the docker CLI negotiates; ~0.5 ms where ``/version`` takes ~10 ms, since the
+        Engine gathers its components' versions for it), else ``/version``'s ``ApiVersion``."""
         with self._version_lock:
             if self._version is None:
-                answer = self._decode(self._exchange("GET", "/version", None, {}, self.timeout))
-                version = answer.get("ApiVersion") if isinstance(answer, dict) else None
-                if not isinstance(version, str) or not version:
+                ping = self._exchange("GET", "/_ping", None, {}, self.timeout)
+                version = ping.api_version if ping.status == 200 else ""
+                if not version:
+                    answer = self._decode(self._exchange("GET", "/version", None, {}, self.timeout))
+                    found = answer.get("ApiVersion") if isinstance(answer, dict) else None
+                    version = found if isinstance(found, str) else ""
+                if not version:
                     raise ClientError("the Engine's /version answer has no ApiVersion")
                 self._version = version
             return self._version
@@ -269,7 +276,11 @@ class Client:
             else:
                 self._release(connection)
             return _Answer(
-                response.status, response.reason, body, response.getheader("Content-Type") or ""
+                response.status,
+                response.reason,
+                body,
+                response.getheader("Content-Type") or "",
+                response.getheader("Api-Version") or "",
             )
         raise AssertionError("unreachable: the second attempt returns or raises")
 
