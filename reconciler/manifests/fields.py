@@ -329,10 +329,33 @@ def container_table() -> Table:
     return collect(ContainerSpec)
 
 
-def _is_set(value: Any, info: Any) -> bool:
+@cache
+def _walk_plan(model: type[BaseModel]) -> tuple[tuple[str, str, str | None, Any], ...]:
+    """Per field of ``model``: its name, its manifest name, the oldest API of its Engine
+    field (None when it has none) and its default. Kept per class: pydantic's ``get_default``
+    inspects the default factory's signature on every call (~60 us, 650 calls a pass of 50)."""
+    rows = []
+    for name, info in model.model_fields.items():
+        min_api = None
+        for meta in info.metadata:
+            if isinstance(meta, Engine) and meta.path:
+                min_api = meta.min_api
+        factory = info.default_factory
+        if min_api is None:
+            default = None
+        elif isinstance(factory, type) and issubclass(factory, BaseModel):
+            # Its defaults, without building the model's validator (~25 ms, pydantic's
+            # plugin loader included) in a command whose manifests came from the load cache.
+            default = factory.model_construct()
+        else:
+            default = info.get_default(call_default_factory=True)
+        rows.append((name, info.alias or name, min_api, default))
+    return tuple(rows)
+
+
+def _is_set(value: Any, default: Any) -> bool:
     if value is None or value in ((), [], {}, ""):
         return False
-    default = info.get_default(call_default_factory=True)
     return bool(value != default)
 
 
@@ -342,17 +365,18 @@ def used(spec: BaseModel) -> dict[str, str]:
     found: dict[str, str] = {}
 
     def walk(node: BaseModel, path: str) -> None:
-        for name, info in type(node).model_fields.items():
+        for name, alias, min_api, default in _walk_plan(type(node)):
             value = getattr(node, name)
-            here = f"{path}.{info.alias or name}" if path else info.alias or name
-            for meta in info.metadata:
-                if isinstance(meta, Engine) and meta.path and _is_set(value, info):
-                    found[here] = meta.min_api
-            items = value if isinstance(value, list | tuple) else [value]
-            for item in items:
-                if isinstance(item, BaseModel):
-                    walk(item, f"{here}[]" if item is not value else here)
-            if isinstance(value, dict):
+            here = f"{path}.{alias}" if path else alias
+            if min_api is not None and _is_set(value, default):
+                found[here] = min_api
+            if isinstance(value, BaseModel):
+                walk(value, here)
+            elif isinstance(value, list | tuple):
+                for item in value:
+                    if isinstance(item, BaseModel):
+                        walk(item, f"{here}[]")
+            elif isinstance(value, dict):
                 for item in value.values():
                     if isinstance(item, BaseModel):
                         walk(item, f"{here}.*")
