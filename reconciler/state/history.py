@@ -81,7 +81,7 @@ def record(
     declared set, holds)."""
     documents = documents_of(manifests)
     digest = digest_of(documents, files, state.hash_key)
-    newest = latest(state, project)
+    newest = state.latest_revision(project, documents=False)
     same_images = newest is not None and _same_images(newest.images, images)
     if newest is not None and newest.digest == digest and same_images:
         if newest.outcome != outcome or newest.message != message:
