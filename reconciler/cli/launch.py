@@ -35,7 +35,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from types import FrameType
-    from typing import Any
+    from typing import Any, NoReturn
 
 RELAYED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 # RECONCILE_SERVER: "auto" starts a warm server on first use, "off" never; unset, a server
@@ -220,4 +220,37 @@ def main(argv: Sequence[str] | None = None) -> None:
             autostart(state_dir)  # for the next command; a live one makes it exit at once
     from reconciler.cli.app import main as run_here
 
-    run_here(args)
+    if wire.command_of(args) not in wire.FORWARDED:
+        run_here(args)  # run, sync, server...: long-lived, they exit the ordinary way
+        return
+    try:
+        run_here(args)
+    except SystemExit as exc:
+        leave(exc)
+    leave(SystemExit(0))
+
+
+def leave(exc: SystemExit) -> NoReturn:
+    """End a one-shot command run in this process as the warm server's child ends: its
+    streams flushed, then ``os._exit``, skipping the interpreter's teardown, which frees
+    every object of the models and the CLI one by one (60-90 ms after a no-op apply of 50,
+    measured: longer than the pass). Anything the ordinary exit would do differently takes
+    the ordinary exit: a code that is not a number (printed by Python), a thread other than
+    a daemon one still running, a stream that cannot be flushed."""
+    code = exc.code
+    threading = sys.modules.get("threading")
+    busy = threading is not None and any(
+        t.is_alive() and not t.daemon and t is not threading.main_thread()
+        for t in threading.enumerate()
+    )
+    if busy or not (code is None or isinstance(code, int)):
+        raise exc
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise exc from None
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
+    os._exit((code or 0) & 0xFF)
