@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from reconciler import hostpaths
+
 Parts = tuple[str, ...]
 
 
@@ -241,52 +243,31 @@ class HostFS(Protocol):
 
 
 class OsHostFS:
-    """The real host filesystem."""
+    """The real host filesystem, through ``reconciler.hostpaths`` (which can record every
+    answer for the settled fast path)."""
 
     def realpath(self, path: str) -> str:
         """``os.path.realpath``."""
-        return os.path.realpath(path)
+        return hostpaths.realpath(path)
 
     def exists(self, path: str) -> bool:
         """``os.path.exists``."""
-        return os.path.exists(path)
+        return hostpaths.exists(path)
 
     def stat(self, path: str) -> FileInfo | None:
         """``os.stat``, None on any error."""
-        try:
-            info = os.stat(path)
-        except OSError:
-            return None
-        return FileInfo(info.st_mode, info.st_uid)
+        found = hostpaths.mode_and_owner(path)
+        return FileInfo(found[0], found[1]) if found is not None else None
 
     def listing(self, path: str) -> Listing | None:
         """``os.scandir``: the entry types come from the directory itself (no stat per entry
         except for the few that are neither files, directories nor symlinks)."""
-        sockets: list[str] = []
-        directories: list[str] = []
-        try:
-            with os.scandir(path) as entries:
-                for entry in entries:
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            directories.append(entry.name)
-                        elif entry.is_file(follow_symlinks=False) or entry.is_symlink():
-                            continue
-                        elif stat.S_ISSOCK(entry.stat(follow_symlinks=False).st_mode):
-                            sockets.append(entry.name)
-                    except OSError:
-                        continue  # gone since the listing
-        except OSError:
-            return None
-        return Listing(tuple(sorted(sockets)), tuple(sorted(directories)))
+        found = hostpaths.listing(path)
+        return Listing(tuple(found[0]), tuple(found[1])) if found is not None else None
 
     def read_text(self, path: str, limit: int) -> str | None:
         """The file's start, decoded as UTF-8; None on any error."""
-        try:
-            with open(path, encoding="utf-8") as file:
-                return file.read(limit)
-        except (OSError, UnicodeDecodeError):
-            return None
+        return hostpaths.read_text(path, limit)
 
     def runtime_sockets(self) -> tuple[str, ...]:
         """From ``os.environ``, resolved."""
