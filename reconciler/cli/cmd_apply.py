@@ -6,6 +6,7 @@ chooses the exit code.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -31,12 +32,15 @@ from reconciler.cli.output import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from reconciler.cli.transfers import TerminalTransfers
     from reconciler.controllers.plan import Plan
     from reconciler.converge import overview
     from reconciler.converge.pipeline import PassResult
     from reconciler.loading.compose.binary import Options as ComposeOptions
     from reconciler.runtime.base import Runtime
+    from reconciler.state.database import State
 
 
 def compose_options(args: ManifestArgs) -> ComposeOptions:
@@ -77,8 +81,10 @@ def _pass(
     health_timeout: float = 120.0,
     report: bool = True,
     adopt: bool = False,
+    opened: Callable[[Runtime, State, str], None] | None = None,
 ) -> PassResult:
-    """Run the pass for the manifests of ``args``, holding the project's lock."""
+    """Run the pass for the manifests of ``args``, holding the project's lock (``opened``:
+    told of the runtime and state once they are open, before the pass)."""
     from reconciler.converge import pipeline, records
     from reconciler.policy import load_policy
     from reconciler.sources import hosts
@@ -93,6 +99,8 @@ def _pass(
         runtime,
         state,
     ):
+        if opened is not None:
+            opened(runtime, state, project)
         policy = load_policy(args.policy)
         cache_dir = state.path.parent
 
@@ -195,17 +203,29 @@ def apply(
 ) -> None:
     """Make the Engine match the manifests, once."""
     started = time.monotonic()
-    with GracefulStop() as stop:
-        result = _pass(
-            args,
-            "apply",
-            stop,
-            dry_run=dry_run,
-            prune=prune,
-            force_prune=force_prune,
-            health_timeout=health_timeout,
-            adopt=adopt,
-        )
+    from reconciler.cli.settle import Settling
+
+    # --wait reads the containers' health, --adopt takes over what compose made: no receipt.
+    settling = None if wait_ready or adopt else Settling(args, compose_options(args))
+    with GracefulStop() as stop, settling or contextlib.nullcontext():
+        try:
+            result = _pass(
+                args,
+                "apply",
+                stop,
+                dry_run=dry_run,
+                prune=prune,
+                force_prune=force_prune,
+                health_timeout=health_timeout,
+                adopt=adopt,
+                opened=settling.opened if settling is not None else None,
+            )
+        except BaseException:
+            if settling is not None:
+                settling.finish(None, eligible=False)
+            raise
+        if settling is not None:
+            settling.finish(result, eligible=not stop.exit_code)
     if stop.exit_code:
         finish_report(result, started, exit_code=stop.exit_code)
     if dry_run or not (result.plan.has_changes or result.plan.conflicts or wait_ready):

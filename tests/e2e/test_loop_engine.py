@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,25 +51,9 @@ SET = """\
     """
 
 
-DOCKER0 = Path("/sys/class/net/docker0")
-
-
 @pytest.fixture
-def engine(private_engine: PrivateEngine) -> Iterator[PrivateEngine]:
-    """The private Engine with the test image loaded; the host's docker0 must not notice."""
-    had_docker0 = DOCKER0.exists()
-    image = subprocess.run(
-        f"docker save reconcile.local/busybox:latest | docker -H {private_engine.host} load",
-        shell=True,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert image.returncode == 0, image.stderr
-    yield private_engine
-    private_engine.stop()
-    assert DOCKER0.exists() == had_docker0, "the private dockerd touched the host's docker0"
+def engine(loaded_private_engine: PrivateEngine) -> PrivateEngine:
+    return loaded_private_engine
 
 
 @pytest.fixture

@@ -64,6 +64,15 @@ def digest(
     return h.hexdigest()
 
 
+def inputs(files: Sequence[Path], options: Options) -> list[Path] | None:
+    """Every file loading ``files`` reads (missing ones too: creating one changes the load),
+    as ``digest`` follows them; None when that cannot be told."""
+    try:
+        return list(files_read(files, [files[0].parent / ".env", *options.env_files]))
+    except _Unknowable:
+        return None
+
+
 def used_names(bodies: Iterable[bytes | None]) -> frozenset[str]:
     """Every identifier written in ``bodies``: the environment variables they may use."""
     names: set[str] = set()

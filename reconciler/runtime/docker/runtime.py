@@ -70,6 +70,8 @@ class DockerRuntime(NetworkAndVolumeOps):
         self._engine = engine
         self._cgroupns_default: str | None = None
         self._facts = EngineFacts()
+        # The first /info this runtime read (who the Engine is, and its clock then).
+        self.first_info: dict[str, Any] | None = None
         self._insecure: tuple[frozenset[str], tuple[str, ...]] | None = None
         self._progress: ProgressSink | None = None
 
@@ -133,6 +135,8 @@ class DockerRuntime(NetworkAndVolumeOps):
             "read Engine info", "info", lambda api: api.get("/info")
         )
         self._remember_cgroup_version(info)
+        if self.first_info is None:
+            self.first_info = info
         return info
 
     def _remember_cgroup_version(self, info: Mapping[str, Any]) -> None:
