@@ -644,10 +644,17 @@ class Bench:
     # -- 2-5. reconcile apply ------------------------------------------------------------
 
     def _apply(
-        self, directory: Path, project: str, *extra: str, server: bool = False
+        self,
+        directory: Path,
+        project: str,
+        *extra: str,
+        server: bool = False,
+        settled: bool = True,
     ) -> tuple[float, str]:
-        """``reconcile apply`` as a process; through the warm server only when ``server``."""
-        env = None if server else {**os.environ, "RECONCILE_NO_SERVER": "1"}
+        """``reconcile apply`` as a process; through the warm server only when ``server``;
+        without the settled fast path (its receipts) when not ``settled``."""
+        env = {**os.environ} if server else {**os.environ, "RECONCILE_NO_SERVER": "1"}
+        env["RECONCILE_SETTLED"] = "1" if settled else "0"
         return run_timed(
             [
                 self.reconcile,
@@ -702,6 +709,10 @@ class Bench:
             cold, out = self._apply(directory, project)
             self.engine.wait_running(sub, n)
             r.put("reconcile", "cold", n, cold)
+            # The default path: the first no-op runs the pass and leaves the settled
+            # receipt; the ones after it are answered from it while nothing changed.
+            first, out = self._apply(directory, project)
+            r.put("reconcile", "noop_first", n, first)
             noops = []
             for _ in range(self.args.noop_repeat):
                 seconds, out = self._apply(directory, project)
@@ -709,6 +720,12 @@ class Bench:
                 if "created" in out or "recreated" in out:
                     raise BenchError(f"no-op apply changed something:\n{out}")
             r.put("reconcile", "noop", n, median(noops))
+            # No warm process and no receipt: every no-op runs the whole pass.
+            bare = [
+                self._apply(directory, project, settled=False)[0]
+                for _ in range(self.args.noop_repeat)
+            ]
+            r.put("reconcile-bare", "noop", n, median(bare))
             self.in_loop_pass(directory, project, n)
 
             def change_to(changed: bool, server: bool = False) -> float:
@@ -723,7 +740,8 @@ class Bench:
             try:
                 noops = []
                 for _ in range(self.args.noop_repeat):
-                    seconds, out = self._apply(directory, project, server=True)
+                    # The pass in the server (the receipt off: it would answer first).
+                    seconds, out = self._apply(directory, project, server=True, settled=False)
                     noops.append(seconds)
                     if "created" in out or "recreated" in out:
                         raise BenchError(f"no-op apply (server) changed something:\n{out}")
@@ -1081,15 +1099,18 @@ def _git_rev() -> str:
 
 WORKLOADS = (
     ("cold", "cold apply / up -d"),
-    ("noop", "no-op apply / up -d (process)"),
+    ("noop", "no-op apply / up -d (default)"),
     ("change", "one env changed"),
     ("down", "prune all / down"),
 )
 
 
-SERVER_WORKLOADS = (
-    ("noop", "no-op apply, warm server"),
-    ("change", "one env changed, warm server"),
+# Rows of reconcile only, each against compose v2's (and v1's) same workload.
+EXTRA_ROWS = (
+    ("reconcile", "noop_first", "no-op, first (pass, receipt)"),
+    ("reconcile-bare", "noop", "no-op, no server, no receipt"),
+    ("reconcile-server", "noop", "no-op, warm server (pass)"),
+    ("reconcile-server", "change", "one env changed, warm server"),
 )
 
 
@@ -1105,63 +1126,44 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def _le(q: float | None, limit: float) -> bool | None:
+    return None if q is None else q <= limit
+
+
 def targets(r: Results, sizes: list[int]) -> list[Target]:
+    """Issue 19's targets (ratios to compose v2 measured in the same run)."""
     out: list[Target] = []
 
     def fmt(x: float | None, unit: str = "x") -> str:
         return "n/a" if x is None else f"{x:.2f}{unit}"
 
-    for n in sizes:
-        if n < 50:
-            continue
-        rc = r.get("reconcile", "cold", n)
-        for tool, limit in (("floor", 1.1), ("compose-v2", 1.05)):
-            q = _ratio(rc, r.get(tool, "cold", n))
-            out.append(
-                Target(
-                    f"cold apply N={n} / {tool}",
-                    fmt(q),
-                    f"<= {limit}x",
-                    None if q is None else q <= limit,
-                )
-            )
-
-    def versus_v2(workload: str, n: int, limit: float, label: str) -> None:
-        """reconcile's ``workload`` against compose v2's, without and with the server."""
-        for tool, how in (("reconcile", "no server"), ("reconcile-server", "server")):
-            q = _ratio(r.get(tool, workload, n), r.get("compose-v2", workload, n))
-            out.append(
-                Target(
-                    f"{label} N={n} / compose-v2 ({how})",
-                    fmt(q),
-                    f"<= {limit:g}x",
-                    None if q is None else q <= limit,
-                )
-            )
-
-    for n in sizes:
-        versus_v2("change", n, 1.0, "one change")
-    for n in sizes:
-        if n < 50:
-            continue
-        q1 = _ratio(r.get("reconcile", "noop", n), r.get("compose-v1", "noop", n))
+    def versus_v2(tool: str, key: str, n: int, limit: float, label: str) -> None:
+        versus = "noop" if key.startswith("noop") else key
+        q = _ratio(r.get(tool, key, n), r.get("compose-v2", versus, n))
         out.append(
-            Target(
-                f"no-op apply N={n} / compose-v1",
-                fmt(q1),
-                "< 1.00x",
-                None if q1 is None else q1 < 1.0,
-            )
+            Target(f"{label} N={n} / compose-v2", fmt(q), f"<= {limit:g}x", _le(q, limit))
         )
-        versus_v2("noop", n, 4.0, "no-op apply")
+
     for n in sizes:
-        q = _ratio(r.get("reconcile", "loop_pass", n), r.get("compose-v2", "noop", n))
+        versus_v2("reconcile", "cold", n, 1.0, "cold apply")
+        if n >= 50:
+            q = _ratio(r.get("reconcile", "cold", n), r.get("floor", "cold", n))
+            out.append(Target(f"cold apply N={n} / floor", fmt(q), "<= 1.1x", _le(q, 1.1)))
+    for n in sizes:
+        versus_v2("reconcile", "noop", n, 0.5, "no-op, default (receipt)")
+        versus_v2("reconcile-server", "noop", n, 0.5, "no-op, warm server (pass)")
+        versus_v2("reconcile-bare", "noop", n, 2.0, "no-op, no server, no receipt")
+    for n in sizes:
+        versus_v2("reconcile-server", "change", n, 0.8, "one change, warm server")
+        versus_v2("reconcile", "change", n, 1.2, "one change, no server")
+    for n in sizes:
+        seconds = r.get("reconcile", "loop_pass", n)
         out.append(
             Target(
-                f"in-loop pass N={n} / compose-v2 no-op",
-                fmt(q),
-                "<= 0.25x",
-                None if q is None else q <= 0.25,
+                f"in-loop pass N={n}",
+                fmt(seconds, " s") if seconds is None else f"{seconds * 1000:.0f} ms",
+                "< 50 ms",
+                None if seconds is None else seconds < 0.05,
             )
         )
         calls = r.extra.get("loop_pass", {}).get(str(n), {}).get("steady_pass_calls")
@@ -1228,14 +1230,17 @@ def render(r: Results) -> str:
                 f"{cell(vals[3], 12)}{ratio(_ratio(rc, vals[0]), 10)}"
                 f"{ratio(_ratio(rc, vals[2]), 8)}{ratio(_ratio(rc, vals[3]), 8)}"
             )
-    for key, label in SERVER_WORKLOADS:
+    for tool, key, label in EXTRA_ROWS:
+        versus = "noop" if key.startswith("noop") else key
         for n in sizes:
-            rc = r.get("reconcile-server", key, n)
+            rc = r.get(tool, key, n)
+            if rc is None:
+                continue
             lines.append(
                 f"{label:<32}{n:>5}{cell(None, 9)}{cell(rc, 11)}{cell(None, 12)}"
                 f"{cell(None, 12)}{ratio(None, 10)}"
-                f"{ratio(_ratio(rc, r.get('compose-v2', key, n)), 8)}"
-                f"{ratio(_ratio(rc, r.get('compose-v1', key, n)), 8)}"
+                f"{ratio(_ratio(rc, r.get('compose-v2', versus, n)), 8)}"
+                f"{ratio(_ratio(rc, r.get('compose-v1', versus, n)), 8)}"
             )
     for n in sizes:
         rc = r.get("reconcile", "loop_pass", n)
@@ -1245,8 +1250,9 @@ def render(r: Results) -> str:
             f"{ratio(_ratio(rc, r.get('compose-v2', 'noop', n)), 8)}"
             f"{ratio(_ratio(rc, r.get('compose-v1', 'noop', n)), 8)}"
         )
-    lines.append("  (server rows: `reconcile apply` handed to a warm `reconcile server`;")
-    lines.append("   in-loop pass ratios are to compose's whole no-op `up -d`)")
+    lines.append("  (default: a fresh `reconcile apply` process, no server started: a repeated")
+    lines.append("   no-op is answered by the settled receipt; server rows: handed to a warm")
+    lines.append("   `reconcile server`; in-loop pass ratios are to compose's whole no-op `up -d`)")
     cal = r.extra.get("floor_calibration")
     if cal:
         sweep = ", ".join(f"p={k}: {v:.2f}s" for k, v in cal["seconds_by_parallelism"].items())
@@ -1331,6 +1337,15 @@ def chart(r: Results, path: Path) -> bool:
                 label="reconcile apply, warm server",
             )
         if key == "noop":
+            xs = [n for n in sizes if r.get("reconcile-bare", "noop", n) is not None]
+            if xs:
+                ax.plot(
+                    xs,
+                    [r.get("reconcile-bare", "noop", n) for n in xs],
+                    marker="x",
+                    color="tab:red",
+                    label="reconcile apply, no server, no receipt",
+                )
             xs = [n for n in sizes if r.get("reconcile", "loop_pass", n) is not None]
             if xs:
                 ax.plot(
