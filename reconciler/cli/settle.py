@@ -102,6 +102,9 @@ class Settling:
         files = self._files(result)
         if files is None:
             return None
+        anchor = settled.anchor_before(self.engine["socket"], self.engine["cutoff_ns"])
+        if anchor is None:
+            return None
         from reconciler.controllers.plan import render_text
 
         state = [[p, settled.signature(p)] for p in self._state_names()]
@@ -111,7 +114,7 @@ class Settling:
             "stdout": "".join(f"{line}\n" for line in render_text(plan).splitlines()),
             "files": files + state,
             "host": self.answers,
-            "engine": self.engine,
+            "engine": {**self.engine, "anchor_ns": anchor},
         }
 
     def _state_names(self) -> list[str]:

@@ -18,9 +18,10 @@ each in a form that is cheap to ask again:
 - the Engine: its socket file, ID, name and data root, and its clock before the pass.
 
 The next ``apply`` with the same name replays the output (exit 0) instead of running when,
-within five minutes, every file and answer is the same, and the Engine's event log
-(``/events`` from the epoch to ``/info``'s clock) still reaches back to the receipt's clock
-and holds no event after it but a container's ``exec_*`` (health checks). Every change an
+within five minutes, every file and answer is the same, and the Engine's event log, replayed
+from its newest event before the receipt's clock up to ``/info``'s clock, still begins with
+that event and holds none after the receipt's clock but a container's ``exec_*`` (health
+checks). Every change an
 Engine makes to a container, image, network or volume is an event; anything else that the
 pass read is a file above. Otherwise the command runs as always, and nothing is lost but the
 ~20-40 ms of the check.
@@ -276,7 +277,8 @@ def _engine_holds(engine: Mapping[str, Any]) -> bool:
     """Whether the Engine is the one the receipt names and did nothing since its clock."""
     path = engine.get("socket")
     cutoff = engine.get("cutoff_ns")
-    if not isinstance(path, str) or not isinstance(cutoff, int):
+    anchor = engine.get("anchor_ns")
+    if not isinstance(path, str) or not isinstance(cutoff, int) or not isinstance(anchor, int):
         return False
     if signature(path) != engine.get("signature"):
         return False  # another file there: the Engine was restarted, or is another one
@@ -287,31 +289,49 @@ def _engine_holds(engine: Mapping[str, Any]) -> bool:
         clock = _time_ns(str(info.get("SystemTime") or ""))
         if clock is None or clock < cutoff:
             return False
-        seconds, nanos = divmod(clock, 1_000_000_000)
-        log = _get(path, f"/events?since=0&until={seconds}.{nanos:09d}")
+        log = _get(path, f"/events?since={_stamp(anchor)}&until={_stamp(clock)}")
     except (OSError, ValueError, AttributeError):
         return False
-    return quiet_since(log.splitlines(), cutoff)
+    return quiet_since(log.splitlines(), cutoff, anchor)
 
 
-def quiet_since(lines: Iterable[bytes], cutoff: int) -> bool:
-    """Whether an Engine event log (one JSON event a line, oldest first) still holds an
-    event from before ``cutoff`` (so that none after it can have been dropped: the Engine
-    keeps only its newest events, and a restarted one none) and none after it but a
-    container's ``exec_*``."""
-    reaches_back = False
+def anchor_before(socket_path: str, cutoff: int) -> int | None:
+    """The time of the Engine's newest event at or before ``cutoff``, still in its log:
+    the event a later check's replay must begin with (None when there is none)."""
+    try:
+        log = _get(socket_path, f"/events?since=0&until={_stamp(cutoff)}")
+        times = [json.loads(line).get("timeNano") for line in log.splitlines() if line.strip()]
+    except (OSError, ValueError, AttributeError):
+        return None
+    found = [t for t in times if isinstance(t, int) and t <= cutoff]
+    return max(found) if found else None
+
+
+def quiet_since(lines: Iterable[bytes], cutoff: int, anchor: int) -> bool:
+    """Whether an Engine event log replayed from ``anchor`` (one JSON event a line, oldest
+    first; ``anchor`` an event at or before ``cutoff``) still begins with that event (so
+    that none after it can have been dropped: the Engine keeps only its newest events, and
+    a restarted one none) and holds none after ``cutoff`` but a container's ``exec_*``."""
+    first = True
     for line in lines:
         if not line.strip():
             continue
         event = json.loads(line)
         when = event.get("timeNano")
-        if not isinstance(when, int):
+        if not isinstance(when, int) or (first and when != anchor):
             return False
-        if when <= cutoff:
-            reaches_back = True
-        elif not (event.get("Type") == "container" and _action(event) in HARMLESS_ACTIONS):
+        first = False
+        if when > cutoff and not (
+            event.get("Type") == "container" and _action(event) in HARMLESS_ACTIONS
+        ):
             return False
-    return reaches_back
+    return not first
+
+
+def _stamp(nanos: int) -> str:
+    """A time for the Engine's ``since`` and ``until``: seconds and nanoseconds."""
+    seconds, rest = divmod(nanos, 1_000_000_000)
+    return f"{seconds}.{rest:09d}"
 
 
 def _action(event: Mapping[str, Any]) -> str:

@@ -19,19 +19,22 @@ def event(when: int, kind: str = "container", action: str = "start") -> bytes:
     return json.dumps({"Type": kind, "Action": action, "timeNano": when}).encode()
 
 
-def test_a_log_that_reaches_back_with_nothing_after_is_quiet() -> None:
-    assert settled.quiet_since([event(CUTOFF - 5), event(CUTOFF)], CUTOFF)
+ANCHOR = CUTOFF - 5
+
+
+def test_a_log_that_begins_with_the_anchor_with_nothing_after_is_quiet() -> None:
+    assert settled.quiet_since([event(ANCHOR), event(CUTOFF)], CUTOFF, ANCHOR)
 
 
 def test_health_checks_after_the_cutoff_change_nothing() -> None:
     lines = [
-        event(CUTOFF - 5),
+        event(ANCHOR),
         event(CUTOFF + 1, action="exec_create: /bin/sh -c true"),
         event(CUTOFF + 2, action="exec_start: /bin/sh -c true"),
         event(CUTOFF + 3, action="exec_die"),
         b"",
     ]
-    assert settled.quiet_since(lines, CUTOFF)
+    assert settled.quiet_since(lines, CUTOFF, ANCHOR)
 
 
 @pytest.mark.parametrize(
@@ -48,17 +51,20 @@ def test_health_checks_after_the_cutoff_change_nothing() -> None:
     ],
 )
 def test_any_other_event_after_the_cutoff_is_a_change(kind: str, action: str) -> None:
-    assert not settled.quiet_since([event(CUTOFF - 5), event(CUTOFF + 1, kind, action)], CUTOFF)
+    lines = [event(ANCHOR), event(CUTOFF + 1, kind, action)]
+    assert not settled.quiet_since(lines, CUTOFF, ANCHOR)
 
 
-def test_a_log_that_no_longer_reaches_back_may_have_dropped_events() -> None:
+def test_a_log_that_no_longer_begins_with_the_anchor_may_have_dropped_events() -> None:
     """The Engine keeps its newest 256 events; a restarted one has none from before."""
-    assert not settled.quiet_since([event(CUTOFF + 1, action="exec_die")], CUTOFF)
-    assert not settled.quiet_since([], CUTOFF)
+    assert not settled.quiet_since([event(CUTOFF + 1, action="exec_die")], CUTOFF, ANCHOR)
+    assert not settled.quiet_since([event(ANCHOR + 1), event(CUTOFF)], CUTOFF, ANCHOR)
+    assert not settled.quiet_since([], CUTOFF, ANCHOR)
 
 
 def test_an_event_without_a_time_is_not_trusted() -> None:
-    assert not settled.quiet_since([event(CUTOFF - 5), b'{"Type": "container"}'], CUTOFF)
+    lines = [event(ANCHOR), b'{"Type": "container"}']
+    assert not settled.quiet_since(lines, CUTOFF, ANCHOR)
 
 
 @pytest.mark.parametrize(
