@@ -32,15 +32,13 @@ from reconciler.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
+    from reconciler.cli.settle import Settling
     from reconciler.cli.transfers import TerminalTransfers
     from reconciler.controllers.plan import Plan
     from reconciler.converge import overview
     from reconciler.converge.pipeline import PassResult
     from reconciler.loading.compose.binary import Options as ComposeOptions
     from reconciler.runtime.base import Runtime
-    from reconciler.state.database import State
 
 
 def compose_options(args: ManifestArgs) -> ComposeOptions:
@@ -81,10 +79,11 @@ def _pass(
     health_timeout: float = 120.0,
     report: bool = True,
     adopt: bool = False,
-    opened: Callable[[Runtime, State, str], None] | None = None,
+    settling: Settling | None = None,
 ) -> PassResult:
-    """Run the pass for the manifests of ``args``, holding the project's lock (``opened``:
-    told of the runtime and state once they are open, before the pass)."""
+    """Run the pass for the manifests of ``args``, holding the project's lock (``settling``:
+    told of the runtime and state once they are open, and of anything printed besides the
+    plan, for the settled receipt)."""
     from reconciler.converge import pipeline, records
     from reconciler.policy import load_policy
     from reconciler.sources import hosts
@@ -99,8 +98,8 @@ def _pass(
         runtime,
         state,
     ):
-        if opened is not None:
-            opened(runtime, state, project)
+        if settling is not None:
+            settling.opened(runtime, state)
         policy = load_policy(args.policy)
         cache_dir = state.path.parent
 
@@ -108,12 +107,20 @@ def _pass(
             loaded, selection = files.read_placed(cache_dir)
             if selection is not None and selection.placed:
                 click.echo(describe_selection(selection), err=True)
+                spoke()
             notes = files.directory_findings(policy)
             warn([f"policy ({v.mode}): {v}" for v in notes])
+            if notes:
+                spoke()
             return pipeline.Declared(loaded.manifests)
+
+        def spoke() -> None:
+            if settling is not None:
+                settling.spoke()  # the receipt replays the plan only
 
         def unpinned() -> None:
             warn(["an explicit apply lifts the rollback pin of this project"])
+            spoke()
 
         request = pipeline.Request(
             project,
@@ -218,7 +225,7 @@ def apply(
                 force_prune=force_prune,
                 health_timeout=health_timeout,
                 adopt=adopt,
-                opened=settling.opened if settling is not None else None,
+                settling=settling,
             )
         except BaseException:
             if settling is not None:

@@ -48,6 +48,7 @@ class Settling:
         self.state_path: Path | None = None
         self._recording = hostpaths.Recording()
         self.answers: list[Any] = []
+        self.quiet = True
 
     def __enter__(self) -> Settling:
         self.answers = self._recording.__enter__()
@@ -56,7 +57,12 @@ class Settling:
     def __exit__(self, *_: object) -> None:
         self._recording.__exit__()
 
-    def opened(self, runtime: Runtime, state: State, _project: str) -> None:
+    def spoke(self) -> None:
+        """The pass printed something besides the plan (a warning, a fleet selection): the
+        receipt, which replays the plan only, would leave it out."""
+        self.quiet = False
+
+    def opened(self, runtime: Runtime, state: State) -> None:
         """The pass's session is open (the project's lock held), nothing listed yet."""
         self.state_path = state.path
         self.state_before = settled.signature(str(state.path))
@@ -88,7 +94,7 @@ class Settling:
 
     def _receipt(self, result: PassResult) -> dict[str, Any] | None:
         plan = result.plan
-        if plan.steps or plan.conflicts or plan.warnings or result.warnings:
+        if plan.steps or plan.conflicts or plan.warnings or result.warnings or not self.quiet:
             return None
         if result.outcome is not None and not result.outcome.ok:
             return None

@@ -170,6 +170,22 @@ def test_a_bind_source_swapped_for_a_link_to_etc_is_judged_again(rig: Rig) -> No
     assert "/etc" in refused.stderr
 
 
+def test_an_apply_that_warns_leaves_no_receipt(rig: Rig) -> None:
+    """What the pass prints besides the plan (here the policy's warning about a manifest
+    directory others may write) is printed again by the next apply, which runs its pass."""
+    assert rig.ran().returncode == 0
+    rig.settle()
+    rig.manifests.chmod(0o777)
+    try:
+        for _ in range(2):
+            warned = rig.ran()
+            assert warned.returncode == 0, warned.stderr
+            assert "writable by group and others" in warned.stderr
+    finally:
+        rig.manifests.chmod(0o755)
+    rig.settle()
+
+
 def test_state_held_open_by_another_process_runs_the_pass(rig: Rig) -> None:
     """A loop or an apply under way keeps the state database open (and its log there)."""
     assert rig.ran().returncode == 0
