@@ -342,3 +342,25 @@ def private_engine(docker_client: DockerClient) -> Iterator[PrivateEngine]:
         yield engine
     finally:
         engine.destroy()
+
+
+DOCKER0 = Path("/sys/class/net/docker0")
+
+
+@pytest.fixture
+def loaded_private_engine(private_engine: PrivateEngine) -> Iterator[PrivateEngine]:
+    """A private Engine (its own event log, its own restarts) with the test image loaded;
+    the host's docker0 must not notice."""
+    had_docker0 = DOCKER0.exists()
+    image = subprocess.run(
+        f"docker save {TEST_IMAGE} | docker -H {private_engine.host} load",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert image.returncode == 0, image.stderr
+    yield private_engine
+    private_engine.stop()
+    assert DOCKER0.exists() == had_docker0, "the private dockerd touched the host's docker0"

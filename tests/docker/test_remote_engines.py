@@ -16,14 +16,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import docker.errors
 import pytest
 from docker import DockerClient
 
-from tests.conftest import TEST_IMAGE, PrivateEngine
+from tests.conftest import PrivateEngine
 
 REPO = Path(__file__).resolve().parents[2]
 PORT = os.environ.get("RECONCILE_SSHD_PORT", "2222")
@@ -274,18 +274,9 @@ def test_an_unknown_host_key_is_refused_and_nothing_changes(
 
 
 @pytest.fixture
-def second_engine(private_engine: PrivateEngine) -> Iterator[PrivateEngine]:
+def second_engine(loaded_private_engine: PrivateEngine) -> PrivateEngine:
     """A second, real Engine (scripts/private-dockerd) with the test image loaded."""
-    loaded = subprocess.run(
-        f"{DOCKER_CLI} save {TEST_IMAGE} | {DOCKER_CLI} -H {private_engine.host} load",
-        shell=True,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    yield private_engine
+    return loaded_private_engine
 
 
 def test_one_state_directory_serving_two_engines_keeps_them_apart(

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from docker import DockerClient
 
-from tests.conftest import PrivateEngine
 from tests.e2e.git_helpers import SyncRig, make_sync_rig
 from tests.e2e.loop_helpers import LoopRig, make_rig
 
@@ -90,25 +89,3 @@ def sync(
     tmp_path: Path,
 ) -> Iterator[SyncRig]:
     yield from make_sync_rig(docker_client, test_image, unique_prefix, reconcile_bin, tmp_path)
-
-
-DOCKER0 = Path("/sys/class/net/docker0")
-
-
-@pytest.fixture
-def loaded_private_engine(private_engine: PrivateEngine) -> Iterator[PrivateEngine]:
-    """A private Engine (its own event log, its own restarts) with the test image loaded;
-    the host's docker0 must not notice."""
-    had_docker0 = DOCKER0.exists()
-    image = subprocess.run(
-        f"docker save reconcile.local/busybox:latest | docker -H {private_engine.host} load",
-        shell=True,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert image.returncode == 0, image.stderr
-    yield private_engine
-    private_engine.stop()
-    assert DOCKER0.exists() == had_docker0, "the private dockerd touched the host's docker0"
