@@ -210,10 +210,12 @@ def apply(
 ) -> None:
     """Make the Engine match the manifests, once."""
     started = time.monotonic()
+    from reconciler.cli import settled
     from reconciler.cli.settle import Settling
 
     # --wait reads the containers' health, --adopt takes over what compose made: no receipt.
-    settling = None if wait_ready or adopt else Settling(args, compose_options(args))
+    wanted = settled.enabled() and not (wait_ready or adopt)
+    settling = Settling(args, compose_options(args)) if wanted else None
     with GracefulStop() as stop, settling or contextlib.nullcontext():
         try:
             result = _pass(

@@ -70,10 +70,16 @@ ENGINE_TIMEOUT = 2.0
 OPT_OUT = "RECONCILE_SETTLED"
 
 
+def enabled() -> bool:
+    """Whether the fast path is on (``RECONCILE_SETTLED`` is not 0/off/no/false): off, no
+    receipt is read or written."""
+    return os.environ.get(OPT_OUT, "").lower() not in ("0", "off", "no", "false")
+
+
 def replay(argv: list[str], state_root: str) -> int | None:
     """For the console script: print what the settled ``apply`` printed and return its exit
     status when its receipt still holds; None when the command must run."""
-    if os.environ.get(OPT_OUT, "").lower() in ("0", "off", "no", "false"):
+    if not enabled():
         return None
     from reconciler import timings
 

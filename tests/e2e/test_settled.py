@@ -153,8 +153,13 @@ def test_a_settled_apply_is_replayed_and_every_change_runs_the_pass(rig: Rig) ->
     assert "no changes" in rig.ran(SOME_SETTING="1").stdout
     rig.settle()
 
-    # Turned off.
+    # Turned off: no receipt read, none written.
+    receipts = sorted((rig.state / "settled").iterdir())
+    for receipt in receipts:
+        receipt.unlink()
     assert "no changes" in rig.ran(RECONCILE_SETTLED="0").stdout
+    assert "no changes" in rig.ran(RECONCILE_SETTLED="0").stdout
+    assert list((rig.state / "settled").iterdir()) == []
     rig.settle()
     client.close()
 
