@@ -195,3 +195,18 @@ def test_the_policys_questions_are_recorded_and_asked_again(tmp_path: Path) -> N
     os.symlink("/etc", tmp_path / "dir")
     assert hostpaths.ask("realpath", str(tmp_path / "dir"), 0) == "/etc"
     assert hostpaths.ask(*recorded[0][:3]) != recorded[0][3]
+
+
+def test_the_check_imports_nothing_heavy() -> None:
+    """It runs in the console script before anything else: no click, pydantic, sqlite3, and
+    no http.client (the Engine is asked over a raw socket)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, reconciler.cli.launch, reconciler.cli.settled\n"
+        "heavy = ('click', 'pydantic', 'sqlite3', 'http.client', 'ruamel', 'cryptography')\n"
+        "print(sorted(n for n in heavy if n in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
