@@ -1140,9 +1140,7 @@ def targets(r: Results, sizes: list[int]) -> list[Target]:
     def versus_v2(tool: str, key: str, n: int, limit: float, label: str) -> None:
         versus = "noop" if key.startswith("noop") else key
         q = _ratio(r.get(tool, key, n), r.get("compose-v2", versus, n))
-        out.append(
-            Target(f"{label} N={n} / compose-v2", fmt(q), f"<= {limit:g}x", _le(q, limit))
-        )
+        out.append(Target(f"{label} N={n} / compose-v2", fmt(q), f"<= {limit:g}x", _le(q, limit)))
 
     for n in sizes:
         versus_v2("reconcile", "cold", n, 1.0, "cold apply")
@@ -1327,34 +1325,32 @@ def chart(r: Results, path: Path) -> bool:
                 ax.plot(
                     xs, [r.get(tool, key, n) for n in xs], marker=marker, color=colour, label=name
                 )
-        xs = [n for n in sizes if r.get("reconcile-server", key, n) is not None]
-        if xs:
-            ax.plot(
-                xs,
-                [r.get("reconcile-server", key, n) for n in xs],
-                marker="D",
-                color="tab:purple",
-                label="reconcile apply, warm server",
-            )
+        # reconcile's other ways of running the same workload (a line where measured).
+        variants = [
+            ("reconcile-server", key, "reconcile apply, warm server", "D", "tab:purple", "-")
+        ]
         if key == "noop":
-            xs = [n for n in sizes if r.get("reconcile-bare", "noop", n) is not None]
+            variants += [
+                (
+                    "reconcile-bare",
+                    key,
+                    "reconcile apply, no server, no receipt",
+                    "x",
+                    "tab:red",
+                    "-",
+                ),
+                ("reconcile", "loop_pass", "reconcile in-loop pass", "o", "tab:blue", "--"),
+            ]
+        for tool, measured, name, marker, colour, line in variants:
+            xs = [n for n in sizes if r.get(tool, measured, n) is not None]
             if xs:
                 ax.plot(
                     xs,
-                    [r.get("reconcile-bare", "noop", n) for n in xs],
-                    marker="x",
-                    color="tab:red",
-                    label="reconcile apply, no server, no receipt",
-                )
-            xs = [n for n in sizes if r.get("reconcile", "loop_pass", n) is not None]
-            if xs:
-                ax.plot(
-                    xs,
-                    [r.get("reconcile", "loop_pass", n) for n in xs],
-                    marker="o",
-                    color="tab:blue",
-                    linestyle="--",
-                    label="reconcile in-loop pass",
+                    [r.get(tool, measured, n) for n in xs],
+                    marker=marker,
+                    color=colour,
+                    linestyle=line,
+                    label=name,
                 )
         ax.set_title(label)
         ax.set_xlabel("containers (N)")
