@@ -231,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if wire.command_of(args) not in wire.FORWARDED:
         run_here(args)  # run, sync, server...: long-lived, they exit the ordinary way
         return
+    from reconciler.cli import collector
+
+    collector.pause()  # a one-shot command: see cli/collector.py
     try:
         run_here(args)
     except SystemExit as exc:

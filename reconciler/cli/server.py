@@ -31,7 +31,7 @@ from io import TextIOWrapper
 from pathlib import Path
 from typing import Any, NoReturn
 
-from reconciler.cli import wire
+from reconciler.cli import collector, wire
 from reconciler.errors import StateError
 from reconciler.state.codeversion import code_fingerprint, running_code_fingerprint
 from reconciler.state.privatedir import state_directory
@@ -69,16 +69,23 @@ Log = Callable[[str], None]
 
 
 def warm_up() -> None:
-    """Import what commands use and build every validator, once, before any fork."""
+    """Import what commands use and build every validator, once, before any fork. What a
+    command imports only when it runs (to keep a one-shot start small) is imported here too:
+    each child would pay it again (cryptography alone is ~25 ms, to open the sealed caches)."""
+    import cryptography.fernet  # noqa: F401 - imported for the children
+
     import reconciler.cli.cmd_apply
     import reconciler.cli.cmd_history
     import reconciler.cli.cmd_loop
+    import reconciler.cli.settle
+    import reconciler.converge.enginestate
     import reconciler.converge.overview
     import reconciler.converge.pipeline
     import reconciler.converge.records
     import reconciler.policy
     import reconciler.runtime.docker
     import reconciler.sources.files
+    import reconciler.sources.hosts
     import reconciler.sources.naming
     import reconciler.sources.revision
     import reconciler.state.locking
@@ -224,6 +231,7 @@ def run_child(
     try:
         try:
             _become(request, fds)
+            collector.pause()  # the warm pages are frozen; the command's own are not
             wire.send_line(conn, {"pid": os.getpid()})
             threading.Thread(target=_relay_signals, args=(conn,), daemon=True).start()
             status = _run(run, list(request["argv"]))
