@@ -70,14 +70,18 @@ class FileLoad:
     digest: str
 
 
-def load_file(path: Path, cache: LoadCache | None = None) -> FileLoad:
+def load_file(
+    path: Path, cache: LoadCache | None = None, raw: bytes | Problem | None = None
+) -> FileLoad:
     """Read, parse and validate one file (no cross-file checks: see ``combine``).
 
-    With a ``cache``, a file whose bytes loaded cleanly before is taken from it."""
+    With a ``cache``, a file whose bytes loaded cleanly before is taken from it. ``raw``:
+    what ``read_limited`` already gave for it."""
     loaded: list[LoadedManifest] = []
     problems: list[Problem] = []
     identities: list[tuple[str, str]] = []
-    raw = read_limited(path)
+    if raw is None:
+        raw = read_limited(path)
     if isinstance(raw, Problem):
         return FileLoad(path, (), (raw,), (), "")
     digest = hashlib.sha256(raw).hexdigest()
@@ -115,8 +119,9 @@ def load(
     files is returned as problems. A ``cache`` is consulted per file and saved afterwards.
     """
     found = discover(paths, recursive=recursive)
-    composed = [path for path in found if is_compose_file(path)]
-    files = [load_file(path, cache) for path in found if path not in composed]
+    raw = {path: read_limited(path) for path in found}  # each file is read once
+    composed = [path for path in found if _is_compose(raw[path])]
+    files = [load_file(path, cache, raw[path]) for path in found if path not in composed]
     if composed:
         from reconciler.loading.compose import group_files, load_group
 
@@ -132,9 +137,12 @@ def load(
 
 def is_compose_file(path: Path) -> bool:
     """Whether a discovered file is a compose file (top-level ``services:``)."""
+    return _is_compose(read_limited(path))
+
+
+def _is_compose(raw: bytes | Problem) -> bool:
     from reconciler.loading.compose import is_compose
 
-    raw = read_limited(path)
     return not isinstance(raw, Problem) and is_compose(raw)
 
 

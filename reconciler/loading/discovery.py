@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,12 +29,21 @@ _IGNORED = (
 )
 
 
+# One expression for all of them: a directory of 250 manifests is listed on every loop pass.
+_IGNORED_RE = re.compile("|".join(fnmatch.translate(p) for p in _IGNORED))
+
+
 def is_ignored(name: str) -> bool:
     """True for hidden files and editor temporary or backup files."""
-    return name.startswith(".") or any(fnmatch.fnmatchcase(name, p) for p in _IGNORED)
+    return name.startswith(".") or _IGNORED_RE.match(name) is not None
 
 
-def discover(paths: Sequence[str | Path], *, recursive: bool = False) -> list[Path]:
+def discover(
+    paths: Sequence[str | Path],
+    *,
+    recursive: bool = False,
+    stats: dict[Path, os.stat_result] | None = None,
+) -> list[Path]:
     """The manifest files under ``paths``, sorted, each once.
 
     A file named explicitly is always read (a named pipe or a device then becomes a problem
@@ -43,45 +53,56 @@ def discover(paths: Sequence[str | Path], *, recursive: bool = False) -> list[Pa
     ``.yaml``/``.yml`` files that are not hidden or editor leftovers count, and not a
     directory's ``placement.yaml`` (which places the manifests beside it in a fleet).
     A path that does not exist raises ``SourceUnavailable``: a missing source is never empty.
+
+    "Each once" is by the file itself (device and inode, through symlinks): a link to a
+    manifest of the set, or a second hard link, is not read twice. ``stats``, when given,
+    gets each found file's ``os.stat`` (through symlinks), so that a caller asking again
+    (the loop, on every pass) need not.
     """
-    found: dict[str, Path] = {}
+    found: dict[tuple[object, ...], Path] = {}
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            for file in _walk(path, recursive):
-                found.setdefault(os.path.realpath(file), file)
+            for file, info in _walk(path, recursive):
+                found.setdefault(_identity(file, info), file)
+                if stats is not None and info is not None:
+                    stats[file] = info
         elif path.exists():
-            found.setdefault(os.path.realpath(path), path)
+            found.setdefault(_identity(path, _stat(path)), path)
         else:
             raise SourceUnavailable(f"{path} does not exist")
     return sorted(found.values())
 
 
-def _walk(root: Path, recursive: bool) -> list[Path]:
+def _walk(root: Path, recursive: bool) -> list[tuple[Path, os.stat_result | None]]:
     files = []
     # Symlinked directories are not followed: a link loop or a link to / must not hang a load.
     for dirpath, dirnames, filenames in os.walk(root, onerror=_raise):
         dirnames[:] = sorted(d for d in dirnames if recursive and not d.startswith("."))
-        for name in filenames:
+        for name in sorted(filenames):
+            if not name.endswith(SUFFIXES) or is_ignored(name) or name in PLACEMENT_FILES:
+                continue
             path = Path(dirpath) / name
-            if (
-                name.endswith(SUFFIXES)
-                and not is_ignored(name)
-                and name not in PLACEMENT_FILES
-                and not _special(path)
-            ):
-                files.append(path)
+            info = _stat(path)
+            # A named pipe, socket or device (through symlinks) is skipped: opening a pipe
+            # blocks until something writes to it, and none of them is a manifest. A path
+            # that cannot be examined is kept, so that reading it reports why.
+            if info is None or stat.S_ISREG(info.st_mode):
+                files.append((path, info))
     return files
 
 
-def _special(path: Path) -> bool:
-    """True for a named pipe, socket or device (through symlinks): opening a pipe blocks
-    until something writes to it, and none of them is a manifest. A path that cannot be
-    examined is kept, so that reading it reports why."""
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        return not stat.S_ISREG(path.stat().st_mode)
+        return os.stat(path)
     except OSError:
-        return False
+        return None
+
+
+def _identity(path: Path, info: os.stat_result | None) -> tuple[object, ...]:
+    if info is not None:
+        return (info.st_dev, info.st_ino)
+    return (os.path.realpath(path),)
 
 
 def _raise(error: OSError) -> None:

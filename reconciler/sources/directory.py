@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,14 +134,19 @@ class DirectorySource:
             raise SourceUnavailable(
                 f"manifest directory {self.directory} is missing or not a directory"
             )
+        stats: dict[Path, os.stat_result] = {}
         try:
-            paths = discover([self.directory], recursive=self.recursive)
+            paths = discover([self.directory], recursive=self.recursive, stats=stats)
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {self.directory}: {exc}") from exc
         now = self._wall()
-        groups = self._compose_groups(paths)
+        groups = self._compose_groups(paths, stats)
         members = {p for group in groups.values() for p in group[1:]}
-        current = {p: self._load(p, force, now, groups.get(p)) for p in paths if p not in members}
+        current = {
+            p: self._load(p, force, now, groups.get(p), stats.get(p))
+            for p in paths
+            if p not in members
+        }
         key = tuple(f.digest + str(f.path) for f in current.values())
         previous = self._previous
         # A snapshot with settling files is not reused: their quiet period may have ended.
@@ -206,20 +212,20 @@ class DirectorySource:
         self._previous = (key, snapshot)
         return snapshot
 
-    def _compose_groups(self, paths: list[Path]) -> dict[Path, list[Path]]:
+    def _compose_groups(
+        self, paths: list[Path], stats: dict[Path, os.stat_result]
+    ) -> dict[Path, list[Path]]:
         """The compose projects among ``paths``, by their first file (docker compose's
         default file and its override are one project)."""
-        composed = [p for p in paths if self._is_compose(p)]
+        composed = [p for p in paths if self._is_compose(p, stats.get(p))]
         if not composed:
             return {}
         from reconciler.loading.compose import group_files
 
         return {group[0]: group for group in group_files(composed, [])}
 
-    def _is_compose(self, path: Path) -> bool:
-        try:
-            info = path.stat()
-        except OSError:
+    def _is_compose(self, path: Path, info: os.stat_result | None) -> bool:
+        if info is None:
             return False
         stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
         known = self._kinds.get(path)
@@ -229,12 +235,17 @@ class DirectorySource:
         return known[1]
 
     def _load(
-        self, path: Path, force: bool, now: float, group: list[Path] | None = None
+        self,
+        path: Path,
+        force: bool,
+        now: float,
+        group: list[Path] | None = None,
+        info: os.stat_result | None = None,
     ) -> FileLoad:
-        try:
-            info = path.stat()
-        except OSError:
-            return load_file(path)  # reports the problem
+        """``path``'s load, parsed again only when its stat (``info``: as the listing
+        found it) or a file of its compose project changed."""
+        if info is None:
+            return load_file(path)  # it could not be examined: reading it reports why
         stamp: tuple[int, ...] = (info.st_mtime_ns, info.st_size, info.st_ino)
         if group is not None:
             # A compose project depends on all its files and the .env beside them.

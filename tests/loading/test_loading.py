@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,18 @@ def test_discover_reads_a_named_file_whatever_its_name_and_only_once(tmp_path: P
     named.write_text(VOLUME)
     (tmp_path / "a.yaml").write_text(VOLUME)
     assert discover([named, tmp_path, tmp_path / "a.yaml"]) == [tmp_path / "a.yaml", named]
+
+
+def test_discover_reads_a_file_once_whatever_the_names_that_lead_to_it(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(VOLUME)
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    os.link(tmp_path / "a.yaml", tmp_path / "c.yaml")
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "nowhere")  # kept: reading it says why
+    stats: dict[Path, os.stat_result] = {}
+    found = discover([tmp_path], stats=stats)
+    assert found == [tmp_path / "a.yaml", tmp_path / "gone.yaml"]
+    assert stats[tmp_path / "a.yaml"].st_ino == os.stat(tmp_path / "a.yaml").st_ino
+    assert tmp_path / "gone.yaml" not in stats
 
 
 def test_a_missing_path_is_unavailable_not_empty(tmp_path: Path) -> None:
