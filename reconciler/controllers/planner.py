@@ -254,6 +254,8 @@ def _hold_dependents(
     names the resource it waits for."""
     held: dict[str, str] = {}
     clashing = {(c.kind, c.name) for r in (networks, volumes, containers) for c in r.conflicts}
+    if not clashing:
+        return  # nothing in conflict: nothing waits for it
     changed = True
     while changed:  # until no more dependents are found (dependsOn chains)
         changed = False

@@ -36,7 +36,7 @@ from reconciler.policy import (
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
 from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
-from reconciler.values.desired import DesiredState
+from reconciler.values.desired import DesiredState, HostInputs
 from reconciler.values.observed import ImageInfo, ObservedState, repository_of
 
 # A guard sees the plan before it runs and may hold steps back or add some (the loop's
@@ -98,6 +98,38 @@ class Hooks:
 
 
 @dataclass
+class Carry:
+    """What a loop's pass leaves its next one: the desired state it built, reused while the
+    admitted set is the very same object (an unchanged directory gives back its snapshot,
+    admitted once) and every container's host inputs are equal. Its containers then keep the
+    planner's diffs too (``DesiredContainer.memo``), so a quiet pass of 250 containers builds
+    and compares nothing again. One-shot commands have none."""
+
+    admission: Admission | None = None
+    project: str = ""
+    host: Mapping[str, HostInputs] | None = None
+    desired: DesiredState | None = None
+
+    def desired_for(
+        self,
+        project: str,
+        admission: Admission,
+        host: Mapping[str, HostInputs],
+        build: Callable[[], DesiredState],
+    ) -> DesiredState:
+        """The desired state built last time, if made of the same inputs; else ``build()``."""
+        if (
+            self.desired is None
+            or self.admission is not admission
+            or self.project != project
+            or self.host != host
+        ):
+            self.admission, self.project, self.host = admission, project, host
+            self.desired = build()
+        return self.desired
+
+
+@dataclass
 class PassResult:
     """What a pass saw, planned and did (``outcome`` None for a dry run)."""
 
@@ -135,8 +167,10 @@ def run_pass(
     source: Source,
     hooks: Hooks | None = None,
     cache: InspectCache | None = None,
+    carry: Carry | None = None,
 ) -> PassResult:
-    """One pass. The caller holds the project's lock (the loop for its whole life).
+    """One pass. The caller holds the project's lock (the loop for its whole life); a loop
+    hands the same ``carry`` to each of its passes.
 
     Raises before anything changes when the source cannot be read (``ManifestError``,
     ``SourceUnavailable``) or the policy refuses a manifest (``PolicyRefusal``, each refusal
@@ -164,11 +198,14 @@ def run_pass(
             buildcontext.Remembered(state.path.parent / BUILD_CONTEXTS_CACHE),
         )
         store = inputs.store_for(state.path.parent)
-        desired = desired_mod.build(
-            project,
-            ((m.manifest, str(m.location)) for m in admission.manifests),
-            inputs.host_inputs(read, store, project, write=not request.dry_run),
-        )
+        host = inputs.host_inputs(read, store, project, write=not request.dry_run)
+
+        def build() -> DesiredState:
+            return desired_mod.build(
+                project, ((m.manifest, str(m.location)) for m in admission.manifests), host
+            )
+
+        desired = (carry or Carry()).desired_for(project, admission, host, build)
     if hooks.on_desired is not None:
         hooks.on_desired(desired)
     warnings = list(state.warnings)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,11 @@ def status_document(
             "pruneSafe": snapshot.prune_safe,
         }
     if statuses is not None:
-        document["resources"] = [asdict(s) for s in statuses]
+        # Not ``asdict``, which deep-copies every value: this runs on every pass.
+        document["resources"] = [
+            {"kind": s.kind, "name": s.name, "status": s.status, "detail": s.detail}
+            for s in statuses
+        ]
     if plan is not None:
         document["conflicts"] = [f"{c.kind}/{c.name}: {c.message}" for c in plan.conflicts]
         document["warnings"] = list(plan.warnings)

@@ -87,6 +87,7 @@ class Loop:
         self.metrics = metrics
         self.healer = healer or Healer()
         self.cache = InspectCache()
+        self.carry = pipeline.Carry()  # the desired state (and diffs) of the last pass
         self.source: ManifestSource = source or DirectorySource(
             settings.directory,
             recursive=settings.recursive,
@@ -279,7 +280,9 @@ class Loop:
             stop=self._stop,
         )
         try:
-            result = pipeline.run_pass(self.runtime, self.state, request, source, hooks, self.cache)
+            result = pipeline.run_pass(
+                self.runtime, self.state, request, source, hooks, self.cache, self.carry
+            )
         except SourceUnavailable as exc:
             return self.outage.give_up("source-unavailable", exc, started, wall_start, reasons)
         except PolicyRefusal as exc:

@@ -330,16 +330,27 @@ def container_table() -> Table:
 
 
 @cache
-def _walk_plan(model: type[BaseModel]) -> tuple[tuple[str, str, str | None, Any], ...]:
-    """Per field of ``model``: its name, its manifest name, the oldest API of its Engine
-    field (None when it has none) and its default. Kept per class: pydantic's ``get_default``
-    inspects the default factory's signature on every call (~60 us, 650 calls a pass of 50)."""
+def _walk_plan(
+    model: type[BaseModel], above: str | None = None
+) -> tuple[tuple[str, str, str | None, Any, bool], ...]:
+    """Per field of ``model`` that ``used`` must look at: its name, its manifest name, the
+    oldest API of its Engine field when newer than ``above`` (else None), its default, and
+    whether its value may hold models with such fields. Fields with neither are left out:
+    with ``above`` at the floor API most of a spec is never looked at.
+
+    Kept per class: pydantic's ``get_default`` inspects the default factory's signature on
+    every call (~60 us, 650 calls a pass of 50)."""
     rows = []
     for name, info in model.model_fields.items():
         min_api = None
         for meta in info.metadata:
             if isinstance(meta, Engine) and meta.path:
                 min_api = meta.min_api
+        if min_api is not None and above is not None and api_tuple(min_api) <= api_tuple(above):
+            min_api = None
+        nested = _may_hold(info.annotation, above, frozenset({model}))
+        if min_api is None and not nested:
+            continue
         factory = info.default_factory
         if min_api is None:
             default = None
@@ -349,8 +360,19 @@ def _walk_plan(model: type[BaseModel]) -> tuple[tuple[str, str, str | None, Any]
             default = factory.model_construct()
         else:
             default = info.get_default(call_default_factory=True)
-        rows.append((name, info.alias or name, min_api, default))
+        rows.append((name, info.alias or name, min_api, default, nested))
     return tuple(rows)
+
+
+def _may_hold(annotation: Any, above: str | None, seen: frozenset[type[BaseModel]]) -> bool:
+    """Whether a value of ``annotation`` may hold a model that has fields ``used`` reports."""
+    if annotation is Any:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return True  # a model that holds itself: walked, as its values may
+        return bool(_walk_plan(annotation, above))
+    return any(_may_hold(arg, above, seen) for arg in typing.get_args(annotation))
 
 
 def _is_set(value: Any, default: Any) -> bool:
@@ -359,17 +381,20 @@ def _is_set(value: Any, default: Any) -> bool:
     return bool(value != default)
 
 
-def used(spec: BaseModel) -> dict[str, str]:
+def used(spec: BaseModel, above: str | None = None) -> dict[str, str]:
     """The declared fields a spec sets to other than their default, with the API version
-    each needs: ``{"healthcheck.startInterval": "1.44", ...}`` (items of lists as ``[]``)."""
+    each needs: ``{"healthcheck.startInterval": "1.44", ...}`` (items of lists as ``[]``);
+    with ``above``, only those needing a newer API than that."""
     found: dict[str, str] = {}
 
     def walk(node: BaseModel, path: str) -> None:
-        for name, alias, min_api, default in _walk_plan(type(node)):
+        for name, alias, min_api, default, nested in _walk_plan(type(node), above):
             value = getattr(node, name)
-            here = f"{path}.{alias}" if path else alias
             if min_api is not None and _is_set(value, default):
-                found[here] = min_api
+                found[f"{path}.{alias}" if path else alias] = min_api
+            if not nested:
+                continue
+            here = f"{path}.{alias}" if path else alias
             if isinstance(value, BaseModel):
                 walk(value, here)
             elif isinstance(value, list | tuple):

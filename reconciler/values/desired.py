@@ -12,6 +12,7 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from reconciler.manifests import (
     ContainerManifest,
@@ -29,7 +30,7 @@ from reconciler.manifests.container import (
     VolumeMount,
     port_range,
 )
-from reconciler.manifests.fields import FLOOR_API, api_tuple, container_table, used
+from reconciler.manifests.fields import FLOOR_API, container_table, used
 from reconciler.values import configs
 from reconciler.values.configs import (
     ContainerConfig,
@@ -80,6 +81,10 @@ class DesiredContainer:
     # Built from a context (spec.build), its digest filled in from the files by the caller.
     build: ImageBuild | None = None
     update: UpdateSettings = field(default_factory=UpdateSettings)
+    # What was computed from this very object and may be asked again, when a loop's next
+    # pass reuses it (the planner's field diffs against a live container: controllers/
+    # containers.py). Never copied by ``dataclasses.replace``, never compared or hashed.
+    memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def volumes(self) -> tuple[str, ...]:
@@ -413,13 +418,7 @@ def _container(
         create_paths=tuple(
             m.source for m in spec.mounts if isinstance(m, BindMount) and m.create_host_path
         ),
-        requires=tuple(
-            sorted(
-                (path, api)
-                for path, api in used(spec).items()
-                if api_tuple(api) > api_tuple(FLOOR_API)
-            )
-        ),
+        requires=tuple(sorted((path, api) for path, api in used(spec, above=FLOOR_API).items())),
     )
 
 

@@ -96,6 +96,9 @@ def test_used_fields_name_the_api_version_they_need() -> None:
     assert found["healthcheck.startInterval"] == "1.44"
     assert found["dns"] == "1.24"
     assert "tty" not in found  # left at its default
+    # Above the floor API, only what an older Engine would not know is reported.
+    assert used(manifest.spec, above="1.41") == {"healthcheck.startInterval": "1.44"}
+    assert used(manifest.spec, above="1.44") == {}
 
 
 # -- manifests -> comparable values ----------------------------------------------------
