@@ -12,8 +12,7 @@ So a one-shot command, run in this process or in the server's forked child, star
 the collector off, and a daemon timer turns it back on after ``PAUSE_SECONDS``: a command
 that runs longer (``apply --wait``, ``events --follow``, a first apply of hundreds of
 containers) collects as usual from then on. The long-lived commands (``run``, ``sync``,
-``server``) never pause it. Decision note: docs/decisions/settled-fast-path.md (its
-"fixed costs" section).
+``server``) never pause it. Decision note: docs/decisions/pass-fixed-costs.md.
 """
 
 from __future__ import annotations
