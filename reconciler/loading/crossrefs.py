@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Collection, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from reconciler.errors import Location, Problem
+from reconciler.errors import Problem
 from reconciler.loading.results import format_path
 from reconciler.manifests import ContainerManifest
 
@@ -60,21 +60,22 @@ def _at(item: LoadedManifest, path: FieldPath, message: str) -> Problem:
 
 
 def _duplicates(manifests: Sequence[LoadedManifest]) -> list[Problem]:
-    first: dict[tuple[str, str], Location] = {}
+    first: dict[tuple[str, str], LoadedManifest] = {}
     problems = []
     for item in sorted(manifests, key=lambda m: m.location):
         key = (item.kind, item.name)
         if key in first:
+            earlier = first[key].locate("metadata", "name")
             problems.append(
                 _at(
                     item,
                     ("metadata", "name"),
-                    f"{item.kind} {item.name!r} is defined twice: at {first[key]} and at "
+                    f"{item.kind} {item.name!r} is defined twice: at {earlier} and at "
                     f"{item.locate('metadata', 'name')}; names must be unique per kind",
                 )
             )
         else:
-            first[key] = item.locate("metadata", "name")
+            first[key] = item  # located only if a second one comes
     return problems
 
 

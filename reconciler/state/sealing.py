@@ -11,7 +11,6 @@ little. Whoever can read the state directory itself can read the key, like the E
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,9 +108,15 @@ def _env(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _map_env(documents: list[dict[str, Any]], change: Any) -> list[dict[str, Any]]:
-    out = copy.deepcopy(documents)
-    for doc in out:
+    """The documents with each env value changed; ``documents`` are left as they are. Only
+    the dicts on the way to an env are copied (a deep copy of a revision of 250 containers
+    took ~35 ms): the rest is shared, read-only, with the input."""
+    out = []
+    for doc in documents:
         env = _env(doc)
-        for name in env:
-            env[name] = change(env[name])
+        if not env:
+            out.append(doc)
+            continue
+        spec = {**doc["manifest"]["spec"], "env": {k: change(v) for k, v in env.items()}}
+        out.append({**doc, "manifest": {**doc["manifest"], "spec": spec}})
     return out
