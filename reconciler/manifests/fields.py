@@ -340,6 +340,21 @@ def _walk_plan(
 
     Kept per class: pydantic's ``get_default`` inspects the default factory's signature on
     every call (~60 us, 650 calls a pass of 50)."""
+    _PLANNING.add((model, above))
+    try:
+        return _plan_fields(model, above)
+    finally:
+        _PLANNING.discard((model, above))
+
+
+# The walk plans being made: a model met again while its own plan is made holds itself
+# (directly or through another model), and is walked.
+_PLANNING: set[tuple[type[BaseModel], str | None]] = set()
+
+
+def _plan_fields(
+    model: type[BaseModel], above: str | None
+) -> tuple[tuple[str, str, str | None, Any, bool], ...]:
     rows = []
     for name, info in model.model_fields.items():
         min_api = None
@@ -348,7 +363,7 @@ def _walk_plan(
                 min_api = meta.min_api
         if min_api is not None and above is not None and api_tuple(min_api) <= api_tuple(above):
             min_api = None
-        nested = _may_hold(info.annotation, above, frozenset({model}))
+        nested = _may_hold(info.annotation, above)
         if min_api is None and not nested:
             continue
         factory = info.default_factory
@@ -364,15 +379,13 @@ def _walk_plan(
     return tuple(rows)
 
 
-def _may_hold(annotation: Any, above: str | None, seen: frozenset[type[BaseModel]]) -> bool:
+def _may_hold(annotation: Any, above: str | None) -> bool:
     """Whether a value of ``annotation`` may hold a model that has fields ``used`` reports."""
     if annotation is Any:
         return True
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if annotation in seen:
-            return True  # a model that holds itself: walked, as its values may
-        return bool(_walk_plan(annotation, above))
-    return any(_may_hold(arg, above, seen) for arg in typing.get_args(annotation))
+        return (annotation, above) in _PLANNING or bool(_walk_plan(annotation, above))
+    return any(_may_hold(arg, above) for arg in typing.get_args(annotation))
 
 
 def _is_set(value: Any, default: Any) -> bool:

@@ -6,16 +6,16 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from reconciler.controllers.container_fields import compare
 from reconciler.controllers.containers import engine_problems, platform_matches
 from reconciler.manifests import any_manifest
 from reconciler.manifests.container import ContainerManifest, ContainerSpec
-from reconciler.manifests.fields import container_table, cpu_list, render_markdown, used
+from reconciler.manifests.fields import Engine, container_table, cpu_list, render_markdown, used
 from reconciler.runtime.docker import normalize, translate
 from reconciler.values import desired
 from reconciler.values.configs import ContainerConfig, MountConfig, NetworkAttachmentConfig
@@ -400,3 +400,24 @@ def test_newer_fields_runtimes_and_macs_are_judged_by_the_engine() -> None:
 )
 def test_platforms(have: str, want: str, matches: bool) -> None:
     assert platform_matches(have, want) is matches
+
+
+class _Leaf(BaseModel):
+    new: Annotated[int | None, Engine("HostConfig.New", min_api="1.44")] = None
+    old: Annotated[int | None, Engine("HostConfig.Old", min_api="1.25")] = None
+
+
+class _Tree(BaseModel):
+    leaf: _Leaf = _Leaf()
+    children: list[_Tree] = []
+    plain: dict[str, str] = {}
+
+
+def test_used_walks_models_that_hold_themselves_and_skips_what_no_older_engine_lacks() -> None:
+    tree = _Tree(children=[_Tree(leaf=_Leaf(new=1, old=2))], leaf=_Leaf(old=3))
+    assert used(tree) == {
+        "leaf.old": "1.25",
+        "children[].leaf.new": "1.44",
+        "children[].leaf.old": "1.25",
+    }
+    assert used(tree, above="1.41") == {"children[].leaf.new": "1.44"}
