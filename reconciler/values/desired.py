@@ -82,8 +82,9 @@ class DesiredContainer:
     build: ImageBuild | None = None
     update: UpdateSettings = field(default_factory=UpdateSettings)
     # What was computed from this very object and may be asked again, when a loop's next
-    # pass reuses it (the planner's field diffs against a live container: controllers/
-    # containers.py). Never copied by ``dataclasses.replace``, never compared or hashed.
+    # pass reuses it (the planner's field diffs against a live container:
+    # controllers/container_diffs.py). Never copied by ``dataclasses.replace``, never
+    # compared or hashed.
     memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
