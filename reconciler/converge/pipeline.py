@@ -24,6 +24,7 @@ from reconciler.controllers import planner
 from reconciler.controllers.plan import Kind, Plan
 from reconciler.converge import adopting, buildcontext, inputs, judging, records, waiting
 from reconciler.converge.applying import DEFAULT_PARALLELISM, Applier, ApplyOutcome, Reporter
+from reconciler.converge.carry import Carry
 from reconciler.converge.ledger import Ledger
 from reconciler.errors import ManifestError, PolicyRefusal
 from reconciler.loading import swarmcheck
@@ -36,7 +37,7 @@ from reconciler.policy import (
 from reconciler.runtime.base import InspectCache, Listing, ObserveRequest, Runtime
 from reconciler.state.database import State
 from reconciler.values import desired as desired_mod
-from reconciler.values.desired import DesiredState, HostInputs
+from reconciler.values.desired import DesiredState
 from reconciler.values.observed import ImageInfo, ObservedState, repository_of
 
 # A guard sees the plan before it runs and may hold steps back or add some (the loop's
@@ -95,38 +96,6 @@ class Hooks:
     guards: Sequence[Guard] = ()
     record: Callable[[PassResult], None] | None = None  # a revision, after an applying pass
     stop: threading.Event | None = None  # finish the steps in flight, start no more
-
-
-@dataclass
-class Carry:
-    """What a loop's pass leaves its next one: the desired state it built, reused while the
-    admitted set is the very same object (an unchanged directory gives back its snapshot,
-    admitted once) and every container's host inputs are equal. Its containers then keep the
-    planner's diffs too (``DesiredContainer.memo``), so a quiet pass of 250 containers builds
-    and compares nothing again. One-shot commands have none."""
-
-    admission: Admission | None = None
-    project: str = ""
-    host: Mapping[str, HostInputs] | None = None
-    desired: DesiredState | None = None
-
-    def desired_for(
-        self,
-        project: str,
-        admission: Admission,
-        host: Mapping[str, HostInputs],
-        build: Callable[[], DesiredState],
-    ) -> DesiredState:
-        """The desired state built last time, if made of the same inputs; else ``build()``."""
-        if (
-            self.desired is None
-            or self.admission is not admission
-            or self.project != project
-            or self.host != host
-        ):
-            self.admission, self.project, self.host = admission, project, host
-            self.desired = build()
-        return self.desired
 
 
 @dataclass

@@ -25,6 +25,7 @@ from pathlib import Path
 from reconciler.controllers.plan import Plan
 from reconciler.converge import pipeline
 from reconciler.converge.applying import ApplyOutcome
+from reconciler.converge.carry import Carry
 from reconciler.errors import BackendError, EngineUnavailable, PolicyRefusal, SourceUnavailable
 from reconciler.loop.alerting import Alerts
 from reconciler.loop.engine_events import meaning
@@ -87,7 +88,7 @@ class Loop:
         self.metrics = metrics
         self.healer = healer or Healer()
         self.cache = InspectCache()
-        self.carry = pipeline.Carry()  # the desired state (and diffs) of the last pass
+        self.carry = Carry()  # the desired state (and diffs) of the last pass
         self.source: ManifestSource = source or DirectorySource(
             settings.directory,
             recursive=settings.recursive,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reconciler.converge.pipeline import Carry
+from reconciler.converge.carry import Carry
 from reconciler.loop.runner import Loop
 from reconciler.loop.settings import LoopSettings
 from reconciler.policy import Policy
