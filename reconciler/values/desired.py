@@ -21,6 +21,7 @@ from reconciler.manifests import (
     VolumeManifest,
     constants,
 )
+from reconciler.manifests.apiuse import used
 from reconciler.manifests.container import (
     BindMount,
     ContainerSpec,
@@ -30,7 +31,7 @@ from reconciler.manifests.container import (
     VolumeMount,
     port_range,
 )
-from reconciler.manifests.fields import FLOOR_API, container_table, used
+from reconciler.manifests.fields import FLOOR_API, container_table
 from reconciler.values import configs
 from reconciler.values.configs import (
     ContainerConfig,

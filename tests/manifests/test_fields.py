@@ -14,8 +14,9 @@ from pydantic import BaseModel, ValidationError
 from reconciler.controllers.container_fields import compare
 from reconciler.controllers.containers import engine_problems, platform_matches
 from reconciler.manifests import any_manifest
+from reconciler.manifests.apiuse import used
 from reconciler.manifests.container import ContainerManifest, ContainerSpec
-from reconciler.manifests.fields import Engine, container_table, cpu_list, render_markdown, used
+from reconciler.manifests.fields import Engine, container_table, cpu_list, render_markdown
 from reconciler.runtime.docker import normalize, translate
 from reconciler.values import desired
 from reconciler.values.configs import ContainerConfig, MountConfig, NetworkAttachmentConfig
