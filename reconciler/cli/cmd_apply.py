@@ -51,12 +51,10 @@ def compose_options(args: ManifestArgs) -> ComposeOptions:
 def _compose_project(args: ManifestArgs) -> str:
     """The one compose project ``--adopt`` takes over: the name compose gives it."""
     from reconciler.errors import ReconcileError
-    from reconciler.loading import discover, is_compose_file
-    from reconciler.loading.compose import group_files
+    from reconciler.loading import compose_projects
     from reconciler.loading.compose.binary import canonical
 
-    composed = discover(list(args.filenames), recursive=args.recursive)
-    groups = group_files([p for p in composed if is_compose_file(p)], list(args.filenames))
+    groups = compose_projects(list(args.filenames), recursive=args.recursive)
     if len(groups) != 1:
         raise ReconcileError(
             f"--adopt takes over one compose project; these paths hold {len(groups)}"

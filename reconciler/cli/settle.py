@@ -166,17 +166,15 @@ class Settling:
     def _compose_inputs(self) -> list[str] | None:
         """The compose binary and every file the compose projects among the paths read;
         None when those cannot all be told."""
-        from reconciler.loading import discover, is_compose_file
-        from reconciler.loading.compose import dependencies, group_files
+        from reconciler.loading import compose_projects
+        from reconciler.loading.compose import dependencies
         from reconciler.loading.compose.binary import binary
 
-        args = self.args
-        found = discover(list(args.filenames), recursive=args.recursive)
-        composed = [p for p in found if is_compose_file(p)]
-        if not composed:
+        groups = compose_projects(list(self.args.filenames), recursive=self.args.recursive)
+        if not groups:
             return []
         paths = [str(binary())]
-        for group in group_files(composed, list(args.filenames)):
+        for group in groups:
             read = dependencies.inputs(group, self.options)
             if read is None:
                 return None

@@ -35,6 +35,7 @@ __all__ = [
     "LoadedManifest",
     "YamlDocument",
     "combine",
+    "compose_projects",
     "discover",
     "is_compose_file",
     "load",
@@ -133,6 +134,15 @@ def load(
     if cache is not None:
         cache.save()
     return combine(files)
+
+
+def compose_projects(paths: Sequence[str | Path], *, recursive: bool = False) -> list[list[Path]]:
+    """The compose projects among the manifest files under ``paths``, grouped as ``load``
+    groups them (each project's files in merge order)."""
+    from reconciler.loading.compose import group_files
+
+    composed = [p for p in discover(paths, recursive=recursive) if is_compose_file(p)]
+    return group_files(composed, [Path(p) for p in paths]) if composed else []
 
 
 def is_compose_file(path: Path) -> bool:
