@@ -22,8 +22,10 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -443,6 +445,9 @@ class Bench:
         self.engine = Engine(self.prefix)
         self.tmp = Path(tempfile.mkdtemp(prefix=self.prefix))
         self.state_dir = self.tmp / "state"
+        # As after any earlier use: the console script starts its warm server only in a
+        # state directory that exists (and is private).
+        self.state_dir.mkdir(mode=0o700)
         self.reconcile = reconcile_exe()
         self.children: list[subprocess.Popen[str]] = []
         self.results = Results()
@@ -529,6 +534,7 @@ class Bench:
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+        self._stop_warm_servers()
         self.engine.remove_all()
         left = self.engine.containers()
         if left:
@@ -648,12 +654,19 @@ class Bench:
         directory: Path,
         project: str,
         *extra: str,
-        server: bool = False,
+        warm: bool = True,
         settled: bool = True,
     ) -> tuple[float, str]:
-        """``reconcile apply`` as a process; through the warm server only when ``server``;
-        without the settled fast path (its receipts) when not ``settled``."""
-        env = {**os.environ} if server else {**os.environ, "RECONCILE_NO_SERVER": "1"}
+        """``reconcile apply`` as a process, as a person at a shell runs it: the console
+        script starts a warm server on first use and hands later commands to it
+        (``RECONCILE_SERVER=auto`` is what a terminal gets; the bench's pipes are not one).
+        Not ``warm``: no warm process at all (``RECONCILE_NO_SERVER=1``). Not ``settled``:
+        without the settled fast path (its receipts)."""
+        env = {k: v for k, v in os.environ.items() if k not in ("RECONCILE_NO_SERVER",)}
+        if warm:
+            env["RECONCILE_SERVER"] = "auto"
+        else:
+            env["RECONCILE_NO_SERVER"] = "1"
         env["RECONCILE_SETTLED"] = "1" if settled else "0"
         return run_timed(
             [
@@ -667,36 +680,50 @@ class Bench:
                 str(self.state_dir),
                 *extra,
             ],
-            "reconcile apply" + (" (server)" if server else ""),
+            "reconcile apply" + ("" if warm else " (no warm process)"),
             env,
         )
 
-    def _start_server(self) -> subprocess.Popen[str]:
-        """``reconcile server`` on the benchmark's state directory, once it listens."""
-        logfile = self.tmp / "server.log"
-        with logfile.open("w") as handle:
-            proc = subprocess.Popen(
-                [self.reconcile, "server", "--state-dir", str(self.state_dir)],
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        self.children.append(proc)
-        deadline = time.monotonic() + 60
-        while "listening at" not in logfile.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"reconcile server did not start:\n{logfile.read_text()}")
-            time.sleep(0.05)
-        return proc
+    def _server_pids(self) -> list[int]:
+        """The warm servers the console script started for the bench's state directory (each
+        logs ``listening at ... (pid N)`` to ``STATE_DIR/server.log``)."""
+        log_path = self.state_dir / "server.log"
+        if not log_path.exists():
+            return []
+        return [int(m) for m in re.findall(r"listening at .* \(pid (\d+)\)", log_path.read_text())]
 
-    @staticmethod
-    def _stop_server(proc: subprocess.Popen[str]) -> None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    def _wait_warm_server(self, timeout: float = 60.0) -> None:
+        """Until the server started on first use answers on its socket (a person types the
+        next command seconds later; it warms up in ~2 s)."""
+        path = str(self.state_dir / "server.sock")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.connect(path)
+                    return
+                except OSError:
+                    time.sleep(0.05)
+        raise BenchError(f"no warm server listens at {path} {timeout:.0f} s after first use")
+
+    def _stop_warm_servers(self) -> None:
+        """SIGTERM every server started on first use, and wait until each has gone, so the
+        next cold apply is a first use again and nothing is left behind."""
+        for pid in self._server_pids():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.02)
+            else:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def reconcile_sizes(self, n: int, rnd: int = 0) -> None:
         r = self.results
@@ -706,11 +733,16 @@ class Bench:
         directory = self.tmp / sub.rstrip("-")
         write_manifests(directory, w)
         try:
+            # The first use in a fresh shell: no server yet, so the cold apply runs in its own
+            # process and starts one for the commands after it.
+            self._stop_warm_servers()
             cold, out = self._apply(directory, project)
             self.engine.wait_running(sub, n)
             r.put("reconcile", "cold", n, cold)
-            # The default path: the first no-op runs the pass and leaves the settled
-            # receipt; the ones after it are answered from it while nothing changed.
+            self._wait_warm_server()
+            # The default path: the first no-op runs the pass (in the warm server) and leaves
+            # the settled receipt; the ones after it are answered from it while nothing
+            # changed.
             first, out = self._apply(directory, project)
             r.put("reconcile", "noop_first", n, first)
             noops = []
@@ -720,38 +752,32 @@ class Bench:
                 if "created" in out or "recreated" in out:
                     raise BenchError(f"no-op apply changed something:\n{out}")
             r.put("reconcile", "noop", n, median(noops))
+            # The pass in the warm server (the receipt off: it would answer first).
+            passes = []
+            for _ in range(self.args.noop_repeat):
+                seconds, out = self._apply(directory, project, settled=False)
+                passes.append(seconds)
+                if "created" in out or "recreated" in out:
+                    raise BenchError(f"no-op apply (server) changed something:\n{out}")
+            r.put("reconcile-server", "noop", n, median(passes))
             # No warm process and no receipt: every no-op runs the whole pass.
             bare = [
-                self._apply(directory, project, settled=False)[0]
+                self._apply(directory, project, warm=False, settled=False)[0]
                 for _ in range(self.args.noop_repeat)
             ]
             r.put("reconcile-bare", "noop", n, median(bare))
             self.in_loop_pass(directory, project, n)
 
-            def change_to(changed: bool, server: bool = False) -> float:
+            def change_to(changed: bool, warm: bool = True) -> float:
                 write_manifests(directory, w, changed={0} if changed else set())
-                return self._apply(directory, project, server=server)[0]
+                return self._apply(directory, project, warm=warm)[0]
 
             change, now = self._one_changes(change_to, sub, w, "reconcile", False)
             r.put("reconcile", "change", n, change)
-            # The same two workloads through a warm `reconcile server`: the console script
-            # is still a new process each time; the server forks the command for it.
-            server = self._start_server()
-            try:
-                noops = []
-                for _ in range(self.args.noop_repeat):
-                    # The pass in the server (the receipt off: it would answer first).
-                    seconds, out = self._apply(directory, project, server=True, settled=False)
-                    noops.append(seconds)
-                    if "created" in out or "recreated" in out:
-                        raise BenchError(f"no-op apply (server) changed something:\n{out}")
-                r.put("reconcile-server", "noop", n, median(noops))
-                server_change, now = self._one_changes(
-                    partial(change_to, server=True), sub, w, "reconcile server", now
-                )
-                r.put("reconcile-server", "change", n, server_change)
-            finally:
-                self._stop_server(server)
+            bare_change, now = self._one_changes(
+                partial(change_to, warm=False), sub, w, "reconcile (no warm process)", now
+            )
+            r.put("reconcile-bare", "change", n, bare_change)
             # 5. prune all N: only the shared network/volume file stays declared
             for i in range(n):
                 (directory / f"c{i:03d}.yaml").unlink()
@@ -760,9 +786,10 @@ class Bench:
                 raise BenchError(f"prune left containers: {sorted(self.engine.containers(sub))}")
             r.put("reconcile", "down", n, prune)
             log(
-                f"reconcile N={n}: cold {cold:.2f}s, no-op {r.get('reconcile', 'noop', n):.3f}s, "
-                f"change {change:.2f}s, prune {prune:.2f}s; with the server: no-op "
-                f"{median(noops):.3f}s, change {server_change:.2f}s"
+                f"reconcile N={n}: cold {cold:.2f}s, no-op {median(noops):.3f}s, "
+                f"change {change:.2f}s, prune {prune:.2f}s; the pass in the warm server "
+                f"{median(passes):.3f}s; no warm process: no-op {median(bare):.3f}s, "
+                f"change {bare_change:.2f}s"
             )
         finally:
             self.engine.remove_all(sub)
@@ -1110,7 +1137,7 @@ EXTRA_ROWS = (
     ("reconcile", "noop_first", "no-op, first (pass, receipt)"),
     ("reconcile-bare", "noop", "no-op, no server, no receipt"),
     ("reconcile-server", "noop", "no-op, warm server (pass)"),
-    ("reconcile-server", "change", "one env changed, warm server"),
+    ("reconcile-bare", "change", "one env changed, no warm process"),
 )
 
 
@@ -1152,8 +1179,8 @@ def targets(r: Results, sizes: list[int]) -> list[Target]:
         versus_v2("reconcile-server", "noop", n, 0.5, "no-op, warm server (pass)")
         versus_v2("reconcile-bare", "noop", n, 2.0, "no-op, no server, no receipt")
     for n in sizes:
-        versus_v2("reconcile-server", "change", n, 0.8, "one change, warm server")
-        versus_v2("reconcile", "change", n, 1.2, "one change, no server")
+        versus_v2("reconcile", "change", n, 0.8, "one change, default (warm server)")
+        versus_v2("reconcile-bare", "change", n, 1.2, "one change, no warm process")
     for n in sizes:
         seconds = r.get("reconcile", "loop_pass", n)
         out.append(
@@ -1248,9 +1275,11 @@ def render(r: Results) -> str:
             f"{ratio(_ratio(rc, r.get('compose-v2', 'noop', n)), 8)}"
             f"{ratio(_ratio(rc, r.get('compose-v1', 'noop', n)), 8)}"
         )
-    lines.append("  (default: a fresh `reconcile apply` process, no server started: a repeated")
-    lines.append("   no-op is answered by the settled receipt; server rows: handed to a warm")
-    lines.append("   `reconcile server`; in-loop pass ratios are to compose's whole no-op `up -d`)")
+    lines.append("  (default: `reconcile apply` as typed at a shell: the cold apply is the first")
+    lines.append("   use and runs in its own process; it starts the warm server the later")
+    lines.append("   commands are handed to; a repeated no-op is answered by the settled")
+    lines.append("   receipt. No warm process: RECONCILE_NO_SERVER=1. In-loop pass ratios are")
+    lines.append("   to compose's whole no-op `up -d`)")
     cal = r.extra.get("floor_calibration")
     if cal:
         sweep = ", ".join(f"p={k}: {v:.2f}s" for k, v in cal["seconds_by_parallelism"].items())
@@ -1327,20 +1356,27 @@ def chart(r: Results, path: Path) -> bool:
                 )
         # reconcile's other ways of running the same workload (a line where measured).
         variants = [
-            ("reconcile-server", key, "reconcile apply, warm server", "D", "tab:purple", "-")
+            (
+                "reconcile-server",
+                key,
+                "reconcile apply, the pass in the warm server",
+                "D",
+                "tab:purple",
+                "-",
+            ),
+            (
+                "reconcile-bare",
+                key,
+                "reconcile apply, no warm process (no receipt)",
+                "x",
+                "tab:red",
+                "-",
+            ),
         ]
         if key == "noop":
-            variants += [
-                (
-                    "reconcile-bare",
-                    key,
-                    "reconcile apply, no server, no receipt",
-                    "x",
-                    "tab:red",
-                    "-",
-                ),
-                ("reconcile", "loop_pass", "reconcile in-loop pass", "o", "tab:blue", "--"),
-            ]
+            variants.append(
+                ("reconcile", "loop_pass", "reconcile in-loop pass", "o", "tab:blue", "--")
+            )
         for tool, measured, name, marker, colour, line in variants:
             xs = [n for n in sizes if r.get(tool, measured, n) is not None]
             if xs:
