@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from io import TextIOWrapper
@@ -33,12 +34,15 @@ from typing import Any, NoReturn
 
 from reconciler.cli import collector, wire
 from reconciler.errors import StateError
+from reconciler.state import privatefiles
 from reconciler.state.codeversion import code_fingerprint, running_code_fingerprint
 from reconciler.state.privatedir import state_directory
 
 # A client has this long to send its request; the server reads requests one at a time.
 REQUEST_TIMEOUT = 5.0
 BACKLOG = 64
+# How often an idle server looks whether a cache it holds changed (a stat per file).
+HOLD_POLL = 0.25
 
 # One manifest of each kind, validated at start so that every validator is built before the
 # first fork (pydantic builds them on first use).
@@ -148,14 +152,23 @@ class Server:
 
     def serve_forever(self, idle_exit: float | None = None) -> None:
         """Accept and fork until stopped by a signal or by a change of code, or until
-        ``idle_exit`` seconds pass without a request."""
-        self.listener.settimeout(idle_exit)
+        ``idle_exit`` seconds pass without a request. Between requests it holds the state
+        directory's sealed caches (``hold_caches``), so a command need not read them."""
+        last = time.monotonic()
         while True:
+            self.hold_caches()
+            wait = HOLD_POLL
+            if idle_exit is not None:
+                wait = min(wait, max(0.0, last + idle_exit - time.monotonic()))
+            self.listener.settimeout(wait)
             try:
                 conn, _ = self.listener.accept()
             except TimeoutError:
-                self.log(f"no command for {idle_exit:g}s: exiting")
-                return
+                if idle_exit is not None and time.monotonic() - last >= idle_exit:
+                    self.log(f"no command for {idle_exit:g}s: exiting")
+                    return
+                continue
+            last = time.monotonic()
             conn.settimeout(None)
             try:
                 self.handle(conn)
@@ -194,6 +207,15 @@ class Server:
             if why == "code changed":
                 conn.close()
                 self.restart()
+
+    def hold_caches(self) -> None:
+        """Read the sealed caches a command would read (the load cache, the inspect cache,
+        the build contexts' digests: ``*.pickle`` in the state directory and in each Engine's
+        directory under it) into memory, again only after a file changed: the commands forked
+        next find them there (``privatefiles.hold``). ~20 ms per command at 100 containers.
+        A stat per file while nothing changed, every ``HOLD_POLL`` seconds."""
+        paths = [*self.state_dir.glob("*.pickle"), *self.state_dir.glob("*/*/*.pickle")]
+        privatefiles.hold(sorted(paths))
 
     def refusal(self, request: dict[str, Any], fds: Sequence[int]) -> str:
         """Why this request is not run here ('' when it is)."""

@@ -6,6 +6,13 @@ A pickle runs code when it is read, so a file anyone else could have written is 
 They are sealed with the state directory's key (``sealing``, as the revision history's env
 values are): the inspect cache holds containers' environments, secrets from encrypted env
 files included, which must never sit on disk in clear.
+
+A warm server (``cli/server.py``) ``hold``s these files: it reads each once per change of the
+file, and the commands it forks find the body in memory. A held body is given only while the
+file on disk is the very one it was read from (device, inode, size, modification and change
+times, owner and mode, taken from the open file that was read) and still trusted; files are
+replaced by rename, so any write makes a new inode. The process that holds never reads its
+own held bodies: its forked children do, each on its own copy-on-write pages.
 """
 
 from __future__ import annotations
@@ -27,20 +34,77 @@ def trusted_directory(directory: Path) -> bool:
         return False
 
 
+# path -> (the identity of the file read, its body): see ``hold``.
+_HELD: dict[Path, tuple[tuple[int, ...], object]] = {}
+
+
 def read(path: Path) -> tuple[bool, object | None]:
     """(trusted, body): whether ``path`` may be read and written by this user alone (see the
     module docstring), and what it holds (None when missing, untrusted, torn or foreign)."""
     if not trusted_directory(path.parent):
         return False, None
+    held = _HELD.get(path)
+    if held is not None:
+        try:
+            info = os.stat(path)
+        except OSError:
+            info = None
+        if info is not None and _safe(info) and _identity(info) == held[0]:
+            return True, held[1]
+    trusted, body, _ = _read(path)
+    return trusted, body
+
+
+def hold(paths: list[Path]) -> None:
+    """Keep the bodies of ``paths`` in memory for the commands this process forks (see the
+    module docstring): a file changed since it was held is read again, one gone or no longer
+    trusted is let go. A stat per file when nothing changed."""
+    for path in paths:
+        held = _HELD.get(path)
+        try:
+            info = os.stat(path)
+        except OSError:
+            _HELD.pop(path, None)
+            continue
+        if held is not None and _identity(info) == held[0]:
+            continue
+        _HELD.pop(path, None)
+        if not trusted_directory(path.parent):
+            continue
+        trusted, body, identity = _read(path)
+        if trusted and body is not None and identity is not None:
+            _HELD[path] = (identity, body)
+
+
+def held() -> list[Path]:
+    """The paths whose bodies this process holds."""
+    return list(_HELD)
+
+
+def _read(path: Path) -> tuple[bool, object | None, tuple[int, ...] | None]:
+    """``read`` from the disk, with the identity of the file it read (None when none)."""
     try:
         with path.open("rb") as handle:
-            if not _safe(os.fstat(handle.fileno())):
-                return False, None
+            info = os.fstat(handle.fileno())
+            if not _safe(info):
+                return False, None, None
             token = handle.read()
         body: object = pickle.loads(Sealer(path.parent).open_bytes(token))
     except Exception:  # missing, torn or foreign: as if there were none
-        return True, None
-    return True, body
+        return True, None, None
+    return True, body, _identity(info)
+
+
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    return (
+        info.st_dev,
+        info.st_ino,
+        info.st_size,
+        info.st_mtime_ns,
+        info.st_ctime_ns,
+        info.st_mode,
+        info.st_uid,
+    )
 
 
 def write(path: Path, body: object) -> bool:
