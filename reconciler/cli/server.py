@@ -79,8 +79,11 @@ def warm_up() -> None:
     import cryptography.fernet  # noqa: F401 - imported for the children
 
     import reconciler.cli.cmd_apply
+    import reconciler.cli.cmd_compose
     import reconciler.cli.cmd_history
+    import reconciler.cli.cmd_images
     import reconciler.cli.cmd_loop
+    import reconciler.cli.cmd_sync
     import reconciler.cli.settle
     import reconciler.converge.enginestate
     import reconciler.converge.overview
