@@ -25,7 +25,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -692,19 +691,22 @@ class Bench:
             return []
         return [int(m) for m in re.findall(r"listening at .* \(pid (\d+)\)", log_path.read_text())]
 
-    def _wait_warm_server(self, timeout: float = 60.0) -> None:
-        """Until the server started on first use answers on its socket (a person types the
-        next command seconds later; it warms up in ~2 s)."""
-        path = str(self.state_dir / "server.sock")
+    def _wait_warm_server(self, known: int, timeout: float = 60.0) -> None:
+        """Until a server started on first use (after the ``known`` ones) says it listens (a
+        person types the next command seconds later; it warms up in ~2 s). Read from its
+        log, not by connecting: a connection that sends no request is logged as malformed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            for pid in self._server_pids()[known:]:
                 try:
-                    probe.connect(path)
+                    os.kill(pid, 0)
                     return
-                except OSError:
-                    time.sleep(0.05)
-        raise BenchError(f"no warm server listens at {path} {timeout:.0f} s after first use")
+                except ProcessLookupError:
+                    continue
+            time.sleep(0.05)
+        raise BenchError(
+            f"no warm server listens in {self.state_dir} {timeout:.0f} s after first use"
+        )
 
     def _stop_warm_servers(self) -> None:
         """SIGTERM every server started on first use, and wait until each has gone, so the
@@ -736,10 +738,11 @@ class Bench:
             # The first use in a fresh shell: no server yet, so the cold apply runs in its own
             # process and starts one for the commands after it.
             self._stop_warm_servers()
+            known = len(self._server_pids())
             cold, out = self._apply(directory, project)
             self.engine.wait_running(sub, n)
             r.put("reconcile", "cold", n, cold)
-            self._wait_warm_server()
+            self._wait_warm_server(known)
             # The default path: the first no-op runs the pass (in the warm server) and leaves
             # the settled receipt; the ones after it are answered from it while nothing
             # changed.
