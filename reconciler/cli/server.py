@@ -41,8 +41,11 @@ from reconciler.state.privatedir import state_directory
 # A client has this long to send its request; the server reads requests one at a time.
 REQUEST_TIMEOUT = 5.0
 BACKLOG = 64
-# How often an idle server looks whether a cache it holds changed (a stat per file).
+# How often the server looks whether a cache it holds changed (a stat per file): often in
+# the minute after a command (which is when its child rewrites them), seldom after that.
 HOLD_POLL = 0.25
+HOLD_BUSY = 60.0
+HOLD_IDLE_POLL = 5.0
 
 # One manifest of each kind, validated at start so that every validator is built before the
 # first fork (pydantic builds them on first use).
@@ -160,16 +163,18 @@ class Server:
         last = time.monotonic()
         while True:
             self.hold_caches()
-            wait = HOLD_POLL
+            quiet = time.monotonic() - last
+            wait = HOLD_POLL if quiet < HOLD_BUSY else HOLD_IDLE_POLL
             if idle_exit is not None:
-                wait = min(wait, max(0.0, last + idle_exit - time.monotonic()))
-            self.listener.settimeout(wait)
+                left = last + idle_exit - time.monotonic()
+                if left <= 0:
+                    self.log(f"no command for {idle_exit:g}s: exiting")
+                    return
+                wait = min(wait, left)
+            self.listener.settimeout(wait)  # > 0: a blocking accept with a timeout
             try:
                 conn, _ = self.listener.accept()
             except TimeoutError:
-                if idle_exit is not None and time.monotonic() - last >= idle_exit:
-                    self.log(f"no command for {idle_exit:g}s: exiting")
-                    return
                 continue
             last = time.monotonic()
             conn.settimeout(None)
@@ -216,7 +221,8 @@ class Server:
         the build contexts' digests: ``*.pickle`` in the state directory and in each Engine's
         directory under it) into memory, again only after a file changed: the commands forked
         next find them there (``privatefiles.hold``). ~20 ms per command at 100 containers.
-        A stat per file while nothing changed, every ``HOLD_POLL`` seconds."""
+        A stat per file while nothing changed, every ``HOLD_POLL`` seconds in the minute
+        after a command and every ``HOLD_IDLE_POLL`` seconds after that."""
         paths = [*self.state_dir.glob("*.pickle"), *self.state_dir.glob("*/*/*.pickle")]
         privatefiles.hold(sorted(paths))
 

@@ -97,3 +97,24 @@ def test_a_torn_or_foreign_file_is_not_held(private: Path) -> None:
     privatefiles.hold([path])
     assert privatefiles.held() == []
     assert privatefiles.read(path) == (True, None)
+
+
+def test_a_server_holds_its_caches_while_it_waits_and_exits_when_idle(private: Path) -> None:
+    from reconciler.cli.server import Server
+
+    cache = private / "load-cache.pickle"
+    assert privatefiles.write(cache, {"entries": {}})
+    engine = private / "engines" / "abc"
+    engine.mkdir(parents=True, mode=0o700)
+    inspected = engine / "inspect-cache.pickle"
+    assert privatefiles.write(inspected, {"kept": 1})
+    said: list[str] = []
+    server = Server(private, lambda argv: None, said.append)
+    server.bind()
+    try:
+        server.serve_forever(idle_exit=0.3)
+    finally:
+        server.close()
+    assert sorted(privatefiles.held()) == sorted([cache, inspected])
+    assert said[-1] == "no command for 0.3s: exiting"
+    assert not (private / "server.sock").exists()
