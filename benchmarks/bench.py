@@ -661,7 +661,7 @@ class Bench:
         (``RECONCILE_SERVER=auto`` is what a terminal gets; the bench's pipes are not one).
         Not ``warm``: no warm process at all (``RECONCILE_NO_SERVER=1``). Not ``settled``:
         without the settled fast path (its receipts)."""
-        env = {k: v for k, v in os.environ.items() if k not in ("RECONCILE_NO_SERVER",)}
+        env = {k: v for k, v in os.environ.items() if k != "RECONCILE_NO_SERVER"}
         if warm:
             env["RECONCILE_SERVER"] = "auto"
         else:

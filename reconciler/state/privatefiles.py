@@ -58,18 +58,17 @@ def read(path: Path) -> tuple[bool, object | None]:
 def hold(paths: list[Path]) -> None:
     """Keep the bodies of ``paths`` in memory for the commands this process forks (see the
     module docstring): a file changed since it was held is read again, one gone or no longer
-    trusted is let go. A stat per file when nothing changed."""
+    trusted (it or its directory) is let go. Two stats per file when nothing changed."""
     for path in paths:
-        held = _HELD.get(path)
+        held = _HELD.pop(path, None)
         try:
             info = os.stat(path)
         except OSError:
-            _HELD.pop(path, None)
+            continue
+        if not trusted_directory(path.parent):
             continue
         if held is not None and _identity(info) == held[0]:
-            continue
-        _HELD.pop(path, None)
-        if not trusted_directory(path.parent):
+            _HELD[path] = held
             continue
         trusted, body, identity = _read(path)
         if trusted and body is not None and identity is not None:

@@ -62,22 +62,17 @@ def test_a_rewritten_file_is_read_from_disk_and_held_again(
     assert len(disk_reads) == 3
 
 
-def test_a_file_others_may_now_write_is_not_given_from_memory(private: Path) -> None:
+@pytest.mark.parametrize("loosened", ["file", "directory"])
+def test_a_file_others_may_now_write_is_neither_given_from_memory_nor_held(
+    private: Path, loosened: str
+) -> None:
     path = private / "load-cache.pickle"
     assert privatefiles.write(path, {"entries": {}})
     privatefiles.hold([path])
-    os.chmod(path, 0o622)
+    os.chmod(path if loosened == "file" else private, 0o622 if loosened == "file" else 0o777)
     assert privatefiles.read(path) == (False, None)
     privatefiles.hold([path])
     assert privatefiles.held() == []
-
-
-def test_a_directory_others_may_now_write_is_not_trusted_either(private: Path) -> None:
-    path = private / "load-cache.pickle"
-    assert privatefiles.write(path, {"entries": {}})
-    privatefiles.hold([path])
-    os.chmod(private, 0o777)
-    assert privatefiles.read(path) == (False, None)
 
 
 def test_a_removed_file_is_let_go(private: Path) -> None:
